@@ -1,0 +1,5 @@
+"""Code that runs inside TFX components: Transform's preprocessing_fn, the model, the Trainer's
+run_fn, and the baseline-model resolver strategy."""
+from pipeline import environment
+
+environment.configure()

@@ -1,0 +1,60 @@
+"""The digit classifier: a convolutional feature extractor and a small classifier head.
+
+The two are separate Keras models so the extractor (image -> 128-d embedding) can be reused on
+its own, for transfer learning or similarity search; the Trainer exports it beside the model.
+"""
+import tensorflow as tf
+
+from components import features
+
+EMBEDDING_SIZE = 128
+
+
+def _conv_block(x, filters):
+    for _ in range(2):
+        x = tf.keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        # momentum 0.9 rather than Keras's 0.99: the moving statistics settle within a few dozen
+        # steps, so even a one-epoch run on a small slice evaluates sensibly.
+        x = tf.keras.layers.BatchNormalization(momentum=0.9)(x)
+        x = tf.keras.layers.ReLU()(x)
+    return tf.keras.layers.MaxPooling2D()(x)
+
+
+def build_feature_extractor() -> tf.keras.Model:
+    size = features.IMAGE_SIZE
+    image = tf.keras.Input(shape=(size, size, 1), name=features.TRANSFORMED_IMAGE_KEY)
+    x = _conv_block(image, 32)  # 14x14
+    x = _conv_block(x, 64)  # 7x7
+    x = tf.keras.layers.Flatten()(x)
+    x = tf.keras.layers.Dropout(0.3)(x)
+    x = tf.keras.layers.Dense(EMBEDDING_SIZE, use_bias=False)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9)(x)
+    embedding = tf.keras.layers.ReLU(name="embedding")(x)
+    return tf.keras.Model(image, embedding, name="feature_extractor")
+
+
+def build_classifier_head() -> tf.keras.Model:
+    embedding = tf.keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
+    x = tf.keras.layers.Dropout(0.3)(embedding)
+    probabilities = tf.keras.layers.Dense(features.NUM_CLASSES, activation="softmax",
+                                          name="probabilities")(x)
+    return tf.keras.Model(embedding, probabilities, name="classifier_head")
+
+
+def build_model(learning_rate: float = 0.003, decay_steps: int = 0) -> tf.keras.Model:
+    """Extractor + head, compiled. With `decay_steps`, the learning rate follows a cosine decay."""
+    extractor, head = build_feature_extractor(), build_classifier_head()
+    image = tf.keras.Input(shape=extractor.input_shape[1:], name=features.TRANSFORMED_IMAGE_KEY)
+    model = tf.keras.Model(image, head(extractor(image)), name="digit_classifier")
+    schedule = (tf.keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+                if decay_steps else learning_rate)
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(schedule),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def feature_extractor_of(model: tf.keras.Model) -> tf.keras.Model:
+    return model.get_layer("feature_extractor")

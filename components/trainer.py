@@ -1,0 +1,108 @@
+"""The Trainer component's run_fn: trains the Keras CNN and exports it for serving.
+
+TensorFlow 2.16 removed `tf.estimator` (and with it Keras-to-estimator), and TFX 1.16 trains
+through this native-Keras `run_fn` (GenericExecutor). The exported SavedModel carries the
+transform graph: its `serving_default` signature takes serialized tf.Example with `image_raw`,
+decodes and scales it exactly as Transform did, and returns class probabilities and the digit.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from components import features
+from components import model as model_lib
+
+log = logging.getLogger(__name__)
+
+FEATURE_EXTRACTOR_FILE = "feature_extractor.keras"
+HISTORY_FILE = "history.json"
+
+
+def _load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray, np.ndarray]:
+    """A whole transformed split as in-memory arrays: MNIST fits easily, and fitting on arrays
+    is as fast as Keras gets."""
+    dataset = fn_args.data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=1024, label_key=features.LABEL_KEY,
+                                       num_epochs=1, shuffle=False),
+        tf_transform_output.transformed_metadata.schema,
+    )
+    images, labels = [], []
+    for batch, label in dataset:
+        images.append(batch[features.TRANSFORMED_IMAGE_KEY].numpy())
+        labels.append(np.reshape(label.numpy(), [-1]))
+    if not images:
+        raise ValueError(f"no examples in {file_pattern}")
+    return np.concatenate(images), np.concatenate(labels)
+
+
+class EpochLog(tf.keras.callbacks.Callback):
+    """One log line per epoch instead of Keras's per-step progress bar."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items()))
+        log.info("epoch %d/%d  %s  (%.1f s)", epoch + 1, self.epochs, metrics,
+                 time.monotonic() - self.started)
+
+
+def _serving_signature(model, tf_transform_output):
+    """serialized tf.Example (only `image_raw` is needed) -> probabilities and digit."""
+    raw_spec = {features.IMAGE_KEY: tf_transform_output.raw_feature_spec()[features.IMAGE_KEY]}
+    model.tft_layer = tf_transform_output.transform_features_layer()
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def serve_examples(serialized):
+        parsed = tf.io.parse_example(serialized, raw_spec)
+        transformed = model.tft_layer(parsed)
+        probabilities = model(transformed[features.TRANSFORMED_IMAGE_KEY], training=False)
+        return {"probabilities": probabilities,
+                "digit": tf.argmax(probabilities, axis=1, output_type=tf.int64)}
+
+    return serve_examples
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    config = fn_args.custom_config or {}
+    epochs = int(config.get("epochs", 5))
+    batch_size = int(config.get("batch_size", 128))
+    tf.keras.utils.set_random_seed(int(config.get("seed", 42)))
+
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    x_train, y_train = _load_split(fn_args, fn_args.train_files, tf_transform_output)
+    x_eval, y_eval = _load_split(fn_args, fn_args.eval_files, tf_transform_output)
+    log.info("training on %d examples, validating on %d, %d epochs of batch %d",
+             len(y_train), len(y_eval), epochs, batch_size)
+
+    steps_per_epoch = -(-len(y_train) // batch_size)
+    model = model_lib.build_model(float(config.get("learning_rate", 0.003)), epochs * steps_per_epoch)
+    history = model.fit(
+        x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
+        validation_data=(x_eval, y_eval), verbose=0,
+        callbacks=[EpochLog(epochs),
+                   tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
+    )
+
+    model.save(fn_args.serving_model_dir, save_format="tf",
+               signatures={"serving_default": _serving_signature(model, tf_transform_output)})
+    artifact_dir = os.path.dirname(fn_args.serving_model_dir)
+    model_lib.feature_extractor_of(model).save(os.path.join(artifact_dir, FEATURE_EXTRACTOR_FILE))
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+        json.dump({k: [float(v) for v in values] for k, values in history.history.items()}, f)
+    log.info("exported the model to %s and the feature extractor beside it", fn_args.serving_model_dir)

@@ -1,0 +1,176 @@
+"""Every knob of the pipeline, and every path it writes.
+
+Defaults live in the `PipelineConfig` dataclass. A YAML file holds only overrides (by default
+`$MNIST_PIPELINE_HOME/config.yaml`, if it exists), and `--set key=value` on the command line
+overrides both. Everything a run writes lives under one home folder, `Home`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+HOME_ENV = "MNIST_PIPELINE_HOME"
+DEFAULT_HOME = "~/.mnist-pipeline"
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    # Data. `data_dir` empty: the MNIST prepared under the home folder by `mnist-pipeline data`.
+    # Otherwise a folder with `train/` and `eval/` subfolders of `*.tfrecord` files.
+    data_dir: str = ""
+    train_examples: int = 0  # keep only the first N training examples; 0 = all
+    eval_examples: int = 0  # keep only the first N evaluation examples; 0 = all
+
+    # Training.
+    epochs: int = 5
+    batch_size: int = 128
+    learning_rate: float = 0.003
+    seed: int = 42
+
+    # Model validation: the Evaluator blesses a model only when its accuracy on the eval split
+    # is at least `min_accuracy` and not lower than the latest blessed model's.
+    min_accuracy: float = 0.9
+
+    pipeline_name: str = "mnist"
+
+    def __post_init__(self) -> None:
+        problems = []
+        for key in ("train_examples", "eval_examples"):
+            if getattr(self, key) < 0:
+                problems.append(f"{key} must be 0 (all) or a positive count, got {getattr(self, key)}")
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.min_accuracy <= 1:
+            problems.append(f"min_accuracy must lie in [0, 1], got {self.min_accuracy}")
+        if not self.pipeline_name.replace("_", "").replace("-", "").isalnum():
+            problems.append(f"pipeline_name may hold letters, digits, '-' and '_', got {self.pipeline_name!r}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def overrides(self) -> dict[str, Any]:
+        """The keys whose values differ from the defaults."""
+        default = PipelineConfig()
+        return {k: v for k, v in self.to_dict().items() if getattr(default, k) != v}
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key not in _FIELDS:
+        known = ", ".join(sorted(_FIELDS))
+        raise ConfigError(f"unknown config key {key!r}; known keys: {known}")
+    kind = type(getattr(PipelineConfig(), key))
+    if kind is bool:
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return bool(value)
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    if kind is int and isinstance(value, bool):
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    try:
+        return kind(value) if value is not None else kind()
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a {kind.__name__}, got {value!r}") from None
+
+
+def parse_assignments(assignments: Iterable[str]) -> dict[str, Any]:
+    """Turn `key=value` strings from the command line into a dict (values still strings)."""
+    result = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes key=value, got {item!r}")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def load_config(
+    config_file: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    home: "Home | None" = None,
+) -> PipelineConfig:
+    """Defaults, then the YAML file (explicit, or the home's `config.yaml`), then overrides."""
+    values: dict[str, Any] = {}
+    path = Path(config_file) if config_file else (home or Home.from_env()).config_file
+    if config_file and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.is_file():
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of key: value lines")
+        values.update(loaded)
+    values.update(overrides or {})
+    return PipelineConfig(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class Home:
+    """The one place that knows where a run's files live."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "Home":
+        return cls(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve())
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def metadata_db(self) -> Path:
+        return self.root / "metadata.db"
+
+    @property
+    def serving_root(self) -> Path:
+        return self.root / "serving"
+
+    def serving_dir(self, config: PipelineConfig) -> Path:
+        """TensorFlow Serving's layout: <serving>/<model name>/<version>/saved_model.pb."""
+        return self.serving_root / config.pipeline_name
+
+    def pipeline_root(self, config: PipelineConfig) -> Path:
+        return self.root / "pipelines" / config.pipeline_name
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.root / "airflow"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def mnist_data(self) -> Path:
+        """Where `mnist-pipeline data` writes the full MNIST as TFRecords."""
+        return self.root / "data" / "mnist"
+
+    @property
+    def slices(self) -> Path:
+        return self.root / "data" / "slices"
+
+    def source_data(self, config: PipelineConfig) -> Path:
+        return Path(config.data_dir).expanduser().resolve() if config.data_dir else self.mnist_data

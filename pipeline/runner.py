@@ -1,0 +1,89 @@
+"""Runs one node of the compiled pipeline: what each Airflow task does.
+
+The pipeline is compiled to TFX's intermediate representation (IR) and each node runs through
+TFX's portable launcher, the same machinery as TFX's LocalDagRunner and Kubeflow runners: input
+resolution from MLMD, caching, and execution and artifact bookkeeping in MLMD. The Airflow run id
+is the pipeline run id, so every task of one DAG run records into one MLMD pipeline-run context,
+and a task that is cleared and re-run in Airflow picks up its inputs from MLMD.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Home, PipelineConfig
+
+log = logging.getLogger(__name__)
+
+# Lines that start with this are progress events for `mnist-pipeline run` to show.
+PROGRESS_MARKER = "mnist-pipeline-progress:"
+
+
+def report(event: str, **fields: Any) -> None:
+    print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
+
+
+def compile_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
+    from tfx.dsl.compiler import compiler
+
+    from pipeline.pipeline import create_pipeline
+
+    return compiler.Compiler().compile(create_pipeline(config, home, input_dir))
+
+
+def topology(config: PipelineConfig, home: Home) -> list[tuple[str, list[str]]]:
+    """(node id, upstream node ids) for every node, in topological order."""
+    from pipeline import data
+
+    ir = compile_pipeline(config, home, data.input_dir(home, config))
+    return [(n.pipeline_node.node_info.id, list(n.pipeline_node.upstream_nodes)) for n in ir.nodes]
+
+
+def run_node(config: PipelineConfig, home: Home, node_id: str, run_id: str) -> None:
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local import runner_utils
+    from tfx.orchestration.portable import launcher, runtime_parameter_utils
+
+    from pipeline import data
+
+    ir = compile_pipeline(config, home, data.input_dir(home, config))
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    deployment_config = runner_utils.extract_local_deployment_config(ir)
+    connection = deployment_config.metadata_connection_config
+    connection_config = getattr(connection, connection.WhichOneof("connection_config"))
+    nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
+    if node_id not in nodes:
+        raise KeyError(f"the pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
+
+    report("started", node=node_id, run_id=run_id)
+    started = time.monotonic()
+    try:
+        execution = launcher.Launcher(
+            pipeline_node=nodes[node_id],
+            mlmd_connection=metadata.Metadata(connection_config),
+            pipeline_info=ir.pipeline_info,
+            pipeline_runtime_spec=ir.runtime_spec,
+            executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
+            custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
+        ).launch()
+    except BaseException as err:
+        report("failed", node=node_id, run_id=run_id, seconds=round(time.monotonic() - started, 1),
+               error=f"{type(err).__name__}: {err}")
+        raise
+    cached = bool(execution and execution.execution_id and _is_cached(connection_config, execution.execution_id))
+    report("finished", node=node_id, run_id=run_id, seconds=round(time.monotonic() - started, 1),
+           state="CACHED" if cached else "COMPLETE")
+
+
+def _is_cached(connection_config, execution_id: int) -> bool:
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    store = metadata_store.MetadataStore(connection_config)
+    [execution] = store.get_executions_by_id([execution_id])
+    return execution.last_known_state == metadata_store_pb2.Execution.CACHED
