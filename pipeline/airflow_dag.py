@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import datetime
-import logging
 
 from pipeline import runner
 from pipeline.config import Home, load_config
 
 DAG_ID = "mnist_pipeline"
 PREPARE_TASK = "prepare_data"
-
-log = logging.getLogger(__name__)
 
 
 def _run_config(context):
@@ -22,11 +19,9 @@ def _run_config(context):
 def prepare_data(**context) -> str:
     from pipeline import data
 
-    config = _run_config(context)
-    runner.report("started", node=PREPARE_TASK, run_id=context["run_id"])
-    folder = data.ensure_input(Home.from_env(), config)
-    runner.report("finished", node=PREPARE_TASK, run_id=context["run_id"], state="COMPLETE",
-                  input_dir=str(folder))
+    with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
+        folder = data.ensure_input(Home.from_env(), _run_config(context))
+        outcome["input_dir"] = str(folder)
     return str(folder)
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from pipeline import environment
 from pipeline.config import ConfigError, Home, PipelineConfig, load_config, parse_assignments
 
-log = logging.getLogger("mnist-pipeline")
 
 
 def _config_from_args(args, home: Home) -> PipelineConfig:
@@ -90,6 +89,7 @@ def _follow(process: subprocess.Popen, log_file) -> tuple[str | None, list[dict]
 
 
 def _print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
+    environment.quiet_tensorflow()  # reading the metrics imports TF Model Analysis
     from pipeline import metadata
 
     summary = metadata.summarize_run(home, run_id)
@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("pipeline").setLevel(logging.INFO)
     try:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, LookupError, RuntimeError) as err:

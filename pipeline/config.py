@@ -30,8 +30,8 @@ class PipelineConfig:
     eval_examples: int = 0  # keep only the first N evaluation examples; 0 = all
 
     # Training.
-    epochs: int = 5
-    batch_size: int = 128
+    epochs: int = 3
+    batch_size: int = 32
     learning_rate: float = 0.003
     seed: int = 42
 

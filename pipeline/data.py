@@ -88,7 +88,7 @@ def load_bundled() -> dict[str, Split]:
 
 
 def _find_idx_file(folder: Path, stem: str) -> Path:
-    dotted = stem[::-1].replace("-", ".", 1)[::-1]  # train-images-idx3-ubyte -> train-images.idx3-ubyte
+    dotted = stem.replace("-idx", ".idx")  # train-images-idx3-ubyte -> train-images.idx3-ubyte
     candidates = [folder / (name + ext) for name in (stem, dotted) for ext in ("", ".gz")]
     for path in candidates:
         if path.is_file():

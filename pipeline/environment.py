@@ -24,6 +24,15 @@ def configure() -> None:
     warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
 
 
+def quiet_tensorflow() -> None:
+    """For a process that reads results with TensorFlow but runs nothing: no import chatter."""
+    import logging
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    for name in ("tensorflow", "absl", "apache_beam"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def airflow_environment(home) -> dict[str, str]:
     """The environment for Airflow processes working on `home` (a `pipeline.config.Home`).
 

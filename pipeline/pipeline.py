@@ -32,21 +32,28 @@ def code_version() -> str:
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Accuracy overall and per digit; bless only above `min_accuracy` and not below baseline."""
+    """Accuracy overall and per digit; bless only if the overall accuracy is at least
+    `min_accuracy` and not below the baseline's."""
+    overall = tfma.SlicingSpec()
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY,
                                     prediction_key="probabilities")],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+        slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(
                 class_name=ACCURACY_METRIC,
-                threshold=tfma.MetricThreshold(
-                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.min_accuracy}),
-                    # "not worse than the baseline"; the tiny slack absorbs float round-off.
-                    change_threshold=tfma.GenericChangeThreshold(
-                        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -1e-10}),
-                ),
+                # Plain `threshold` would apply to every slice, each digit included.
+                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                    slicing_specs=[overall],
+                    threshold=tfma.MetricThreshold(
+                        value_threshold=tfma.GenericValueThreshold(
+                            lower_bound={"value": config.min_accuracy}),
+                        # "not worse than the baseline"; the tiny slack absorbs float round-off.
+                        change_threshold=tfma.GenericChangeThreshold(
+                            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -1e-10}),
+                    ),
+                )],
             ),
         ])],
     )

@@ -8,11 +8,12 @@ and a task that is cleared and re-run in Airflow picks up its inputs from MLMD.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pipeline.config import Home, PipelineConfig
 
@@ -24,6 +25,22 @@ PROGRESS_MARKER = "mnist-pipeline-progress:"
 
 def report(event: str, **fields: Any) -> None:
     print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
+
+
+@contextlib.contextmanager
+def progress(node: str, run_id: str) -> Iterator[dict]:
+    """Report a task's start, and its end: finished (with the state set in the yielded dict)
+    or failed (with the error)."""
+    report("started", node=node, run_id=run_id)
+    started = time.monotonic()
+    outcome = {"state": "COMPLETE"}
+    try:
+        yield outcome
+    except BaseException as err:
+        report("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
+               error=f"{type(err).__name__}: {err}")
+        raise
+    report("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome)
 
 
 def compile_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
@@ -60,9 +77,7 @@ def run_node(config: PipelineConfig, home: Home, node_id: str, run_id: str) -> N
     if node_id not in nodes:
         raise KeyError(f"the pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
 
-    report("started", node=node_id, run_id=run_id)
-    started = time.monotonic()
-    try:
+    with progress(node_id, run_id) as outcome:
         execution = launcher.Launcher(
             pipeline_node=nodes[node_id],
             mlmd_connection=metadata.Metadata(connection_config),
@@ -71,13 +86,8 @@ def run_node(config: PipelineConfig, home: Home, node_id: str, run_id: str) -> N
             executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
         ).launch()
-    except BaseException as err:
-        report("failed", node=node_id, run_id=run_id, seconds=round(time.monotonic() - started, 1),
-               error=f"{type(err).__name__}: {err}")
-        raise
-    cached = bool(execution and execution.execution_id and _is_cached(connection_config, execution.execution_id))
-    report("finished", node=node_id, run_id=run_id, seconds=round(time.monotonic() - started, 1),
-           state="CACHED" if cached else "COMPLETE")
+        if execution and execution.execution_id and _is_cached(connection_config, execution.execution_id):
+            outcome["state"] = "CACHED"
 
 
 def _is_cached(connection_config, execution_id: int) -> bool:

@@ -1,0 +1,46 @@
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pipeline  # noqa: F401  (sets the legacy-Keras switch before anything imports TensorFlow)
+from pipeline.config import HOME_ENV, Home
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Home:
+    root = tmp_path / "home"
+    monkeypatch.setenv(HOME_ENV, str(root))
+    return Home.from_env()
+
+
+def write_idx_images(path: Path, images: np.ndarray, magic: int = 0x803) -> Path:
+    count, rows, cols = images.shape
+    payload = struct.pack(">IIII", magic, count, rows, cols) + images.astype(np.uint8).tobytes()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(payload)
+    return path
+
+
+def write_idx_labels(path: Path, labels: np.ndarray, magic: int = 0x801) -> Path:
+    payload = struct.pack(">II", magic, len(labels)) + np.asarray(labels, dtype=np.uint8).tobytes()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(payload)
+    return path
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    """A folder of the four standard IDX files (gzipped), with small random digits."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    splits = {"train": 50, "t10k": 20}
+    for prefix, count in splits.items():
+        write_idx_images(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)))
+        write_idx_labels(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count))
+    return folder

@@ -1,0 +1,62 @@
+import pytest
+
+from pipeline.config import ConfigError, Home, PipelineConfig, load_config, parse_assignments
+
+
+def test_defaults_come_from_the_dataclass(home):
+    config = load_config(home=home)
+    assert config == PipelineConfig()
+    assert config.train_examples == 0 and config.eval_examples == 0
+
+
+def test_yaml_overrides_then_command_line_overrides(home, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 7\nbatch_size: 64\n")
+    config = load_config(path, parse_assignments(["epochs=2", "min_accuracy=0.5"]), home=home)
+    assert (config.epochs, config.batch_size, config.min_accuracy) == (2, 64, 0.5)
+    assert config.overrides() == {"epochs": 2, "batch_size": 64, "min_accuracy": 0.5}
+
+
+def test_home_config_file_is_read_by_default(home):
+    home.root.mkdir(parents=True)
+    home.config_file.write_text("train_examples: 100\n")
+    assert load_config(home=home).train_examples == 100
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("epochs=0", "epochs must be at least 1"),
+    ("epochs=two", "epochs must be a int"),
+    ("train_examples=-5", "train_examples must be 0"),
+    ("min_accuracy=1.5", "min_accuracy must lie in [0, 1]"),
+    ("learning_rate=0", "learning_rate must be positive"),
+    ("colour=red", "unknown config key 'colour'"),
+])
+def test_bad_values_are_refused_with_the_reason(home, assignment, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(overrides=parse_assignments([assignment]), home=home)
+
+
+def test_set_needs_key_equals_value():
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_assignments(["epochs"])
+
+
+def test_bad_yaml_and_missing_file(home, tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml", home=home)
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(path, home=home)
+
+
+def test_everything_lives_under_the_home(home, monkeypatch, tmp_path):
+    config = PipelineConfig()
+    for path in (home.metadata_db, home.serving_dir(config), home.pipeline_root(config),
+                 home.airflow_home, home.mnist_data):
+        assert home.root in path.parents
+    assert home.metadata_db.name == "metadata.db"
+    assert home.serving_dir(config) == home.root / "serving" / "mnist"
+    monkeypatch.delenv("MNIST_PIPELINE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Home.from_env().root == tmp_path / ".mnist-pipeline"

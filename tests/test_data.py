@@ -1,0 +1,148 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import data
+from pipeline.config import PipelineConfig
+from tests.conftest import write_idx_images, write_idx_labels
+
+
+def _parse(record: bytes) -> dict:
+    example = tf.train.Example.FromString(record)
+    return {k: (v.bytes_list.value or v.int64_list.value) for k, v in example.features.feature.items()}
+
+
+def _records(folder: Path, split: str) -> list[dict]:
+    files = [str(f) for f in data.split_files(folder, split)]
+    return [_parse(r) for r in tf.data.TFRecordDataset(files).as_numpy_iterator()]
+
+
+def test_bundled_mnist_is_the_official_split():
+    splits = data.load_bundled()
+    assert splits["train"].images.shape == (60000, 28, 28)
+    assert splits["eval"].images.shape == (10000, 28, 28)
+    assert splits["train"].images.dtype == np.uint8
+    # The original bytes: full range, not rescaled floats.
+    assert splits["train"].images.max() == 255
+    assert set(np.unique(splits["eval"].labels)) == set(range(10))
+    # The official test set's first labels.
+    assert list(splits["eval"].labels[:10]) == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_idx_folder_converts_to_tfrecords_with_the_documented_features(home, idx_folder):
+    manifest = data.prepare(home, idx_folder)
+    assert manifest["counts"] == {"train": 50, "eval": 20}
+    expected = data.load_idx(idx_folder)
+    records = _records(home.mnist_data, "train")
+    assert len(records) == 50
+    first = records[0]
+    assert set(first) == {"image_raw", "label", "height", "width", "depth"}
+    assert first["image_raw"][0] == expected["train"].images[0].tobytes()
+    assert len(first["image_raw"][0]) == 784
+    assert list(first["label"]) == [expected["train"].labels[0]]
+    assert (first["height"][0], first["width"][0], first["depth"][0]) == (28, 28, 1)
+    assert len(_records(home.mnist_data, "eval")) == 20
+
+
+def test_uncompressed_and_dotted_idx_names_are_found(tmp_path):
+    rng = np.random.default_rng(1)
+    for prefix in ("train", "t10k"):
+        write_idx_images(tmp_path / f"{prefix}-images.idx3-ubyte", rng.integers(0, 256, (3, 28, 28)))
+        write_idx_labels(tmp_path / f"{prefix}-labels.idx1-ubyte", [1, 2, 3])
+    assert len(data.load_idx(tmp_path)["eval"].labels) == 3
+
+
+def test_limit_keeps_the_first_examples(home, idx_folder):
+    data.prepare(home, idx_folder, limit=5)
+    expected = data.load_idx(idx_folder)
+    records = _records(home.mnist_data, "eval")
+    assert [r["label"][0] for r in records] == list(expected["eval"].labels[:5])
+
+
+def _break(folder: Path, name: str, how: str) -> Path:
+    path = folder / name
+    if how == "magic":
+        images = data.read_idx_images(path)
+        write_idx_images(path, images, magic=0x1234)
+    elif how == "truncate":
+        import gzip
+        raw = gzip.decompress(path.read_bytes())
+        path.write_bytes(gzip.compress(raw[: len(raw) - 100]))
+    elif how == "labels":
+        write_idx_labels(path, [12] + [1] * 49)
+    elif how == "count":
+        write_idx_labels(path, [1] * 49)
+    elif how == "size":
+        write_idx_images(path, np.zeros((50, 32, 32), np.uint8))
+    elif how == "missing":
+        path.unlink()
+    elif how == "garbage":
+        path.write_bytes(b"not gzip at all")
+    return path
+
+
+@pytest.mark.parametrize("name, how, message", [
+    ("train-images-idx3-ubyte.gz", "magic", "wrong magic number 0x00001234"),
+    ("train-images-idx3-ubyte.gz", "truncate", "truncated"),
+    ("train-labels-idx1-ubyte.gz", "labels", "labels outside 0-9"),
+    ("train-labels-idx1-ubyte.gz", "count", "50 images but .* 49 labels"),
+    ("train-images-idx3-ubyte.gz", "size", "32x32"),
+    ("t10k-labels-idx1-ubyte.gz", "missing", "holds no t10k-labels-idx1-ubyte"),
+    ("t10k-images-idx3-ubyte.gz", "garbage", "cannot be read"),
+])
+def test_bad_source_files_get_a_clear_error_naming_the_file(home, idx_folder, name, how, message):
+    path = _break(idx_folder, name, how)
+    with pytest.raises(data.DataError, match=message) as err:
+        data.prepare(home, idx_folder)
+    assert path.name.split("-")[0] in str(err.value)
+    # Nothing half-written: no data folder, no staging leftovers.
+    assert not home.mnist_data.exists()
+    assert not home.mnist_data.parent.exists() or os.listdir(home.mnist_data.parent) == []
+
+
+def test_a_failed_conversion_keeps_the_previous_data(home, idx_folder):
+    data.prepare(home, idx_folder)
+    before = {p: p.read_bytes() for p in home.mnist_data.rglob("*") if p.is_file()}
+    _break(idx_folder, "train-images-idx3-ubyte.gz", "truncate")
+    with pytest.raises(data.DataError):
+        data.prepare(home, idx_folder, force=True)
+    after = {p: p.read_bytes() for p in home.mnist_data.rglob("*") if p.is_file()}
+    assert before == after
+    assert sorted(os.listdir(home.mnist_data.parent)) == ["mnist"]
+
+
+def test_prepare_skips_work_already_done(home, idx_folder):
+    data.prepare(home, idx_folder)
+    stamp = [p.stat().st_mtime_ns for p in data.split_files(home.mnist_data, "train")]
+    data.prepare(home, idx_folder)
+    assert stamp == [p.stat().st_mtime_ns for p in data.split_files(home.mnist_data, "train")]
+
+
+def test_slices_are_written_once_and_reused(home, idx_folder):
+    data.prepare(home, idx_folder)
+    config = PipelineConfig(train_examples=10, eval_examples=4)
+    folder = data.ensure_input(home, config)
+    assert folder == data.input_dir(home, config) and folder != home.mnist_data
+    assert len(_records(folder, "train")) == 10 and len(_records(folder, "eval")) == 4
+    assert _records(folder, "train")[3] == _records(home.mnist_data, "train")[3]
+    stamp = [p.stat().st_mtime_ns for p in folder.rglob("*.tfrecord")]
+    assert data.ensure_input(home, config) == folder
+    assert stamp == [p.stat().st_mtime_ns for p in folder.rglob("*.tfrecord")]
+    # The whole data set needs no slice.
+    assert data.ensure_input(home, PipelineConfig()) == home.mnist_data
+
+
+def test_own_tfrecords_are_read_from_data_dir(home, tmp_path, idx_folder):
+    data.write_splits(tmp_path / "mine", {k: v.head(7) for k, v in data.load_idx(idx_folder).items()}, "test")
+    config = PipelineConfig(data_dir=str(tmp_path / "mine"))
+    assert data.ensure_input(home, config) == tmp_path / "mine"
+    assert not home.mnist_data.exists()  # MNIST is not prepared when the user brings data
+
+
+def test_data_dir_without_tfrecords_is_refused(home, tmp_path):
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    with pytest.raises(data.DataError, match="train/ and eval/"):
+        data.ensure_input(home, PipelineConfig(data_dir=str(tmp_path / "empty")))
