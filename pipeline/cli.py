@@ -92,9 +92,13 @@ def _print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: flo
     environment.quiet_tensorflow()  # reading the metrics imports TF Model Analysis
     from pipeline import metadata
 
-    summary = metadata.summarize_run(home, run_id)
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
+    try:
+        summary = metadata.summarize_run(home, run_id)
+    except (LookupError, FileNotFoundError):
+        print("  components: none ran")
+        return
     states = ", ".join(f"{c.node_id} {c.state}" for c in summary.components.values())
     print(f"  components: {states}")
     if summary.accuracy is not None:
