@@ -7,8 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # The machine's pip config names local wheel folders that hold none of these packages; pip
-# warns once per package. Hide that noise, nothing else.
-QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+# warns once per package. Hide that noise, nothing else; pipefail still reports pip's own failure.
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install run test lock clean
 
