@@ -45,6 +45,46 @@ def _load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray,
     return np.concatenate(images), np.concatenate(labels)
 
 
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN, infinite or exploded: no model is exported."""
+
+
+class DivergenceGuard(tf.keras.callbacks.Callback):
+    """Stops training, with a message a person can act on, when the loss diverges."""
+
+    def __init__(self, learning_rate: float, explosion_factor: float = 100.0):
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.explosion_factor = explosion_factor
+        self.first_loss = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if self.first_loss is None and np.isfinite(loss):
+            self.first_loss = max(loss, 1.0)
+        if not np.isfinite(loss) or (self.first_loss and loss > self.explosion_factor * self.first_loss):
+            self.model.stop_training = True
+            raise TrainingDivergedError(
+                f"training diverged in epoch {self.epoch + 1}, step {batch + 1}: loss {loss:.4g} "
+                f"(first loss {self.first_loss or float('nan'):.4g}); no model was exported. "
+                f"Lower learning_rate (now {self.learning_rate}) or check the data.")
+
+
+def shuffle_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Shuffle a `fraction` of the labels among themselves (the label distribution is kept)."""
+    if not fraction:
+        return labels
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
+    noisy = labels.copy()
+    noisy[chosen] = rng.permutation(labels[chosen])
+    return noisy
+
+
 class EpochLog(tf.keras.callbacks.Callback):
     """One log line per epoch instead of Keras's per-step progress bar."""
 
@@ -82,20 +122,26 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     config = fn_args.custom_config or {}
     epochs = int(config.get("epochs", 5))
     batch_size = int(config.get("batch_size", 128))
-    tf.keras.utils.set_random_seed(int(config.get("seed", 42)))
+    learning_rate = float(config.get("learning_rate", 0.003))
+    seed = int(config.get("seed", 42))
+    tf.keras.utils.set_random_seed(seed)
 
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     x_train, y_train = _load_split(fn_args, fn_args.train_files, tf_transform_output)
     x_eval, y_eval = _load_split(fn_args, fn_args.eval_files, tf_transform_output)
+    label_noise = float(config.get("label_noise", 0.0))
+    if label_noise:
+        log.warning("label_noise=%s: shuffling that share of the training labels on purpose", label_noise)
+        y_train = shuffle_labels(y_train, label_noise, seed)
     log.info("training on %d examples, validating on %d, %d epochs of batch %d",
              len(y_train), len(y_eval), epochs, batch_size)
 
     steps_per_epoch = -(-len(y_train) // batch_size)
-    model = model_lib.build_model(float(config.get("learning_rate", 0.003)), epochs * steps_per_epoch)
+    model = model_lib.build_model(learning_rate, epochs * steps_per_epoch)
     history = model.fit(
         x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
         validation_data=(x_eval, y_eval), verbose=0,
-        callbacks=[EpochLog(epochs),
+        callbacks=[DivergenceGuard(learning_rate), EpochLog(epochs),
                    tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
     )
 

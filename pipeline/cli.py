@@ -88,6 +88,13 @@ def _follow(process: subprocess.Popen, log_file) -> tuple[str | None, list[dict]
     return run_id, failures
 
 
+def _last_error(log_path: Path) -> str:
+    """The last line that names an exception in the log (the end of the last traceback)."""
+    errors = [line.strip() for line in log_path.read_text(errors="replace").splitlines()
+              if re.match(r"^[A-Za-z_.]*(Error|Exception|Exit)\b", line.strip())]
+    return errors[-1] if errors else "(no error line found)"
+
+
 def _print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
     environment.quiet_tensorflow()  # reading the metrics imports TF Model Analysis
     from pipeline import metadata
@@ -148,8 +155,28 @@ def cmd_run(args) -> int:
     if run_id:
         _print_summary(home, config, run_id, seconds, ok)
     if not ok:
+        if not run_id:  # Airflow failed before any task started, e.g. the DAG did not load
+            print("Airflow failed before the pipeline started:\n  " + _last_error(log_path), file=sys.stderr)
         print(f"\nthe run failed; see {log_path}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_schema_diff(args) -> int:
+    from pipeline import metadata, schema_diff
+    from schema import SCHEMA_FILE
+
+    home = Home.from_env()
+    store = metadata.open_store(home)
+    run_id = args.run or metadata.latest_run_id(store)
+    runs = metadata.component_runs(store, run_id)
+    inferred = runs.get("SchemaGen") and runs["SchemaGen"].outputs.get("schema")
+    if not inferred:
+        raise LookupError(f"run {run_id} has no schema from SchemaGen")
+    inferred_file = Path(inferred[0].uri) / "schema.pbtxt"
+    lines = schema_diff.differences(schema_diff.load_schema(SCHEMA_FILE), schema_diff.load_schema(inferred_file))
+    print(f"curated: {SCHEMA_FILE}\ninferred (run {run_id}): {inferred_file}")
+    print("\n".join(f"  {line}" for line in lines) if lines else "  no differences")
     return 0
 
 
@@ -179,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the pipeline through Airflow (prepares the data if missing)")
     _add_config_options(run)
     run.set_defaults(func=cmd_run)
+
+    diff = commands.add_parser("schema-diff",
+                               help="how the schema SchemaGen inferred differs from the curated one")
+    diff.add_argument("run", nargs="?", help="the pipeline run id (default: the latest run)")
+    diff.set_defaults(func=cmd_schema_diff)
 
     show_config = commands.add_parser("config", help="print the config a run would use")
     _add_config_options(show_config)

@@ -34,10 +34,19 @@ class PipelineConfig:
     batch_size: int = 32
     learning_rate: float = 0.003
     seed: int = 42
+    # Fraction of training labels shuffled among themselves before training: a deliberately
+    # bad model, for checking that the model gate refuses it. 0 in any real run.
+    label_noise: float = 0.0
+
+    # Data validation: the eval split's mean pixel intensity and share of ink pixels may differ
+    # from train's by at most this fraction (the label distribution's limit is in the schema).
+    max_pixel_shift: float = 0.1
 
     # Model validation: the Evaluator blesses a model only when its accuracy on the eval split
     # is at least `min_accuracy` and not lower than the latest blessed model's.
     min_accuracy: float = 0.9
+    # ... and on no digit lower than the blessed model's accuracy minus this.
+    max_digit_drop: float = 0.0
 
     pipeline_name: str = "mnist"
 
@@ -51,8 +60,9 @@ class PipelineConfig:
                 problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
         if not self.learning_rate > 0:
             problems.append(f"learning_rate must be positive, got {self.learning_rate}")
-        if not 0 <= self.min_accuracy <= 1:
-            problems.append(f"min_accuracy must lie in [0, 1], got {self.min_accuracy}")
+        for key in ("min_accuracy", "max_digit_drop", "label_noise", "max_pixel_shift"):
+            if not 0 <= getattr(self, key) <= 1:
+                problems.append(f"{key} must lie in [0, 1], got {getattr(self, key)}")
         if not self.pipeline_name.replace("_", "").replace("-", "").isalnum():
             problems.append(f"pipeline_name may hold letters, digits, '-' and '_', got {self.pipeline_name!r}")
         if problems:
@@ -154,6 +164,10 @@ class Home:
 
     def pipeline_root(self, config: PipelineConfig) -> Path:
         return self.root / "pipelines" / config.pipeline_name
+
+    @property
+    def staged_schemas(self) -> Path:
+        return self.root / "schema"
 
     @property
     def airflow_home(self) -> Path:

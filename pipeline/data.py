@@ -266,12 +266,41 @@ def _check_input_folder(folder: Path) -> None:
                         f"no *.tfrecord files in {', '.join(str(folder / s) for s in missing)}")
 
 
-def _read_records(files: list[Path], limit: int) -> Iterator[bytes]:
+def _iter_records(path: Path) -> Iterator[bytes]:
+    """The records of one TFRecord file, each checked to be a tf.Example. A truncated or corrupt
+    file gets a clear error naming it instead of failing deep inside a component."""
     import tensorflow as tf
+    from google.protobuf.message import DecodeError
 
-    dataset = tf.data.TFRecordDataset([str(f) for f in files])
-    for record in dataset.take(limit).as_numpy_iterator():
-        yield record
+    count = 0
+    try:
+        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+            try:
+                tf.train.Example.FromString(record)
+            except DecodeError:
+                raise DataError(f"{path}: record {count} is not a serialized tf.Example") from None
+            count += 1
+            yield record
+    except tf.errors.DataLossError as err:
+        raise DataError(f"{path}: truncated or corrupt TFRecord file, unreadable after {count} records "
+                        f"({err.message.splitlines()[0]})") from None
+
+
+def verify_records(folder: Path) -> dict[str, int]:
+    """Read every record of both splits; returns the counts."""
+    return {split: sum(1 for path in split_files(folder, split) for _ in _iter_records(path))
+            for split in SPLITS}
+
+
+def _read_records(files: list[Path], limit: int) -> list[bytes]:
+    """The first `limit` records (all with -1) of the files, in order."""
+    records = []
+    for path in files:
+        for record in _iter_records(path):
+            if len(records) == limit:
+                return records
+            records.append(record)
+    return records
 
 
 def input_dir(home: Home, config: PipelineConfig) -> Path:
@@ -297,6 +326,7 @@ def ensure_input(home: Home, config: PipelineConfig) -> Path:
     _check_input_folder(source)
     destination = input_dir(home, config)
     if destination == source:
+        verify_records(source)
         return source
 
     origin = read_manifest(source) or {"source": str(source)}
@@ -307,7 +337,7 @@ def ensure_input(home: Home, config: PipelineConfig) -> Path:
     counts = {}
     with _atomic_dir(destination) as staging:
         for split in SPLITS:
-            records = list(_read_records(split_files(source, split), limits[split] or -1))
+            records = _read_records(split_files(source, split), limits[split] or -1)
             counts[split] = len(records)
             _write_split(staging, split, lambda r=records: iter(r), len(records), 1)
         manifest = {"source": f"{destination.name.split('-', 1)[1]} of {source}", "origin": origin,

@@ -77,6 +77,13 @@ def component_runs(store, run_id: str) -> dict[str, ComponentRun]:
     return runs
 
 
+def latest_run_id(store) -> str:
+    runs = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
+    if not runs:
+        raise LookupError("the metadata store holds no pipeline run yet")
+    return max(runs, key=lambda c: c.create_time_since_epoch or c.id).name
+
+
 def _read_accuracy(evaluation_uri: str) -> tuple[Optional[float], dict[str, float]]:
     import tensorflow_model_analysis as tfma
 

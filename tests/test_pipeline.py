@@ -6,28 +6,33 @@ from pipeline import pipeline as pipeline_lib
 from pipeline import runner
 from pipeline.config import PipelineConfig
 
-ORDER = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-         "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+ORDER = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+         "DataValidationGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
 
 def test_pipeline_wires_the_components_in_order(home, tmp_path):
     config = PipelineConfig(epochs=2)
     tfx_pipeline = pipeline_lib.create_pipeline(config, home, tmp_path / "input")
-    assert [c.id for c in tfx_pipeline.components] == ORDER
+    assert sorted(c.id for c in tfx_pipeline.components) == sorted(ORDER)
     assert tfx_pipeline.enable_cache
     assert tfx_pipeline.metadata_connection_config.sqlite.filename_uri == str(home.metadata_db)
-    trainer = tfx_pipeline.components[ORDER.index("Trainer")]
+    by_id = {c.id: c for c in tfx_pipeline.components}
+    trainer = by_id["Trainer"]
     assert '"epochs": 2' in trainer.exec_properties["custom_config"]
-    pusher = tfx_pipeline.components[-1]
+    pusher = by_id["Pusher"]
     assert str(home.serving_dir(config)) in str(pusher.exec_properties["push_destination"])
 
 
 def test_airflow_tasks_follow_the_compiled_dependencies(home):
-    nodes = dict(runner.topology(PipelineConfig(), home))
-    assert list(nodes) == ORDER
-    assert nodes["Evaluator"] == sorted(["ImportExampleGen", "SchemaGen", "Trainer",
-                                         "latest_blessed_model_resolver"])
+    nodes = {node: sorted(upstream) for node, upstream in runner.topology(PipelineConfig(), home)}
+    assert sorted(nodes) == sorted(ORDER)
+    assert nodes["Evaluator"] == ["ImportExampleGen", "ImportSchemaGen", "Trainer",
+                                  "latest_blessed_model_resolver"]
     assert nodes["Pusher"] == ["Evaluator", "Trainer"]
+    # The data gate holds Transform (and so everything after it) back.
+    assert "DataValidationGate" in nodes["Transform"]
+    assert nodes["DataValidationGate"] == ["ExampleValidator", "ImportExampleGen", "ImportSchemaGen",
+                                           "StatisticsGen"]
 
 
 def test_code_changes_change_the_code_version(tmp_path, monkeypatch):
@@ -38,11 +43,26 @@ def test_code_changes_change_the_code_version(tmp_path, monkeypatch):
     assert pipeline_lib.code_version() != before
 
 
-def test_the_gate_is_the_overall_accuracy_against_threshold_and_baseline():
+def test_model_gate_threshold_overall_and_baseline_overall_and_per_digit():
     config = pipeline_lib.eval_config(PipelineConfig(min_accuracy=0.97))
     [accuracy] = [m for m in config.metrics_specs[0].metrics if m.class_name == "SparseCategoricalAccuracy"]
-    [gate] = accuracy.per_slice_thresholds
-    assert gate.threshold.value_threshold.lower_bound.value == 0.97
-    assert gate.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-    assert [list(s.feature_keys) for s in gate.slicing_specs] == [[]]  # overall only
+    overall, per_digit = accuracy.per_slice_thresholds
+    assert [list(s.feature_keys) for s in overall.slicing_specs] == [[]]
+    assert overall.threshold.value_threshold.lower_bound.value == 0.97
+    assert overall.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    assert overall.threshold.change_threshold.absolute.value < 0  # only round-off slack
+    assert overall.threshold.change_threshold.absolute.value > -1e-9
+    assert [list(s.feature_keys) for s in per_digit.slicing_specs] == [["label"]]
+    assert not per_digit.threshold.HasField("value_threshold")
+    assert per_digit.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["label"]]
+
+
+def test_the_curated_schema_is_staged_by_content(home, monkeypatch, tmp_path):
+    first = pipeline_lib.staged_schema(home)
+    assert first.read_bytes() == pipeline_lib.SCHEMA_FILE.read_bytes()
+    assert pipeline_lib.staged_schema(home) == first
+    edited = tmp_path / "schema.pbtxt"
+    edited.write_text(first.read_text() + "\n# reviewed again\n")
+    monkeypatch.setattr(pipeline_lib, "SCHEMA_FILE", edited)
+    assert pipeline_lib.staged_schema(home) != first

@@ -1,0 +1,171 @@
+"""The data gate: stops the pipeline before Transform when the data breaks its contract.
+
+ExampleValidator only *records* anomalies; in TFX 1.16 nothing downstream stops on them. This
+component reads what ExampleValidator found, adds the checks a schema cannot express, and fails
+(so Airflow marks the task failed and Transform, Trainer, Evaluator and Pusher never run) when
+anything is wrong. The checks it adds:
+- `image_raw` holds exactly 784 bytes in every example (from the statistics' byte lengths);
+- skew between the splits: the eval split's label distribution against train's (the label's
+  drift comparator in the curated schema), and its pixel statistics (mean intensity and share of
+  ink pixels) against train's.
+Everything it found is written as an ExampleAnomalies artifact, one Anomalies proto per split,
+in the same format as ExampleValidator's.
+"""
+import os
+from typing import Dict, Iterable, List, Tuple
+
+import numpy as np
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+
+from components import features
+
+ANOMALIES_FILE = "SchemaDiff.pb"  # the name ExampleValidator uses
+PIXEL_SAMPLE = 10000  # examples per split read for pixel statistics
+
+
+class DataValidationError(RuntimeError):
+    """The data broke its contract; the message lists every anomaly."""
+
+
+def load_anomalies(uri: str, split: str):
+    """The Anomalies proto of one split of an ExampleAnomalies artifact."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    from tfx.utils import io_utils
+
+    return anomalies_pb2.Anomalies.FromString(
+        io_utils.read_bytes_file(os.path.join(uri, f"Split-{split}", ANOMALIES_FILE)))
+
+
+def describe(split: str, anomalies) -> List[Tuple[str, str, str, str]]:
+    """(split, feature, kind, description) for every anomaly in an Anomalies proto."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    rows = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        for reason in info.reason or [None]:
+            kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type) if reason else "UNKNOWN"
+            rows.append((split, feature, kind, (reason.description if reason else "") or info.description))
+    info = anomalies.dataset_anomaly_info
+    for reason in info.reason:
+        rows.append((split, "(dataset)", anomalies_pb2.AnomalyInfo.Type.Name(reason.type), reason.description))
+    return rows
+
+
+def _add(anomalies, feature: str, kind: str, short: str, description: str) -> None:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    info = anomalies.anomaly_info[feature]
+    info.severity = anomalies_pb2.AnomalyInfo.ERROR
+    info.short_description = info.short_description or short
+    info.description = "; ".join(filter(None, [info.description, description]))
+    reason = info.reason.add()
+    reason.type = anomalies_pb2.AnomalyInfo.Type.Value(kind)
+    reason.short_description = short
+    reason.description = description
+
+
+def _feature_stats(statistics, name: str):
+    for feature in statistics.datasets[0].features:
+        if feature.path.step and feature.path.step[0] == name:
+            return feature
+    return None
+
+
+def check_image_bytes(statistics, anomalies) -> None:
+    feature = _feature_stats(statistics, features.IMAGE_KEY)
+    expected = features.IMAGE_SIZE * features.IMAGE_SIZE
+    if feature is None or feature.WhichOneof("stats") != "bytes_stats":
+        return  # a missing or mistyped image_raw is ExampleValidator's finding already
+    low, high = feature.bytes_stats.min_num_bytes, feature.bytes_stats.max_num_bytes
+    if feature.bytes_stats.common_stats.num_non_missing and (low != expected or high != expected):
+        _add(anomalies, features.IMAGE_KEY, "CUSTOM_VALIDATION", "Wrong image size",
+             f"image_raw must hold exactly {expected} bytes (28x28x1), found {low:.0f} to {high:.0f} bytes")
+
+
+def _pixel_stats(files: Iterable[str], limit: int) -> Tuple[float, float, int]:
+    """Mean intensity (0-1) and share of ink pixels (> 0.5) over the first `limit` images."""
+    import tensorflow as tf
+
+    dataset = tf.data.TFRecordDataset(list(files), compression_type="GZIP").take(limit)
+    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    total, ink, count = 0.0, 0.0, 0
+    for batch in dataset.batch(1024):
+        raw = tf.io.parse_example(batch, spec)[features.IMAGE_KEY].numpy()
+        pixels = np.frombuffer(b"".join(raw), dtype=np.uint8).astype(np.float32) / 255.0
+        total += float(pixels.sum())
+        ink += float((pixels > 0.5).sum())
+        count += pixels.size
+    return (total / count, ink / count, count) if count else (0.0, 0.0, 0)
+
+
+def check_pixel_skew(examples_uri: str, anomalies, max_shift: float) -> None:
+    import tensorflow as tf
+
+    stats = {}
+    for split in ("train", "eval"):
+        files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
+        stats[split] = _pixel_stats(files, PIXEL_SAMPLE)
+    (train_mean, train_ink, _), (eval_mean, eval_ink, count) = stats["train"], stats["eval"]
+    if not count or not train_mean:
+        return
+    for name, train_value, eval_value in (("mean intensity", train_mean, eval_mean),
+                                          ("ink share", train_ink, eval_ink)):
+        shift = abs(eval_value - train_value) / train_value
+        if shift > max_shift:
+            _add(anomalies, features.IMAGE_KEY, "CUSTOM_VALIDATION", "Pixel statistics skew",
+                 f"eval {name} {eval_value:.4f} differs from train's {train_value:.4f} by {shift:.0%} "
+                 f"(allowed: {max_shift:.0%})")
+
+
+def check_label_skew(train_statistics, eval_statistics, schema, anomalies) -> None:
+    """The label's drift comparator in the schema, applied to eval against train."""
+    import tensorflow_data_validation as tfdv
+
+    skew = tfdv.validate_statistics(eval_statistics, schema, previous_statistics=train_statistics)
+    for feature, info in skew.anomaly_info.items():
+        for reason in info.reason:
+            if reason.type in (reason.COMPARATOR_L_INFTY_HIGH, reason.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH):
+                _add(anomalies, feature, reason.Type.Name(reason.type), "Label distribution skew",
+                     f"eval against train: {reason.description}")
+
+
+def format_report(rows: List[Tuple[str, str, str, str]]) -> str:
+    lines = [f"data validation failed: {len(rows)} anomal{'y' if len(rows) == 1 else 'ies'}; "
+             "Transform and Trainer did not run, nothing was pushed"]
+    for split, feature, kind, description in rows:
+        lines.append(f"  {split:<5}  {feature:<10}  {kind}: {description}")
+    return "\n".join(lines)
+
+
+@component
+def DataValidationGate(
+    examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    schema: InputArtifact[standard_artifacts.Schema],
+    findings: OutputArtifact[standard_artifacts.ExampleAnomalies],
+    max_pixel_shift: Parameter[float] = 0.1,
+) -> None:
+    import tensorflow_data_validation as tfdv
+    from tfx.utils import io_utils
+
+    schema_proto = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
+    stats = {split: tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
+             for split in ("train", "eval")}
+    found: Dict[str, object] = {}
+    for split in ("train", "eval"):
+        found[split] = load_anomalies(anomalies.uri, split)
+        check_image_bytes(stats[split], found[split])
+    check_label_skew(stats["train"], stats["eval"], schema_proto, found["eval"])
+    check_pixel_skew(examples.uri, found["eval"], max_pixel_shift)
+
+    findings.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    for split, result in found.items():
+        io_utils.write_bytes_file(os.path.join(findings.uri, f"Split-{split}", ANOMALIES_FILE),
+                                  result.SerializeToString())
+    rows = [row for split in ("train", "eval") for row in describe(split, found[split])]
+    if rows:
+        raise DataValidationError(format_report(rows))
+
