@@ -122,13 +122,16 @@ def check_pixel_skew(examples_uri: str, anomalies, max_shift: float) -> None:
 def check_label_skew(train_statistics, eval_statistics, schema, anomalies) -> None:
     """The label's drift comparator in the schema, applied to eval against train."""
     import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
 
+    comparators = {anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
+                   anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH}
     skew = tfdv.validate_statistics(eval_statistics, schema, previous_statistics=train_statistics)
     for feature, info in skew.anomaly_info.items():
         for reason in info.reason:
-            if reason.type in (reason.COMPARATOR_L_INFTY_HIGH, reason.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH):
-                _add(anomalies, feature, reason.Type.Name(reason.type), "Label distribution skew",
-                     f"eval against train: {reason.description}")
+            if reason.type in comparators:
+                _add(anomalies, feature, anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
+                     "Label distribution skew", f"eval against train: {reason.description}")
 
 
 def format_report(rows: List[Tuple[str, str, str, str]]) -> str:

@@ -113,9 +113,10 @@ def _print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: flo
         if summary.accuracy_per_digit:
             print("  per digit:  " + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
     if summary.blessed is not None:
-        verdict = ("yes" if summary.blessed else "NO") + \
-            f" (needs accuracy >= {config.min_accuracy} and not below the last blessed model)"
-        print(f"  blessed:    {verdict}")
+        print(f"  blessed:    {'yes' if summary.blessed else 'NO'} (needs accuracy >= {config.min_accuracy} "
+              f"and not below the last blessed model's, overall and per digit)")
+        for failure in summary.gate_failures:
+            print(f"    failed: {failure}")
     if summary.pushed_path:
         cached = summary.components.get("Pusher") and summary.components["Pusher"].state == "CACHED"
         note = " (unchanged re-run: already pushed, nothing new)" if cached else ""

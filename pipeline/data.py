@@ -266,9 +266,24 @@ def _check_input_folder(folder: Path) -> None:
                         f"no *.tfrecord files in {', '.join(str(folder / s) for s in missing)}")
 
 
-def _iter_records(path: Path) -> Iterator[bytes]:
-    """The records of one TFRecord file, each checked to be a tf.Example. A truncated or corrupt
-    file gets a clear error naming it instead of failing deep inside a component."""
+_KIND_OF_TYPE = {"INT": "int64_list", "BYTES": "bytes_list", "FLOAT": "float_list"}
+
+
+def contract_kinds() -> dict[str, str]:
+    """Feature name -> the tf.Example value list the curated schema requires (int64_list, ...)."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from schema import SCHEMA_FILE
+
+    schema = text_format.Parse(SCHEMA_FILE.read_text(), schema_pb2.Schema())
+    return {f.name: _KIND_OF_TYPE[schema_pb2.FeatureType.Name(f.type)] for f in schema.feature}
+
+
+def _iter_records(path: Path, kinds: dict[str, str] | None = None) -> Iterator[bytes]:
+    """The records of one TFRecord file, each checked to be a tf.Example whose features have the
+    value types in `kinds`. A truncated or corrupt file, or a record of the wrong kind, gets a
+    clear error naming the file, instead of failing deep inside a component."""
     import tensorflow as tf
     from google.protobuf.message import DecodeError
 
@@ -276,9 +291,15 @@ def _iter_records(path: Path) -> Iterator[bytes]:
     try:
         for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
             try:
-                tf.train.Example.FromString(record)
+                example = tf.train.Example.FromString(record)
             except DecodeError:
                 raise DataError(f"{path}: record {count} is not a serialized tf.Example") from None
+            for name, kind in (kinds or {}).items():
+                feature = example.features.feature.get(name)
+                found = feature.WhichOneof("kind") if feature is not None else None
+                if found and found != kind:
+                    raise DataError(f"{path}: record {count}: feature {name!r} holds a {found}, the schema "
+                                    f"(schema/schema.pbtxt) requires a {kind}")
             count += 1
             yield record
     except tf.errors.DataLossError as err:
@@ -287,8 +308,9 @@ def _iter_records(path: Path) -> Iterator[bytes]:
 
 
 def verify_records(folder: Path) -> dict[str, int]:
-    """Read every record of both splits; returns the counts."""
-    return {split: sum(1 for path in split_files(folder, split) for _ in _iter_records(path))
+    """Read every record of both splits, checking the value types; returns the counts."""
+    kinds = contract_kinds()
+    return {split: sum(1 for path in split_files(folder, split) for _ in _iter_records(path, kinds))
             for split in SPLITS}
 
 
@@ -325,14 +347,17 @@ def ensure_input(home: Home, config: PipelineConfig) -> Path:
         prepare(home)
     _check_input_folder(source)
     destination = input_dir(home, config)
-    if destination == source:
-        verify_records(source)
-        return source
+    if destination != source:
+        _ensure_slice(source, destination, config)
+    verify_records(destination)
+    return destination
 
+
+def _ensure_slice(source: Path, destination: Path, config: PipelineConfig) -> None:
     origin = read_manifest(source) or {"source": str(source)}
     current = read_manifest(destination)
     if current is not None and current.get("origin") == origin:
-        return destination
+        return
     limits = {"train": config.train_examples, "eval": config.eval_examples}
     counts = {}
     with _atomic_dir(destination) as staging:
@@ -344,7 +369,6 @@ def ensure_input(home: Home, config: PipelineConfig) -> Path:
                     "counts": counts}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("sliced %s into %s: %s", source, destination, counts)
-    return destination
 
 
 def _digest(text: str) -> str:

@@ -44,6 +44,7 @@ class RunSummary:
     accuracy: Optional[float] = None
     accuracy_per_digit: dict[str, float] = dataclasses.field(default_factory=dict)
     blessed: Optional[bool] = None
+    gate_failures: list[str] = dataclasses.field(default_factory=list)  # why it was not blessed
     pushed: Optional[bool] = None
     pushed_path: Optional[str] = None
 
@@ -102,6 +103,34 @@ def _read_accuracy(evaluation_uri: str) -> tuple[Optional[float], dict[str, floa
     return overall, dict(sorted(per_digit.items()))
 
 
+def _slice_name(slice_key) -> str:
+    if not slice_key.single_slice_keys:
+        return "overall"
+    return ", ".join(f"digit {k.int64_value}" if k.column == "label" else f"{k.column} {k.int64_value}"
+                     for k in slice_key.single_slice_keys)
+
+
+def read_gate_failures(evaluation_uri: str) -> list[str]:
+    """The model-validation thresholds that failed, in words."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        where = _slice_name(per_slice.slice_key)
+        for failure in per_slice.failures:
+            value = failure.metric_value.double_value.value
+            threshold = failure.metric_threshold
+            if failure.metric_key.is_diff:
+                allowed = -threshold.change_threshold.absolute.value
+                lines.append(f"{where}: accuracy {value:+.4f} against the baseline "
+                             f"(allowed drop {max(allowed, 0):.4f})")
+            else:
+                lines.append(f"{where}: accuracy {value:.4f} below the minimum "
+                             f"{threshold.value_threshold.lower_bound.value:.4f}")
+    return lines
+
+
 def summarize_run(home: Home, run_id: str) -> RunSummary:
     store = open_store(home)
     runs = component_runs(store, run_id)
@@ -114,6 +143,7 @@ def summarize_run(home: Home, run_id: str) -> RunSummary:
         for artifact in evaluator.outputs.get("evaluation", []):
             if Path(artifact.uri).exists():
                 summary.accuracy, summary.accuracy_per_digit = _read_accuracy(artifact.uri)
+                summary.gate_failures = read_gate_failures(artifact.uri)
     pusher = runs.get("Pusher")
     if pusher:
         for artifact in pusher.outputs.get("pushed_model", []):

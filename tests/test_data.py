@@ -146,3 +146,17 @@ def test_data_dir_without_tfrecords_is_refused(home, tmp_path):
     (tmp_path / "empty" / "train").mkdir(parents=True)
     with pytest.raises(data.DataError, match="train/ and eval/"):
         data.ensure_input(home, PipelineConfig(data_dir=str(tmp_path / "empty")))
+
+
+def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
+    folder = tmp_path / "mine"
+    data.write_splits(folder, data.load_idx(idx_folder), "test")
+    assert data.verify_records(folder) == {"train": 50, "eval": 20}
+    [path] = data.split_files(folder, "eval")
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(data.DataError, match=f"{path}: truncated or corrupt TFRecord file, unreadable after 19"):
+        data.ensure_input(home, PipelineConfig(data_dir=str(folder)))
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(b"\xff\xff not a protobuf")
+    with pytest.raises(data.DataError, match="record 0 is not a serialized tf.Example"):
+        data.verify_records(folder)
