@@ -20,37 +20,13 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import features
+from components.anomalies import ANOMALIES_FILE, describe, load_anomalies
 
-ANOMALIES_FILE = "SchemaDiff.pb"  # the name ExampleValidator uses
 PIXEL_SAMPLE = 10000  # examples per split read for pixel statistics
 
 
 class DataValidationError(RuntimeError):
     """The data broke its contract; the message lists every anomaly."""
-
-
-def load_anomalies(uri: str, split: str):
-    """The Anomalies proto of one split of an ExampleAnomalies artifact."""
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-    from tfx.utils import io_utils
-
-    return anomalies_pb2.Anomalies.FromString(
-        io_utils.read_bytes_file(os.path.join(uri, f"Split-{split}", ANOMALIES_FILE)))
-
-
-def describe(split: str, anomalies) -> List[Tuple[str, str, str, str]]:
-    """(split, feature, kind, description) for every anomaly in an Anomalies proto."""
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    rows = []
-    for feature, info in sorted(anomalies.anomaly_info.items()):
-        for reason in info.reason or [None]:
-            kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type) if reason else "UNKNOWN"
-            rows.append((split, feature, kind, (reason.description if reason else "") or info.description))
-    info = anomalies.dataset_anomaly_info
-    for reason in info.reason:
-        rows.append((split, "(dataset)", anomalies_pb2.AnomalyInfo.Type.Name(reason.type), reason.description))
-    return rows
 
 
 def _add(anomalies, feature: str, kind: str, short: str, description: str) -> None:
@@ -89,11 +65,16 @@ def _pixel_stats(files: Iterable[str], limit: int) -> Tuple[float, float, int]:
     import tensorflow as tf
 
     dataset = tf.data.TFRecordDataset(list(files), compression_type="GZIP").take(limit)
-    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    # Missing or wrongly sized images are anomalies of their own: leave them out here.
+    spec = {features.IMAGE_KEY: tf.io.VarLenFeature(tf.string)}
+    size = features.IMAGE_SIZE * features.IMAGE_SIZE
     total, ink, count = 0.0, 0.0, 0
     for batch in dataset.batch(1024):
-        raw = tf.io.parse_example(batch, spec)[features.IMAGE_KEY].numpy()
-        pixels = np.frombuffer(b"".join(raw), dtype=np.uint8).astype(np.float32) / 255.0
+        values = tf.io.parse_example(batch, spec)[features.IMAGE_KEY].values.numpy()
+        raw = b"".join(v for v in values if len(v) == size)
+        if not raw:
+            continue
+        pixels = np.frombuffer(raw, dtype=np.uint8).astype(np.float32) / 255.0
         total += float(pixels.sum())
         ink += float((pixels > 0.5).sum())
         count += pixels.size

@@ -8,6 +8,7 @@ from pipeline.config import Home, load_config
 
 DAG_ID = "mnist_pipeline"
 PREPARE_TASK = "prepare_data"
+REPORT_TASK = "write_report"
 
 
 def _run_config(context):
@@ -17,12 +18,25 @@ def _run_config(context):
 
 
 def prepare_data(**context) -> str:
-    from pipeline import data
+    """Record the run (config, commit) in MLMD, then make sure its input data is there."""
+    from pipeline import data, metadata
 
+    home, config = Home.from_env(), _run_config(context)
     with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
-        folder = data.ensure_input(Home.from_env(), _run_config(context))
+        metadata.record_run(home, context["run_id"], config.to_dict())
+        folder = data.ensure_input(home, config)
         outcome["input_dir"] = str(folder)
     return str(folder)
+
+
+def write_report(**context) -> str:
+    """The run's HTML report; runs whatever happened upstream, and fails nothing."""
+    from pipeline import report
+
+    with runner.progress(REPORT_TASK, context["run_id"]) as outcome:
+        path = report.write_report(Home.from_env(), context["run_id"])
+        outcome["report"] = str(path)
+    return str(path)
 
 
 def run_component(node_id: str, **context) -> None:
@@ -58,4 +72,9 @@ def build_dag():
                 tasks[up] >> tasks[node_id]
             if not upstream:
                 prepare >> tasks[node_id]
+        # A teardown task runs after the others whatever their outcome, and does not decide
+        # the DAG run's state: a failed run stays failed, and still gets its report.
+        report = PythonOperator(task_id=REPORT_TASK, python_callable=write_report).as_teardown()
+        list(tasks.values()) >> report
+        prepare >> report
     return dag

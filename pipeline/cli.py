@@ -96,8 +96,7 @@ def _last_error(log_path: Path) -> str:
 
 
 def _print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
-    environment.quiet_tensorflow()  # reading the metrics imports TF Model Analysis
-    from pipeline import metadata
+    from pipeline import metadata, report
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
@@ -123,13 +122,34 @@ def _print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: flo
         print(f"  pushed:     {summary.pushed_path}{note}")
     elif summary.pushed is False:
         print("  pushed:     nothing (the model was not blessed)")
+    report_file = report.report_path(home, run_id)
+    if report_file.exists():
+        print(f"  report:     {report_file}")
 
 
 def cmd_run(args) -> int:
-    from pipeline.airflow_dag import DAG_ID
+    home = Home.from_env()
+    return _run_pipeline(home, _config_from_args(args, home))
+
+
+def cmd_resume(args) -> int:
+    """Run again with the config of an earlier (failed) run: what succeeded comes from the cache."""
+    from pipeline import metadata
 
     home = Home.from_env()
-    config = _config_from_args(args, home)
+    store = metadata.open_store(home)
+    summary = metadata.summarize_run(home, metadata.resolve_run_id(store, args.run), store)
+    if not summary.config:
+        raise LookupError(f"run {summary.run_id} recorded no config to resume with")
+    failed = [c.node_id for c in summary.components.values() if c.state == "FAILED"]
+    print(f"resuming run {summary.run_id} ({summary.state}" + (f", failed at {', '.join(failed)}" if failed else "")
+          + "): completed components come back CACHED from the metadata store")
+    return _run_pipeline(home, load_config(overrides=summary.config, home=home))
+
+
+def _run_pipeline(home: Home, config: PipelineConfig) -> int:
+    from pipeline.airflow_dag import DAG_ID
+
     home.logs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
     log_path = home.logs / f"run-{stamp}.log"
@@ -169,7 +189,7 @@ def cmd_schema_diff(args) -> int:
 
     home = Home.from_env()
     store = metadata.open_store(home)
-    run_id = args.run or metadata.latest_run_id(store)
+    run_id = metadata.resolve_run_id(store, args.run)
     runs = metadata.component_runs(store, run_id)
     inferred = runs.get("SchemaGen") and runs["SchemaGen"].outputs.get("schema")
     if not inferred:
@@ -181,11 +201,195 @@ def cmd_schema_diff(args) -> int:
     return 0
 
 
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _states_short(summary) -> str:
+    letters = {"COMPLETE": "ok", "CACHED": "cached", "FAILED": "FAILED", "RUNNING": "running"}
+    return " ".join(f"{node}:{letters.get(c.state, c.state)}" for node, c in summary.components.items())
+
+
+def cmd_runs(args) -> int:
+    from pipeline import metadata
+
+    runs = metadata.list_runs(Home.from_env())
+    if args.json:
+        _print_json([r.to_json() for r in runs])
+        return 0
+    if not runs:
+        print("no runs yet")
+        return 0
+    print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<9} {'accuracy':>8}  {'blessed':<7} pushed")
+    for r in runs:
+        started = (metadata._iso(r.started_ms) or "")[:19].replace("T", " ")
+        accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else "-"
+        blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
+        print(f"{r.run_id:<42} {started:<20} {r.seconds:>6.0f}  {r.state:<9} {accuracy:>8}  {blessed:<7} "
+              f"{r.pushed_version or '-'}")
+        print(f"{'':<4}{_states_short(r)}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from pipeline import metadata, report
+
+    home = Home.from_env()
+    store = metadata.open_store(home)
+    run_id = metadata.resolve_run_id(store, args.run)
+    summary = metadata.summarize_run(home, run_id, store)
+    from components.anomalies import found_in_run
+
+    validated, anomalies = found_in_run(summary.components)
+    report_file = report.report_path(home, run_id)
+    if args.json:
+        data = summary.to_json()
+        data["components"] = {
+            c.node_id: {"state": c.state, "execution_id": c.execution_id, "seconds": round(c.seconds, 1),
+                        "inputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.inputs.items()},
+                        "outputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.outputs.items()}}
+            for c in summary.components.values()}
+        data["anomalies"] = [dict(zip(("found_by", "split", "feature", "kind", "description"), row))
+                             for row in anomalies]
+        data["report"] = str(report_file) if report_file.exists() else None
+        _print_json(data)
+        return 0
+    print(f"run {run_id}: {summary.state}, {summary.seconds:.0f} s, commit {summary.git_commit or 'unknown'}")
+    print(f"config: {' '.join(f'{k}={v}' for k, v in summary.config.items()) or '(not recorded)'}")
+    for c in summary.components.values():
+        print(f"\n{c.node_id}  {c.state}  {c.seconds:.1f} s  (execution {c.execution_id})")
+        for side, artifacts in (("in ", c.inputs), ("out", c.outputs)):
+            for key, items in artifacts.items():
+                for artifact in items:
+                    described = metadata.describe_artifact(store, artifact)
+                    props = ", ".join(f"{k}={v}" for k, v in sorted(described["properties"].items())
+                                      if k not in ("accuracy_per_digit", "validation_failures"))
+                    print(f"  {side} {key:<22} {described['type']:<18} {artifact.uri}")
+                    if props:
+                        print(f"      {props[:300]}")
+    print("\nData validation:")
+    if anomalies:
+        for found_by, split, feature, kind, description in anomalies:
+            print(f"  {found_by}: {split} {feature} {kind}: {description}")
+    elif validated:
+        print("  no anomalies")
+    else:
+        print("  not run")
+    print("\nEvaluation:")
+    if summary.accuracy is not None:
+        print(f"  accuracy {summary.accuracy:.4f}; per digit: "
+              + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
+        baseline = (f"baseline model {summary.baseline_model_id}" if summary.baseline_model_id
+                    else "no baseline (no earlier blessed model)")
+        min_accuracy = summary.config.get("min_accuracy", "?")
+        if summary.blessed:
+            print(f"  blessed: accuracy >= min_accuracy {min_accuracy}, and not below the {baseline}")
+        else:
+            print(f"  NOT blessed ({baseline}):")
+            for failure in summary.gate_failures:
+                print(f"    {failure}")
+    else:
+        print("  not run")
+    if summary.pushed_path:
+        print(f"\npushed: version {summary.pushed_version} at {summary.pushed_path}")
+    print(f"\nreport: {report_file if report_file.exists() else '(none yet: mnist-pipeline report ' + run_id + ')'}")
+    return 0
+
+
+def cmd_lineage(args) -> int:
+    from pipeline import metadata
+
+    if bool(args.model) == bool(args.examples):
+        raise ValueError("give a pushed model (version or path) or --examples ARTIFACT_ID")
+    store = metadata.open_store(Home.from_env())
+    if args.examples:
+        [artifact] = store.get_artifacts_by_id([args.examples]) or [None]
+        if artifact is None:
+            raise LookupError(f"no artifact with id {args.examples}")
+        models = metadata.downstream_models(store, artifact.id)
+        if args.json:
+            _print_json({"examples": metadata.describe_artifact(store, artifact), "models": models})
+            return 0
+        print(f"artifact {artifact.id} ({artifact.uri}) was used to train {len(models)} model(s):")
+        for model in models:
+            print(f"  model {model['id']}: {model['uri']}")
+        return 0
+    pushed = metadata.find_pushed_model(store, args.model)
+    steps = metadata.upstream(store, pushed.id)
+    run_id = next((s["run_id"] for s in steps if s["run_id"]), None)
+    summary = metadata.summarize_run(Home.from_env(), run_id, store) if run_id else None
+    if args.json:
+        _print_json({"pushed_model": metadata.describe_artifact(store, pushed), "run_id": run_id,
+                     "git_commit": summary.git_commit if summary else None,
+                     "config": summary.config if summary else None, "steps": steps})
+        return 0
+    described = metadata.describe_artifact(store, pushed)
+    print(f"pushed model {described['properties'].get('pushed_version')} at "
+          f"{described['properties'].get('pushed_destination')}")
+    if summary:
+        print(f"made by run {run_id}, commit {summary.git_commit}")
+        print(f"config: {' '.join(f'{k}={v}' for k, v in summary.config.items())}")
+    for step in steps:
+        print(f"\n<- {step['component']} (execution {step['execution_id']}, {step['state']}, run {step['run_id']})")
+        for key, artifacts in step["inputs"].items():
+            for artifact in artifacts:
+                print(f"     {key:<22} {artifact['type']:<18} id {artifact['id']:<5} {artifact['uri']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from pipeline import metadata
+
+    home = Home.from_env()
+    store = metadata.open_store(home)
+    a, b = (metadata.summarize_run(home, metadata.resolve_run_id(store, r), store) for r in (args.run_a, args.run_b))
+    keys = sorted(set(a.config) | set(b.config))
+    config_rows = [(k, a.config.get(k), b.config.get(k)) for k in keys if a.config.get(k) != b.config.get(k)]
+    metric_rows = [("accuracy", a.accuracy, b.accuracy)] + [
+        (f"digit {d}", a.accuracy_per_digit.get(d), b.accuracy_per_digit.get(d))
+        for d in sorted(set(a.accuracy_per_digit) | set(b.accuracy_per_digit))]
+    other_rows = [("state", a.state, b.state), ("seconds", round(a.seconds), round(b.seconds)),
+                  ("blessed", a.blessed, b.blessed), ("pushed version", a.pushed_version, b.pushed_version),
+                  ("git commit", a.git_commit, b.git_commit)]
+    if args.json:
+        _print_json({"runs": [a.run_id, b.run_id],
+                     "config": {k: [x, y] for k, x, y in config_rows},
+                     "metrics": {k: [x, y] for k, x, y in metric_rows}, "other": {k: [x, y] for k, x, y in other_rows}})
+        return 0
+    width = max(len(a.run_id), len(b.run_id), 12)
+    print(f"{'':<16} {a.run_id:<{width}} {b.run_id:<{width}}")
+    print("config (differences only):" if config_rows else "config: identical")
+    for key, x, y in config_rows:
+        print(f"  {key:<14} {str(x):<{width}} {str(y):<{width}}")
+    print("metrics:")
+    for key, x, y in metric_rows:
+        change = f"{y - x:+.4f}" if x is not None and y is not None else ""
+        fx, fy = (f"{v:.4f}" if v is not None else "-" for v in (x, y))
+        print(f"  {key:<14} {fx:<{width}} {fy:<{width}} {change}")
+    for key, x, y in other_rows:
+        print(f"  {key:<14} {str(x):<{width}} {str(y):<{width}}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pipeline import metadata, report
+
+    environment.quiet_tensorflow()
+    home = Home.from_env()
+    run_id = metadata.resolve_run_id(metadata.open_store(home), args.run)
+    path = report.write_report(home, run_id)
+    print(json.dumps({"run_id": run_id, "report": str(path)}) if args.json else path)
+    return 0
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="YAML file of config overrides (default: $MNIST_PIPELINE_HOME/config.yaml if present)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override one config key; repeat for more (e.g. --set epochs=1)")
+
+
+RUN_HELP = "a run id, a unique part of one (start or end), or -1 for the latest, -2 the one before (default: latest)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,6 +416,36 @@ def build_parser() -> argparse.ArgumentParser:
                                help="how the schema SchemaGen inferred differs from the curated one")
     diff.add_argument("run", nargs="?", help="the pipeline run id (default: the latest run)")
     diff.set_defaults(func=cmd_schema_diff)
+
+    runs = commands.add_parser("runs", help="one row per pipeline run, from the metadata store")
+    runs.set_defaults(func=cmd_runs)
+
+    show = commands.add_parser("show", help="a run's executions, artifacts and validation results")
+    show.add_argument("run", nargs="?", help=RUN_HELP)
+    show.set_defaults(func=cmd_show)
+
+    lineage = commands.add_parser("lineage", help="from a pushed model back to its data, code and config")
+    lineage.add_argument("model", nargs="?", help="a pushed model: its version number or serving path")
+    lineage.add_argument("--examples", type=int, metavar="ARTIFACT_ID",
+                         help="the other way: every model trained from this artifact (e.g. an Examples id)")
+    lineage.set_defaults(func=cmd_lineage)
+
+    compare = commands.add_parser("compare", help="config and metric differences of two runs")
+    compare.add_argument("run_a", help=RUN_HELP)
+    compare.add_argument("run_b", help=RUN_HELP)
+    compare.set_defaults(func=cmd_compare)
+
+    report = commands.add_parser("report", help="(re)write a run's HTML report and print its path")
+    report.add_argument("run", nargs="?", help=RUN_HELP)
+    report.set_defaults(func=cmd_report)
+
+    for command in (runs, show, lineage, compare, report):
+        command.add_argument("--json", action="store_true", help="machine-readable output")
+
+    resume = commands.add_parser(
+        "resume", help="run again with a failed run's config; only the failed part and what follows runs")
+    resume.add_argument("run", nargs="?", help=RUN_HELP)
+    resume.set_defaults(func=cmd_resume)
 
     show_config = commands.add_parser("config", help="print the config a run would use")
     _add_config_options(show_config)

@@ -45,8 +45,9 @@ class PipelineConfig:
     # Model validation: the Evaluator blesses a model only when its accuracy on the eval split
     # is at least `min_accuracy` and not lower than the latest blessed model's.
     min_accuracy: float = 0.9
-    # ... and on no digit lower than the blessed model's accuracy minus this.
-    max_digit_drop: float = 0.0
+    # ... and on no digit lower than the blessed model's accuracy minus this. Per-digit accuracy
+    # on ~1,000 test images per digit moves by 0.1 % per image: a little slack for that noise.
+    max_digit_drop: float = 0.01
 
     pipeline_name: str = "mnist"
 
@@ -164,6 +165,10 @@ class Home:
 
     def pipeline_root(self, config: PipelineConfig) -> Path:
         return self.root / "pipelines" / config.pipeline_name
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
 
     @property
     def staged_schemas(self) -> Path:

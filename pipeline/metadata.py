@@ -1,15 +1,24 @@
-"""The read side of the ML Metadata store: what a run did, from the records TFX left."""
+"""The metadata store: opening it, and reading what runs did from the records TFX left.
+
+TFX writes executions, artifacts and their links; the pipeline adds, on each run's
+`pipeline_run` context, the resolved config and the code's git commit, and the Evaluator adds
+its accuracy and verdict to its artifacts (components/evaluator.py). Everything here is read
+from MLMD alone: no TensorFlow import.
+"""
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from pipeline.config import Home
 
 PIPELINE_RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 NODE_CONTEXT = "node"
-ACCURACY = "sparse_categorical_accuracy"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def connection_config(home: Home):
@@ -29,126 +38,317 @@ def open_store(home: Home):
     return metadata_store.MetadataStore(connection_config(home))
 
 
+# --- What a run records about itself --------------------------------------------------------
+
+def git_commit() -> str:
+    """The commit of the code that runs, with '+dirty' for uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PACKAGE_DIR, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE_DIR,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return commit + ("+dirty" if dirty else "")
+
+
+def record_run(home: Home, run_id: str, config: dict[str, Any]) -> None:
+    """Create the run's pipeline_run context up front, carrying the config and the commit.
+
+    TFX's launcher finds the context by type and name and attaches every execution to it.
+    """
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    store = metadata_store.MetadataStore(connection_config(home))
+    context_type = store.get_context_type(PIPELINE_RUN_CONTEXT) if _has_context_type(store) else None
+    type_id = context_type.id if context_type else store.put_context_type(pb.ContextType(name=PIPELINE_RUN_CONTEXT))
+    context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id) or \
+        pb.Context(type_id=type_id, name=run_id)
+    context.custom_properties["config"].string_value = json.dumps(config, sort_keys=True)
+    context.custom_properties["git_commit"].string_value = git_commit()
+    context.custom_properties["started_at"].int_value = int(time.time() * 1000)
+    store.put_contexts([context])
+    _close_orphans(store, run_id)
+
+
+def _has_context_type(store) -> bool:
+    from ml_metadata import errors
+
+    try:
+        store.get_context_type(PIPELINE_RUN_CONTEXT)
+        return True
+    except errors.NotFoundError:
+        return False
+
+
+def _close_orphans(store, run_id: str) -> None:
+    """Executions left RUNNING by a run whose process died (killed, machine lost) are marked
+    FAILED: runs are one at a time, so any RUNNING execution of another run is an orphan."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    current = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
+    mine = {e.id for e in store.get_executions_by_context(current.id)} if current else set()
+    orphans = [e for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING and e.id not in mine]
+    for execution in orphans:
+        execution.last_known_state = pb.Execution.FAILED
+        execution.custom_properties["orphaned"].string_value = f"its process died; closed by run {run_id}"
+    if orphans:
+        store.put_executions(orphans)
+
+
+# --- Reading runs ---------------------------------------------------------------------------
+
 @dataclasses.dataclass
 class ComponentRun:
     node_id: str
     state: str  # COMPLETE, CACHED, FAILED, RUNNING, ...
     execution_id: int
+    started_ms: int
+    finished_ms: int
+    inputs: dict[str, list]  # input key -> MLMD artifacts
     outputs: dict[str, list]  # output key -> MLMD artifacts
+
+    @property
+    def seconds(self) -> float:
+        return max(self.finished_ms - self.started_ms, 0) / 1000
 
 
 @dataclasses.dataclass
 class RunSummary:
     run_id: str
     components: dict[str, ComponentRun]
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    git_commit: Optional[str] = None
+    started_ms: int = 0
+    finished_ms: int = 0
     accuracy: Optional[float] = None
     accuracy_per_digit: dict[str, float] = dataclasses.field(default_factory=dict)
     blessed: Optional[bool] = None
+    baseline_model_id: Optional[int] = None
     gate_failures: list[str] = dataclasses.field(default_factory=list)  # why it was not blessed
     pushed: Optional[bool] = None
     pushed_path: Optional[str] = None
+    pushed_version: Optional[str] = None
+
+    @property
+    def state(self) -> str:
+        states = {c.state for c in self.components.values()}
+        if "FAILED" in states:
+            return "FAILED"
+        if "RUNNING" in states or "NEW" in states:
+            return "RUNNING"
+        return "COMPLETE" if states else "NOT STARTED"
+
+    @property
+    def seconds(self) -> float:
+        return max(self.finished_ms - self.started_ms, 0) / 1000
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "state": self.state, "started": _iso(self.started_ms),
+            "seconds": round(self.seconds, 1), "git_commit": self.git_commit, "config": self.config,
+            "components": {c.node_id: {"state": c.state, "seconds": round(c.seconds, 1),
+                                       "execution_id": c.execution_id} for c in self.components.values()},
+            "accuracy": self.accuracy, "accuracy_per_digit": self.accuracy_per_digit,
+            "blessed": self.blessed, "baseline_model_id": self.baseline_model_id,
+            "gate_failures": self.gate_failures, "pushed": self.pushed,
+            "pushed_version": self.pushed_version, "pushed_path": self.pushed_path,
+        }
 
 
-def component_runs(store, run_id: str) -> dict[str, ComponentRun]:
+def _iso(ms: int) -> Optional[str]:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(timespec="seconds") \
+        if ms else None
+
+
+def _prop(item, name: str, default=None):
+    if name in item.custom_properties:
+        value = item.custom_properties[name]
+        return getattr(value, value.WhichOneof("value"))
+    if name in item.properties:
+        value = item.properties[name]
+        return getattr(value, value.WhichOneof("value"))
+    return default
+
+
+def _node_ids(store) -> dict[int, str]:
+    """execution id -> node id, from the node contexts (named '<pipeline>.<node id>')."""
+    node_of_execution = {}
+    for context in store.get_contexts_by_type(NODE_CONTEXT):
+        for execution in store.get_executions_by_context(context.id):
+            node_of_execution[execution.id] = context.name.split(".", 1)[-1]
+    return node_of_execution
+
+
+def component_runs(store, run_id: str, node_ids: dict[int, str] | None = None) -> dict[str, ComponentRun]:
     """Each node's execution in the pipeline run `run_id`, keyed by node id."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     run_context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
     if run_context is None:
         raise LookupError(f"the metadata store knows no pipeline run {run_id!r}")
-    node_of_execution = {}
-    for context in store.get_contexts_by_type(NODE_CONTEXT):
-        node_id = context.name.split(".", 1)[-1]
-        for execution in store.get_executions_by_context(context.id):
-            node_of_execution[execution.id] = node_id
-
-    runs = {}
+    node_ids = node_ids if node_ids is not None else _node_ids(store)
     executions = sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id)
     events = store.get_events_by_execution_ids([e.id for e in executions])
     artifacts = {a.id: a for a in store.get_artifacts_by_id(list({ev.artifact_id for ev in events}))}
+    runs = {}
     for execution in executions:
-        outputs: dict[str, list] = {}
+        sides: dict[int, dict[str, list]] = {pb.Event.INPUT: {}, pb.Event.OUTPUT: {}}
         for event in events:
-            if event.execution_id == execution.id and event.type == pb.Event.OUTPUT:
+            if event.execution_id == execution.id and event.type in sides:
                 key = event.path.steps[0].key if event.path.steps else ""
-                outputs.setdefault(key, []).append(artifacts[event.artifact_id])
-        node_id = node_of_execution.get(execution.id, str(execution.type_id))
-        runs[node_id] = ComponentRun(node_id, pb.Execution.State.Name(execution.last_known_state),
-                                     execution.id, outputs)
+                sides[event.type].setdefault(key, []).append(artifacts[event.artifact_id])
+        node_id = node_ids.get(execution.id, str(execution.type_id))
+        runs[node_id] = ComponentRun(node_id, pb.Execution.State.Name(execution.last_known_state), execution.id,
+                                     execution.create_time_since_epoch, execution.last_update_time_since_epoch,
+                                     sides[pb.Event.INPUT], sides[pb.Event.OUTPUT])
     return runs
 
 
-def latest_run_id(store) -> str:
-    runs = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
-    if not runs:
+def run_ids(store) -> list[str]:
+    """Every pipeline run, oldest first."""
+    return [c.name for c in sorted(store.get_contexts_by_type(PIPELINE_RUN_CONTEXT), key=lambda c: c.id)]
+
+
+def resolve_run_id(store, run: str | None) -> str:
+    """`run` itself, a unique prefix or suffix of a run id, a negative index (-1 = latest), or the latest."""
+    ids = run_ids(store)
+    if not ids:
         raise LookupError("the metadata store holds no pipeline run yet")
-    return max(runs, key=lambda c: c.create_time_since_epoch or c.id).name
+    if not run:
+        return ids[-1]
+    if run in ids:
+        return run
+    if run.lstrip("-").isdigit() and run.startswith("-") and len(ids) >= -int(run):
+        return ids[int(run)]
+    matches = [i for i in ids if i.startswith(run) or i.endswith(run)]
+    if len(matches) == 1:
+        return matches[0]
+    raise LookupError(f"no pipeline run {run!r}" + (f" (ambiguous: {len(matches)} runs match)" if matches else "")
+                      + "; `mnist-pipeline runs` lists them")
 
 
-def _read_accuracy(evaluation_uri: str) -> tuple[Optional[float], dict[str, float]]:
-    import tensorflow_model_analysis as tfma
-
-    overall, per_digit = None, {}
-    for metrics in tfma.load_metrics(evaluation_uri):
-        key = metrics.slice_key
-        for item in metrics.metric_keys_and_values:
-            if item.key.name != ACCURACY or item.key.HasField("sub_key") or item.key.is_diff:
-                continue
-            value = item.value.double_value.value
-            if not key.single_slice_keys:
-                overall = value
-            else:
-                digit = key.single_slice_keys[0]
-                per_digit[str(digit.int64_value if digit.HasField("int64_value") else digit.bytes_value)] = value
-    return overall, dict(sorted(per_digit.items()))
+def latest_run_id(store) -> str:
+    return resolve_run_id(store, None)
 
 
-def _slice_name(slice_key) -> str:
-    if not slice_key.single_slice_keys:
-        return "overall"
-    return ", ".join(f"digit {k.int64_value}" if k.column == "label" else f"{k.column} {k.int64_value}"
-                     for k in slice_key.single_slice_keys)
-
-
-def read_gate_failures(evaluation_uri: str) -> list[str]:
-    """The model-validation thresholds that failed, in words."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_validation_result(evaluation_uri)
-    lines = []
-    for per_slice in result.metric_validations_per_slice:
-        where = _slice_name(per_slice.slice_key)
-        for failure in per_slice.failures:
-            value = failure.metric_value.double_value.value
-            threshold = failure.metric_threshold
-            if failure.metric_key.is_diff:
-                allowed = -threshold.change_threshold.absolute.value
-                lines.append(f"{where}: accuracy {value:+.4f} against the baseline "
-                             f"(allowed drop {max(allowed, 0):.4f})")
-            else:
-                lines.append(f"{where}: accuracy {value:.4f} below the minimum "
-                             f"{threshold.value_threshold.lower_bound.value:.4f}")
-    return lines
-
-
-def summarize_run(home: Home, run_id: str) -> RunSummary:
-    store = open_store(home)
-    runs = component_runs(store, run_id)
-    summary = RunSummary(run_id, runs)
+def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSummary:
+    store = store or open_store(home)
+    context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
+    if context is None:
+        raise LookupError(f"the metadata store knows no pipeline run {run_id!r}")
+    runs = component_runs(store, run_id, node_ids)
+    summary = RunSummary(run_id, runs, config=json.loads(_prop(context, "config", "{}")),
+                         git_commit=_prop(context, "git_commit"))
+    summary.started_ms = _prop(context, "started_at", 0) or min((c.started_ms for c in runs.values()), default=0)
+    summary.finished_ms = max((c.finished_ms for c in runs.values()), default=summary.started_ms)
     evaluator = runs.get("Evaluator")
     if evaluator:
-        for artifact in evaluator.outputs.get("blessing", []):
-            summary.blessed = bool(artifact.custom_properties["blessed"].int_value) \
-                if "blessed" in artifact.custom_properties else None
         for artifact in evaluator.outputs.get("evaluation", []):
-            if Path(artifact.uri).exists():
-                summary.accuracy, summary.accuracy_per_digit = _read_accuracy(artifact.uri)
-                summary.gate_failures = read_gate_failures(artifact.uri)
+            summary.accuracy = _prop(artifact, "accuracy")
+            summary.accuracy_per_digit = json.loads(_prop(artifact, "accuracy_per_digit", "{}"))
+        for artifact in evaluator.outputs.get("blessing", []):
+            blessed = _prop(artifact, "blessed")
+            summary.blessed = None if blessed is None else bool(blessed)
+            summary.baseline_model_id = _prop(artifact, "baseline_model_id")
+            summary.gate_failures = json.loads(_prop(artifact, "validation_failures", "[]"))
     pusher = runs.get("Pusher")
     if pusher:
         for artifact in pusher.outputs.get("pushed_model", []):
-            props = artifact.custom_properties
-            summary.pushed = bool(props["pushed"].int_value) if "pushed" in props else False
-            if summary.pushed and "pushed_destination" in props:
-                summary.pushed_path = props["pushed_destination"].string_value
+            summary.pushed = bool(_prop(artifact, "pushed", 0))
+            if summary.pushed:
+                summary.pushed_path = _prop(artifact, "pushed_destination")
+                summary.pushed_version = _prop(artifact, "pushed_version")
     return summary
+
+
+def list_runs(home: Home) -> list[RunSummary]:
+    store = open_store(home)
+    node_ids = _node_ids(store)
+    return [summarize_run(home, run_id, store, node_ids) for run_id in run_ids(store)]
+
+
+# --- Lineage ----------------------------------------------------------------------------------
+
+def describe_artifact(store, artifact, type_names: dict[int, str] | None = None) -> dict[str, Any]:
+    type_names = type_names or {t.id: t.name for t in store.get_artifact_types()}
+    properties = {}
+    for source in (artifact.properties, artifact.custom_properties):
+        for name, value in source.items():
+            properties[name] = getattr(value, value.WhichOneof("value"))
+    return {"id": artifact.id, "type": type_names.get(artifact.type_id, str(artifact.type_id)),
+            "uri": artifact.uri, "properties": properties}
+
+
+def find_pushed_model(store, model: str):
+    """The PushedModel artifact for a serving version number or a serving path."""
+    target = str(Path(model).expanduser().resolve()) if "/" in model else None
+    for artifact in store.get_artifacts_by_type("PushedModel"):
+        if _prop(artifact, "pushed", 0) != 1:
+            continue
+        if (target and str(Path(_prop(artifact, "pushed_destination", "")).resolve()) == target) or \
+                (not target and _prop(artifact, "pushed_version") == model):
+            return artifact
+    raise LookupError(f"no pushed model {model!r}: give a version number from serving/<name>/ or its path")
+
+
+def _producer(store, artifact_id: int):
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    for event in store.get_events_by_artifact_ids([artifact_id]):
+        if event.type in (pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT):
+            [execution] = store.get_executions_by_id([event.execution_id])
+            return execution
+    return None
+
+
+def upstream(store, artifact_id: int) -> list[dict[str, Any]]:
+    """Walk from an artifact back through the executions that made it, to the raw examples:
+    a list of steps (component, execution, run, inputs), nearest first."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    node_ids = _node_ids(store)
+    steps, seen, frontier = [], set(), [artifact_id]
+    while frontier:
+        execution = _producer(store, frontier.pop(0))
+        if execution is None or execution.id in seen:
+            continue
+        seen.add(execution.id)
+        inputs = {}
+        for event in store.get_events_by_execution_ids([execution.id]):
+            if event.type == pb.Event.INPUT:
+                key = event.path.steps[0].key if event.path.steps else ""
+                [artifact] = store.get_artifacts_by_id([event.artifact_id])
+                inputs.setdefault(key, []).append(describe_artifact(store, artifact, type_names))
+                frontier.append(event.artifact_id)
+        runs = [c.name for c in store.get_contexts_by_execution(execution.id)
+                if c.type_id == store.get_context_type(PIPELINE_RUN_CONTEXT).id]
+        steps.append({"component": node_ids.get(execution.id, "?"), "execution_id": execution.id,
+                      "state": pb.Execution.State.Name(execution.last_known_state),
+                      "run_id": runs[0] if runs else None, "inputs": inputs})
+    return steps
+
+
+def downstream_models(store, artifact_id: int) -> list[dict[str, Any]]:
+    """Every Model artifact made, directly or not, from the artifact `artifact_id`."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    models, seen, frontier = {}, set(), [artifact_id]
+    while frontier:
+        current = frontier.pop(0)
+        for event in store.get_events_by_artifact_ids([current]):
+            if event.type != pb.Event.INPUT or event.execution_id in seen:
+                continue
+            seen.add(event.execution_id)
+            for out in store.get_events_by_execution_ids([event.execution_id]):
+                if out.type == pb.Event.OUTPUT:
+                    [artifact] = store.get_artifacts_by_id([out.artifact_id])
+                    if type_names.get(artifact.type_id) == "Model":
+                        models[artifact.id] = describe_artifact(store, artifact, type_names)
+                    frontier.append(out.artifact_id)
+    return [models[k] for k in sorted(models)]

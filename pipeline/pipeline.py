@@ -12,9 +12,11 @@ from pathlib import Path
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from components import baseline, features
+from components import evaluator as evaluator_with_metrics
 from components.data_gate import DataValidationGate
 from pipeline.config import Home, PipelineConfig
 from schema import SCHEMA_FILE
@@ -158,6 +160,8 @@ def create_pipeline(config: PipelineConfig, home: Home, input_dir: Path) -> tfx_
         schema=curated_schema.outputs["schema"],
         eval_config=eval_config(config),
     )
+    # The same Evaluator, also recording its accuracy and verdict as artifact properties in MLMD.
+    evaluator.executor_spec = executor_spec.BeamExecutorSpec(evaluator_with_metrics.Executor)
 
     # Copies a blessed model to <home>/serving/<name>/<version>/ for TensorFlow Serving.
     pusher = tfx.components.Pusher(

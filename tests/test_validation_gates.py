@@ -74,15 +74,15 @@ FLOAT_LABEL = {"label": tf.train.Feature(float_list=tf.train.FloatList(value=[1.
 # case -> (data, the task that must stop the run, what the output must name)
 BAD_INPUTS = {
     "label_out_of_range": (lambda m, rng: _bad_train(m, [_example(bytes(784), 12) for _ in range(50)]),
-                           GATE, ["label", "Out-of-range values"]),
+                           GATE, ["train  label       INT_TYPE_BIG_INT: Unexpectedly large value: 12."]),
     "image_32x32": (lambda m, rng: _bad_train(m, [_example(rng.bytes(1024), 3, size=32) for _ in range(50)]),
                     GATE, ["image_raw", "exactly 784 bytes", "height"]),
     "missing_image": (lambda m, rng: _bad_train(m, [_example(label=1, replace={"image_raw": None})
                                                    for _ in range(50)]),
-                      GATE, ["image_raw", "Column dropped"]),
+                      GATE, ["train  image_raw   FEATURE_TYPE_LOW_FRACTION_PRESENT"]),
     "missing_label": (lambda m, rng: _bad_train(m, [_example(bytes(784), replace={"label": None})
                                                    for _ in range(50)]),
-                      GATE, ["label", "Column dropped"]),
+                      GATE, ["train  label       FEATURE_TYPE_LOW_FRACTION_PRESENT"]),
     # Some records of the wrong type: caught at the door, before TFX's readers choke on them.
     "label_as_float_in_some_records": (
         lambda m, rng: _bad_train(m, [_example(bytes(784), replace=FLOAT_LABEL) for _ in range(50)]),
@@ -126,7 +126,9 @@ def test_corrupt_tfrecord_gets_a_clear_error(home, mnist, tmp_path):
 
 def test_a_worse_model_is_not_pushed_and_a_better_one_is(home, mnist, tmp_path):
     folder = write_dataset(tmp_path / "good", {"train": _good(mnist["train"]), "eval": _good(mnist["eval"])})
-    base = ["run", "--set", f"data_dir={folder}", "--set", "epochs=1", "--set", "min_accuracy=0.5"]
+    # Per-digit accuracy on ~100 eval images per digit moves 1 % per image: allow that noise.
+    base = ["run", "--set", f"data_dir={folder}", "--set", "epochs=1", "--set", "min_accuracy=0.5",
+            "--set", "max_digit_drop=0.05"]
 
     # A first, deliberately weak model (large batches: few steps) is blessed and pushed.
     first = cli(home, *base, "--set", "batch_size=64")

@@ -1,0 +1,253 @@
+"""A static HTML report of one pipeline run, for people: no notebook, no server.
+
+It shows the statistics of both splits with sample digits, the anomalies found, the evaluation
+(accuracy overall and per digit, a confusion-matrix image, what the model gate decided) and the
+training curves. Images are embedded, so the file can be mailed or attached to a ticket.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import metadata
+from pipeline.config import Home
+
+SAMPLES = 24  # digits shown per split
+CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix
+
+
+def report_path(home: Home, run_id: str) -> Path:
+    return home.reports / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) / "index.html"
+
+
+def _png(image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _examples(uri: str, split: str, limit: int):
+    """(images uint8 [N, 28, 28] or None per unreadable record, labels, serialized) of a split."""
+    import tensorflow as tf
+
+    files = tf.io.gfile.glob(os.path.join(uri, f"Split-{split}", "*"))
+    images, labels, serialized = [], [], []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).as_numpy_iterator():
+        feature = tf.train.Example.FromString(record).features.feature
+        raw = feature["image_raw"].bytes_list.value[0] if "image_raw" in feature else b""
+        images.append(np.frombuffer(raw, np.uint8).reshape(28, 28) if len(raw) == 784 else None)
+        labels.append(feature["label"].int64_list.value[0] if feature["label"].int64_list.value else -1)
+        serialized.append(record)
+    return images, np.array(labels), serialized
+
+
+def _digit_grid(images, labels) -> str:
+    from PIL import Image, ImageDraw
+
+    scale, columns = 2, 12
+    rows = -(-len(images) // columns)
+    grid = Image.new("L", (columns * 28 * scale, rows * (28 * scale + 14)), 255)
+    draw = ImageDraw.Draw(grid)
+    for index, (image, label) in enumerate(zip(images, labels)):
+        x, y = (index % columns) * 28 * scale, (index // columns) * (28 * scale + 14)
+        if image is not None:
+            grid.paste(Image.fromarray(255 - image).resize((28 * scale, 28 * scale)), (x, y))
+        draw.text((x + 22, y + 28 * scale + 1), str(label), fill=0)
+    return _png(grid)
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    matrix = np.zeros((10, 10), np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix
+
+
+def _confusion_image(matrix: np.ndarray) -> str:
+    from PIL import Image, ImageDraw
+
+    cell, margin = 44, 40
+    size = margin + 10 * cell
+    image = Image.new("RGB", (size, size + 20), "white")
+    draw = ImageDraw.Draw(image)
+    row_totals = matrix.sum(axis=1, keepdims=True).clip(min=1)
+    for t in range(10):
+        draw.text((margin // 2 - 3, margin + t * cell + cell // 2 - 6), str(t), fill="black")
+        draw.text((margin + t * cell + cell // 2 - 3, margin // 2 - 6), str(t), fill="black")
+        for p in range(10):
+            share = matrix[t, p] / row_totals[t, 0]
+            if t == p:
+                colour = (int(255 - 155 * share), int(255 - 75 * share), int(255 - 155 * share))
+            else:
+                colour = (255, int(255 - 255 * min(1.0, share * 10)), int(255 - 255 * min(1.0, share * 10)))
+            box = (margin + p * cell, margin + t * cell, margin + (p + 1) * cell - 1, margin + (t + 1) * cell - 1)
+            draw.rectangle(box, fill=colour, outline=(220, 220, 220))
+            if matrix[t, p]:
+                draw.text((box[0] + 6, box[1] + cell // 2 - 6), str(matrix[t, p]), fill="black")
+    draw.text((margin, size + 4), "rows: true digit, columns: predicted digit", fill="black")
+    return _png(image)
+
+
+def _curves_svg(history: dict) -> str:
+    """Inline SVG line charts of the per-epoch training history."""
+    charts = []
+    for title, keys in (("loss", ("loss", "val_loss")), ("accuracy", ("accuracy", "val_accuracy"))):
+        series = {k: history[k] for k in keys if history.get(k)}
+        if not series:
+            continue
+        values = [v for s in series.values() for v in s]
+        low, high = min(values), max(values)
+        span = (high - low) or 1.0
+        width, height, pad = 360, 200, 30
+        epochs = max(len(s) for s in series.values())
+        parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{title} per epoch">',
+                 f'<text x="{pad}" y="16">{title} per epoch</text>',
+                 f'<text x="2" y="{pad + 4}" font-size="10">{high:.4g}</text>',
+                 f'<text x="2" y="{height - pad}" font-size="10">{low:.4g}</text>']
+        for key, colour in zip(series, ("#1f77b4", "#d62728")):
+            points = " ".join(
+                f"{pad + (i * (width - 2 * pad) / max(epochs - 1, 1)):.1f},"
+                f"{height - pad - (v - low) / span * (height - 2 * pad):.1f}" for i, v in enumerate(series[key]))
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+            parts.append(f'<text x="{width - 110}" y="{30 + 14 * list(series).index(key)}" fill="{colour}" '
+                         f'font-size="11">{key}</text>')
+        parts.append("</svg>")
+        charts.append("".join(parts))
+    return "".join(charts) or "<p>No training history (the Trainer did not run).</p>"
+
+
+def _table(headers, rows) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _statistics_section(summary) -> str:
+    import tensorflow_data_validation as tfdv
+
+    parts = []
+    stats_gen = summary.components.get("StatisticsGen")
+    examples = summary.components.get("ImportExampleGen")
+    for split in ("train", "eval"):
+        parts.append(f"<h3>{split}</h3>")
+        if stats_gen and stats_gen.outputs.get("statistics"):
+            path = os.path.join(stats_gen.outputs["statistics"][0].uri, f"Split-{split}", "FeatureStats.pb")
+            dataset = tfdv.load_stats_binary(path).datasets[0]
+            rows = []
+            for feature in dataset.features:
+                kind = feature.WhichOneof("stats")
+                stats = getattr(feature, kind)
+                common = stats.common_stats
+                detail = ""
+                if kind == "num_stats":
+                    detail = f"min {stats.min:g}, max {stats.max:g}, mean {stats.mean:.3f}"
+                elif kind == "bytes_stats":
+                    detail = f"{stats.min_num_bytes:.0f}-{stats.max_num_bytes:.0f} bytes"
+                elif kind == "string_stats":
+                    detail = "top: " + ", ".join(f"{v.value} ({v.frequency:.0f})" for v in stats.top_values[:10])
+                rows.append((".".join(feature.path.step), kind.replace("_stats", ""),
+                             f"{common.num_non_missing:.0f}", f"{common.num_missing:.0f}", detail))
+            parts.append(f"<p>{dataset.num_examples} examples</p>")
+            parts.append(_table(("feature", "kind", "present", "missing", "values"), rows))
+        if examples and examples.outputs.get("examples"):
+            images, labels, _ = _examples(examples.outputs["examples"][0].uri, split, SAMPLES)
+            if images:
+                parts.append(f'<img class="digits" alt="sample {split} digits" src="{_digit_grid(images, labels)}">')
+    return "".join(parts) or "<p>No statistics (StatisticsGen did not run).</p>"
+
+
+def _anomalies_section(summary) -> str:
+    from components.anomalies import found_in_run
+
+    validated, rows = found_in_run(summary.components)
+    gate = summary.components.get("DataValidationGate")
+    if gate and gate.state == "FAILED" and not rows:
+        rows.append(("DataValidationGate", "", "", "FAILED", "see the run log"))
+    if not validated and not rows:
+        return "<p>The data was not validated in this run.</p>"
+    if not rows:
+        return '<p class="ok">No anomalies: the data meets the contract in schema/schema.pbtxt.</p>'
+    return _table(("found by", "split", "feature", "kind", "description"), rows)
+
+
+def _evaluation_section(summary) -> str:
+    if summary.accuracy is None:
+        return "<p>No evaluation (the Evaluator did not run).</p>"
+    parts = [f"<p>Accuracy on the eval split: <b>{summary.accuracy:.4f}</b></p>"]
+    parts.append(_table(("digit", "accuracy"), [(d, f"{a:.4f}") for d, a in summary.accuracy_per_digit.items()]))
+    verdict = "blessed" if summary.blessed else "NOT blessed"
+    parts.append(f"<p>Model gate: <b>{verdict}</b>"
+                 + (f" against baseline model {summary.baseline_model_id}" if summary.baseline_model_id
+                    else " (no earlier blessed model to compare with)") + "</p>")
+    if summary.gate_failures:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in summary.gate_failures) + "</ul>")
+    matrix = _confusion_for(summary)
+    if matrix is not None:
+        parts.append(f'<img id="confusion-matrix" alt="confusion matrix" src="{_confusion_image(matrix)}">')
+    return "".join(parts)
+
+
+def _confusion_for(summary):
+    import tensorflow as tf
+
+    trainer, examples = summary.components.get("Trainer"), summary.components.get("ImportExampleGen")
+    if not (trainer and trainer.outputs.get("model") and examples and examples.outputs.get("examples")):
+        return None
+    model_dir = os.path.join(trainer.outputs["model"][0].uri, "Format-Serving")
+    if not os.path.isdir(model_dir):
+        return None
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    _, labels, serialized = _examples(examples.outputs["examples"][0].uri, "eval", CONFUSION_EXAMPLES)
+    predicted = np.concatenate([serve(examples=tf.constant(serialized[i:i + 512]))["digit"].numpy()
+                                for i in range(0, len(serialized), 512)])
+    return confusion_matrix(labels, predicted)
+
+
+def _training_section(summary) -> str:
+    trainer = summary.components.get("Trainer")
+    if not (trainer and trainer.outputs.get("model_run")):
+        return "<p>No training in this run.</p>"
+    path = os.path.join(trainer.outputs["model_run"][0].uri, "history.json")
+    if not os.path.exists(path):
+        return "<p>No training history recorded.</p>"
+    with open(path) as f:
+        return _curves_svg(json.load(f))
+
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
+th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img.digits { display: block; }
+"""
+
+
+def write_report(home: Home, run_id: str) -> Path:
+    """Write (or rewrite) the report of `run_id`; returns its path."""
+    summary = metadata.summarize_run(home, run_id)
+    states = [(c.node_id, c.state) for c in summary.components.values()]
+    config = json.dumps(summary.config, indent=1, sort_keys=True) if summary.config else "(not recorded)"
+    body = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>MNIST pipeline run {html.escape(run_id)}</title>
+<style>{STYLE}</style></head><body>
+<h1>MNIST pipeline run</h1>
+<p>{html.escape(run_id)} &middot; commit {html.escape(summary.git_commit or "unknown")}</p>
+{_table(("component", "state"), states)}
+<h2>Data: statistics and samples</h2>{_statistics_section(summary)}
+<h2>Anomalies</h2>{_anomalies_section(summary)}
+<h2>Evaluation</h2>{_evaluation_section(summary)}
+<h2>Training curves</h2>{_training_section(summary)}
+<h2>Config</h2><pre>{html.escape(config)}</pre>
+</body></html>
+"""
+    path = report_path(home, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(body)
+    os.replace(temporary, path)
+    return path
