@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # warns once per package. Hide that noise, nothing else; pipefail still reports pip's own failure.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install run test lock clean
+.PHONY: install browser run test lock clean
 
 install: $(INSTALLED)
 
@@ -25,7 +25,11 @@ $(INSTALLED): requirements.lock pyproject.toml
 run: install
 	$(BIN)/mnist-pipeline run
 
-test: install
+# The report's browser test drives Debian's Chromium (Playwright cannot download browsers here).
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(BIN)/python -m pytest
 
 # Resolved for Python 3.10 (TFX's declared range) on manylinux_2_28 (glibc 2.36 here), then

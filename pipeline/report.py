@@ -115,6 +115,8 @@ def _curves_svg(history: dict) -> str:
                 f"{pad + (i * (width - 2 * pad) / max(epochs - 1, 1)):.1f},"
                 f"{height - pad - (v - low) / span * (height - 2 * pad):.1f}" for i, v in enumerate(series[key]))
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+            parts.extend(f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="3" fill="{colour}"/>'
+                         for p in points.split())
             parts.append(f'<text x="{width - 110}" y="{30 + 14 * list(series).index(key)}" fill="{colour}" '
                          f'font-size="11">{key}</text>')
         parts.append("</svg>")
