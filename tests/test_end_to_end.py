@@ -1,5 +1,8 @@
 """The real pipeline, run through Airflow by the CLI, on a small slice of MNIST."""
+import json
 import os
+import signal
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +29,14 @@ def cli(home: Home, *args) -> subprocess.CompletedProcess:
     return process
 
 
+def cli_json(home: Home, *args):
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args, "--json"], env=env, text=True,
+                             capture_output=True, timeout=600)
+    assert process.returncode == 0, process.stderr
+    return json.loads(process.stdout)
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Home:
     return Home(tmp_path_factory.mktemp("e2e") / "home")
@@ -38,7 +49,7 @@ def first_run(home):
 
 
 def _latest_run_id(store) -> str:
-    return max(store.get_contexts_by_type(metadata.PIPELINE_RUN_CONTEXT), key=lambda c: c.id).name
+    return metadata.latest_run_id(store)
 
 
 def _versions(home: Home) -> list[str]:
@@ -120,3 +131,144 @@ def test_bad_config_is_refused_before_anything_runs(home):
     refused = cli(home, "run", "--set", "epochs=0")
     assert refused.returncode == 2
     assert "epochs must be at least 1" in refused.stdout
+
+
+# --- Inspecting runs (issue: inspect and resume) ---------------------------------------------
+
+def test_runs_and_show_read_the_metadata_store(home, first_run):
+    runs = cli_json(home, "runs")
+    first = runs[0]
+    assert first["state"] == "COMPLETE" and first["blessed"] is True and first["pushed_version"]
+    assert first["config"]["train_examples"] == 3000 and first["git_commit"]
+    assert set(COMPONENTS) <= set(first["components"])
+    shown = cli_json(home, "show", first["run_id"])
+    trainer = shown["components"]["Trainer"]
+    assert trainer["state"] == "COMPLETE" and trainer["seconds"] > 0
+    assert {a["type"] for a in trainer["outputs"]["model"]} == {"Model"}
+    assert {"examples", "transform_graph", "schema"} <= set(trainer["inputs"])
+    assert shown["anomalies"] == []
+    assert set(shown["accuracy_per_digit"]) == {str(d) for d in range(10)}
+    assert shown["report"] and Path(shown["report"]).is_file()
+    text = cli(home, "show").stdout  # the latest run, in words
+    assert "Data validation:" in text and "Evaluation:" in text and "report:" in text
+
+
+def test_lineage_names_the_data_schema_transform_config_and_commit(home, first_run):
+    [run] = [r for r in cli_json(home, "runs") if r["pushed_version"]][:1]
+    lineage = cli_json(home, "lineage", run["pushed_version"])
+    assert lineage["run_id"] == run["run_id"]
+    assert lineage["config"]["epochs"] == 1 and lineage["git_commit"] == run["git_commit"]
+    by_component = {step["component"]: step for step in lineage["steps"]}
+    assert {"Pusher", "Trainer", "Transform"} <= set(by_component)
+    store = metadata.open_store(home)
+    runs = metadata.component_runs(store, run["run_id"])
+    examples_id = runs["ImportExampleGen"].outputs["examples"][0].id
+    schema_id = runs["ImportSchemaGen"].outputs["schema"][0].id
+    graph_id = runs["Transform"].outputs["transform_graph"][0].id
+    trainer_inputs = by_component["Trainer"]["inputs"]
+    assert trainer_inputs["transform_graph"][0]["id"] == graph_id
+    assert trainer_inputs["schema"][0]["id"] == schema_id
+    assert by_component["Transform"]["inputs"]["examples"][0]["id"] == examples_id
+    # The same model found by its serving path, and the other way: examples -> models.
+    path_lineage = cli_json(home, "lineage", lineage["pushed_model"]["properties"]["pushed_destination"])
+    assert path_lineage["pushed_model"]["id"] == lineage["pushed_model"]["id"]
+    models = cli_json(home, "lineage", "--examples", str(examples_id))["models"]
+    assert runs["Trainer"].outputs["model"][0].id in [m["id"] for m in models]
+
+
+def test_compare_shows_config_and_metric_differences(home, first_run):
+    runs = cli_json(home, "runs")
+    compared = cli_json(home, "compare", runs[0]["run_id"], runs[-1]["run_id"])
+    assert "accuracy" in compared["metrics"]
+    assert cli(home, "compare", "-1", runs[0]["run_id"]).returncode == 0
+
+
+def test_unknown_runs_and_models_get_clear_errors(home, first_run):
+    for args, message in ((("show", "no-such-run"), "no pipeline run 'no-such-run'"),
+                          (("lineage", "123"), "no pushed model '123'"),
+                          (("compare", "nope", "-1"), "no pipeline run 'nope'")):
+        result = cli(home, *args)
+        assert result.returncode == 2 and message in result.stdout
+
+
+def test_every_command_has_help(home):
+    for command in ("data", "run", "resume", "runs", "show", "lineage", "compare", "report", "config",
+                    "schema-diff"):
+        result = cli(home, command, "--help")
+        assert result.returncode == 0 and "usage: mnist-pipeline" in result.stdout
+
+
+def test_report_opens_in_a_real_browser(home, first_run):
+    from playwright.sync_api import sync_playwright
+
+    first = cli_json(home, "runs")[0]["run_id"]
+    report = Path(cli_json(home, "show", first)["report"])
+    assert report.is_file()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(report.as_uri())
+        confusion = page.locator("#confusion-matrix")
+        assert confusion.is_visible()
+        assert confusion.evaluate("image => image.complete && image.naturalWidth") > 100
+        assert page.locator("img.digits").count() == 2
+        assert "Accuracy on the eval split" in page.content()
+        browser.close()
+    assert errors == []
+
+
+# --- Resuming ---------------------------------------------------------------------------------
+
+RESUMABLE = ["--set", "epochs=2", "--set", "max_digit_drop=0.05"]
+UPSTREAM = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+            "DataValidationGate", "Transform"]
+
+
+def test_a_run_failed_in_the_trainer_resumes_from_the_trainer(home, first_run):
+    pipeline_root = home.root / "pipelines" / "mnist" / "Trainer" / "model"
+    aside = pipeline_root.with_name("model.aside")
+    pipeline_root.rename(aside)
+    pipeline_root.write_text("a file where the Trainer's output folder belongs: the Trainer fails")
+    try:
+        failed = cli(home, "run", *SLICE, *RESUMABLE)
+    finally:
+        pipeline_root.unlink()
+        aside.rename(pipeline_root)
+    assert failed.returncode == 1
+    assert "Trainer                        FAILED" in failed.stdout
+
+    resumed = cli(home, "resume")
+    assert resumed.returncode == 0, resumed.stdout
+    store = metadata.open_store(home)
+    runs = metadata.component_runs(store, _latest_run_id(store))
+    assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
+    assert {c: runs[c].state for c in ("Trainer", "Evaluator", "Pusher")} == \
+        {c: "COMPLETE" for c in ("Trainer", "Evaluator", "Pusher")}
+    assert len(_versions(home)) == 2, "the resumed run pushes its model"
+
+
+def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", *SLICE, "--set", "epochs=3",
+                                "--set", "max_digit_drop=0.05"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 600
+    for line in process.stdout:
+        if "Trainer" in line and "running" in line:
+            break
+        assert time.monotonic() < deadline
+    time.sleep(5)  # well inside the training
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    following = cli(home, "run", *SLICE, "--set", "epochs=3", "--set", "max_digit_drop=0.05")
+    assert following.returncode == 0, following.stdout
+    store = metadata.open_store(home)
+    from ml_metadata.proto import metadata_store_pb2 as pb
+    assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
+    runs = metadata.component_runs(store, _latest_run_id(store))
+    assert runs["Trainer"].state == "COMPLETE" and runs["Transform"].state == "CACHED"
