@@ -1,0 +1,59 @@
+import json
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from pipeline import metadata
+
+
+@pytest.fixture
+def store(home):
+    home.root.mkdir(parents=True)
+    return metadata_store.MetadataStore(metadata.connection_config(home))
+
+
+def _execution_in_run(store, run_id, state):
+    [context] = [c for c in store.get_contexts_by_type(metadata.PIPELINE_RUN_CONTEXT) if c.name == run_id]
+    type_id = store.put_execution_type(pb.ExecutionType(name="tfx.components.trainer.component.Trainer"))
+    [execution_id] = store.put_executions([pb.Execution(type_id=type_id, last_known_state=state)])
+    store.put_attributions_and_associations([], [pb.Association(context_id=context.id, execution_id=execution_id)])
+    return execution_id
+
+
+def test_a_run_records_its_config_and_commit(home, store):
+    metadata.record_run(home, "manual__1", {"epochs": 2})
+    context = store.get_context_by_type_and_name(metadata.PIPELINE_RUN_CONTEXT, "manual__1")
+    assert json.loads(context.custom_properties["config"].string_value) == {"epochs": 2}
+    commit = context.custom_properties["git_commit"].string_value
+    assert len(commit.split("+")[0]) == 40 or commit.startswith("unknown")
+    summary = metadata.summarize_run(home, "manual__1")
+    assert summary.config == {"epochs": 2} and summary.state == "NOT STARTED"
+
+
+def test_executions_orphaned_by_a_killed_run_are_closed_by_the_next(home, store):
+    metadata.record_run(home, "manual__1", {})
+    orphan = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
+    done = _execution_in_run(store, "manual__1", pb.Execution.COMPLETE)
+    metadata.record_run(home, "manual__2", {})
+    states = {e.id: e.last_known_state for e in store.get_executions_by_id([orphan, done])}
+    assert states == {orphan: pb.Execution.FAILED, done: pb.Execution.COMPLETE}
+    [closed] = store.get_executions_by_id([orphan])
+    assert "manual__2" in closed.custom_properties["orphaned"].string_value
+
+
+def test_runs_are_found_by_id_part_or_position(home, store):
+    for run_id in ("manual__2026-01-01T10", "manual__2026-01-02T10", "manual__2026-01-02T11"):
+        metadata.record_run(home, run_id, {})
+    assert metadata.resolve_run_id(store, None) == "manual__2026-01-02T11"
+    assert metadata.resolve_run_id(store, "-3") == "manual__2026-01-01T10"
+    assert metadata.resolve_run_id(store, "01-01T10") == "manual__2026-01-01T10"
+    with pytest.raises(LookupError, match="ambiguous: 2 runs match"):
+        metadata.resolve_run_id(store, "manual__2026-01-02")
+    with pytest.raises(LookupError, match="no pipeline run 'x'"):
+        metadata.resolve_run_id(store, "x")
+
+
+def test_no_store_is_a_clear_error(home):
+    with pytest.raises(FileNotFoundError, match="no pipeline has run in this home yet"):
+        metadata.open_store(home)
