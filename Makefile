@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # warns once per package. Hide that noise, nothing else; pipefail still reports pip's own failure.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install browser run test lock clean
+.PHONY: install browser run test bench lock clean
 
 install: $(INSTALLED)
 
@@ -31,6 +31,10 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# Writes bench/results/<date>.json and prints a table; QUICK=1 for a slice (minutes, not the README's figures).
+bench: install
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 # Resolved for Python 3.10 (TFX's declared range) on manylinux_2_28 (glibc 2.36 here), then
 # installed on 3.11. uv resolves this set in under a minute where pip backtracks for long.

@@ -1,0 +1,221 @@
+"""`make bench`: speed, accuracy and cost of every stage, against baselines measured in the same run.
+
+Writes bench/results/<date>.json and prints a markdown table. `--quick` runs on a slice (3,000
+training and 1,000 test images, one epoch) and skips the peer, for development; the full mode is
+what the README quotes. Cheap figures are repeated and given as median, min and max.
+Each stage runs in a fresh process, in a fresh home under /tmp, measured from outside: wall time,
+and peak memory as the largest sum of resident memory over the whole process tree.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline import environment, metadata  # noqa: E402
+from pipeline.config import HOME_ENV, Home  # noqa: E402
+
+PYTHON = sys.executable
+GOALS = {"overhead_ratio": "<= 1.5", "rerun_seconds": "< 20", "resume_ratio": "<= 1.1",
+         "dag_parse_seconds": "< 2", "dag_parse_peak_mb": "< 300", "serving_vs_keras_batch256": ">= 0.8"}
+
+
+def measured(command: list[str], env: dict | None = None, log: Path | None = None) -> dict:
+    """Run `command`; its wall time, the peak memory of its whole process tree, its output."""
+    started = time.perf_counter()
+    out = open(log, "w") if log else subprocess.PIPE
+    process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    peak, root = 0, psutil.Process(process.pid)
+    while process.poll() is None:
+        try:
+            tree = [root] + root.children(recursive=True)
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    output = log.read_text() if log else process.stdout.read()
+    if log:
+        out.close()
+    return {"seconds": seconds, "peak_mb": peak / 2**20, "returncode": process.returncode, "output": output}
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def cli(home: Home, *args, log: Path | None = None) -> dict:
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    result = measured([PYTHON, "-m", "pipeline.cli", *args], env, log)
+    if result["returncode"] not in (0,) and args[0] != "run":
+        raise RuntimeError(f"mnist-pipeline {' '.join(args)} failed:\n{result['output'][-3000:]}")
+    return result
+
+
+def last_json(output: str) -> dict:
+    return json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a slice, one epoch, no peer")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
+    args = parser.parse_args()
+    environment.configure()
+
+    work = Path(tempfile.mkdtemp(prefix="mnist-bench-"))
+    home = Home(work / "home")
+    logs = ROOT / "bench" / "results" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M")
+    train_n, eval_n, epochs = (3000, 1000, 1) if args.quick else (0, 0, None)
+    slice_args = (["--set", f"train_examples={train_n}", "--set", f"eval_examples={eval_n}",
+                   "--set", f"epochs={epochs}"] if args.quick else [])
+    from pipeline.config import PipelineConfig
+    epochs = epochs or PipelineConfig().epochs
+    results: dict = {"date": stamp, "mode": "quick" if args.quick else "full", "machine": {
+        "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
+        "platform": platform.platform(), "python": platform.python_version()}}
+
+    print("1. data and the first full run ...", flush=True)
+    results["data_seconds"] = cli(home, "data")["seconds"]
+    first = cli(home, "run", *slice_args, log=logs / f"{stamp}-first-run.log")
+    if first["returncode"]:
+        raise RuntimeError(f"the first run failed; see {logs / f'{stamp}-first-run.log'}")
+    summary = metadata.summarize_run(home, metadata.latest_run_id(metadata.open_store(home)))
+    components = {c.node_id: round(c.seconds, 1) for c in summary.components.values()}
+    results["pipeline"] = {"wall_seconds": first["seconds"], "peak_mb": first["peak_mb"],
+                           "accuracy": summary.accuracy, "components_seconds": components,
+                           "outside_components_seconds": first["seconds"] - sum(components.values())}
+
+    print("2. plain Keras on in-memory arrays ...", flush=True)
+    keras = measured([PYTHON, "bench/keras_baseline.py", str(train_n or 60000), str(eval_n or 10000), str(epochs)])
+    results["keras"] = {**last_json(keras["output"]), "peak_mb": keras["peak_mb"]}
+    results["overhead_ratio"] = first["seconds"] / results["keras"]["train_seconds"]
+
+    print("3. unchanged re-runs ...", flush=True)
+    reruns = [cli(home, "run", *slice_args)["seconds"] for _ in range(3)]
+    results["rerun_seconds"] = spread(reruns)
+
+    print("4. resume after a Trainer failure ...", flush=True)
+    model_dir = home.pipeline_root(PipelineConfig()) / "Trainer" / "model"
+    aside = model_dir.with_name("model.aside")
+    model_dir.rename(aside)
+    model_dir.write_text("a file where the Trainer's output folder belongs: the Trainer fails")
+    try:
+        failed = cli(home, "run", *slice_args, "--set", "seed=43")
+    finally:
+        model_dir.unlink()
+        aside.rename(model_dir)
+    if failed["returncode"] == 0:
+        raise RuntimeError("the run meant to fail in the Trainer succeeded")
+    resumed = cli(home, "resume")
+    first_tail = sum(components.get(c, 0) for c in ("Trainer", "Evaluator", "Pusher"))
+    resumed_summary = metadata.summarize_run(home, metadata.latest_run_id(metadata.open_store(home)))
+    results["resume"] = {"wall_seconds": resumed["seconds"], "first_trainer_evaluator_pusher_seconds": first_tail,
+                         "states": {c.node_id: c.state for c in resumed_summary.components.values()}}
+    results["resume_ratio"] = resumed["seconds"] / first_tail
+
+    print("5. parsing the DAG file ...", flush=True)
+    env = environment.airflow_environment(home)
+    parses = [measured([PYTHON, "-c", "import runpy; runpy.run_path('dags/mnist_pipeline.py')"], env)
+              for _ in range(3)]
+    results["dag_parse_seconds"] = spread([p["seconds"] for p in parses])
+    results["dag_parse_peak_mb"] = spread([p["peak_mb"] for p in parses])
+
+    print("6. serving ...", flush=True)
+    versions = sorted(p for p in home.serving_dir(PipelineConfig()).iterdir() if p.name.isdigit())
+    serving = measured([PYTHON, "bench/serving.py", str(versions[-1]), "300", "30"])
+    results["serving"] = last_json(serving["output"])
+    results["serving_vs_keras_batch256"] = (results["serving"]["batch256_per_second"]
+                                            / results["serving"]["keras_batch256_per_second"])
+
+    print("7. Transform against numpy ...", flush=True)
+    from pipeline import data
+    split = data.load_bundled()
+    raw = [i.tobytes() for s in ("train", "eval") for i in split[s].images[: (train_n or None) if s == "train"
+                                                                             else (eval_n or None)]]
+    numpy_times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        np.frombuffer(b"".join(raw), np.uint8).reshape(-1, 28, 28, 1).astype(np.float32) / 255.0
+        numpy_times.append(time.perf_counter() - started)
+    results["transform"] = {"examples": len(raw),
+                            "examples_per_second": len(raw) / components["Transform"],
+                            "numpy_examples_per_second": len(raw) / statistics.median(numpy_times)}
+
+    if not args.quick:
+        print("9. the peer: TFX's own MNIST example ...", flush=True)
+        peer_dir = work / "peer"
+        measured([PYTHON, "bench/peer.py", "write", str(peer_dir), "70000"])
+        peer = measured([PYTHON, "bench/peer.py", "run", str(peer_dir)], log=logs / f"{stamp}-peer.log")
+        peer_accuracy = last_json(measured([PYTHON, "bench/peer.py", "accuracy", str(peer_dir)])["output"])
+        results["peer"] = {"wall_seconds": peer["seconds"], "peak_mb": peer["peak_mb"],
+                           "returncode": peer["returncode"], **peer_accuracy}
+
+    path = ROOT / "bench" / "results" / f"{stamp}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {path}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def table(r: dict) -> str:
+    def s(x, digits=1):
+        return f"{x:.{digits}f}"
+
+    def sp(d, digits=1):
+        return f"{d['median']:.{digits}f} (min {d['min']:.{digits}f}, max {d['max']:.{digits}f})"
+
+    p, k = r["pipeline"], r["keras"]
+    rows = [
+        ("Pipeline, first run: wall", f"{s(p['wall_seconds'])} s", ""),
+        ("  per component", ", ".join(f"{n} {v}" for n, v in p["components_seconds"].items()), ""),
+        ("  outside components (Airflow start, DAG load, task overhead)", f"{s(p['outside_components_seconds'])} s", ""),
+        ("Test accuracy: pipeline / plain Keras", f"{p['accuracy']:.4f} / {k['accuracy']:.4f}", ""),
+        ("Plain Keras training, same model, epochs, batch", f"{s(k['train_seconds'])} s", ""),
+        ("Overhead ratio (pipeline wall / Keras training)", s(r["overhead_ratio"], 2), GOALS["overhead_ratio"]),
+        ("Unchanged re-run, all cached", f"{sp(r['rerun_seconds'])} s", GOALS["rerun_seconds"] + " s"),
+        ("Resume after Trainer failure: wall / first Trainer+Evaluator+Pusher",
+         f"{s(r['resume']['wall_seconds'])} s / {s(r['resume']['first_trainer_evaluator_pusher_seconds'])} s "
+         f"= {s(r['resume_ratio'], 2)}", GOALS["resume_ratio"]),
+        ("DAG file parse, fresh process", f"{sp(r['dag_parse_seconds'])} s", GOALS["dag_parse_seconds"] + " s"),
+        ("DAG file parse, peak memory", f"{sp(r['dag_parse_peak_mb'], 0)} MB", GOALS["dag_parse_peak_mb"] + " MB"),
+        ("Serving (serialized tf.Example), batch 1", f"{s(r['serving']['batch1_per_second'], 0)}/s, p50 "
+         f"{s(r['serving']['batch1_p50_ms'], 2)} ms, p99 {s(r['serving']['batch1_p99_ms'], 2)} ms", ""),
+        ("Serving, batch 256: signature / bare Keras", f"{s(r['serving']['batch256_per_second'], 0)}/s / "
+         f"{s(r['serving']['keras_batch256_per_second'], 0)}/s = {s(r['serving_vs_keras_batch256'], 2)}",
+         GOALS["serving_vs_keras_batch256"]),
+        ("Transform: examples/s (component) / numpy decode+scale",
+         f"{s(r['transform']['examples_per_second'], 0)} / {s(r['transform']['numpy_examples_per_second'], 0)}", ""),
+        ("Peak memory, whole first run", f"{s(p['peak_mb'], 0)} MB", ""),
+    ]
+    if "peer" in r:
+        rows.append(("Peer (TFX's MNIST example): wall, peak memory, accuracy on its eval split",
+                     f"{s(r['peer']['wall_seconds'])} s, {s(r['peer']['peak_mb'], 0)} MB, "
+                     f"{r['peer']['accuracy']:.4f}", "ours faster, more accurate"))
+    lines = [f"Benchmark {r['date']} ({r['mode']}), {r['machine']['cpus']} CPUs, {r['machine']['memory_gb']} GB",
+             "", "| figure | value | goal |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
