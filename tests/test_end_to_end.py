@@ -272,3 +272,40 @@ def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
     assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
     runs = metadata.component_runs(store, _latest_run_id(store))
     assert runs["Trainer"].state == "COMPLETE" and runs["Transform"].state == "CACHED"
+
+
+def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, first_run):
+    """The Airflow way: clear the failed Trainer and what follows it, run those task instances
+    again (as a scheduler's worker would, `airflow tasks run --local`) in the same DAG run."""
+    from pipeline import environment
+
+    model_dir = home.root / "pipelines" / "mnist" / "Trainer" / "model"
+    aside = model_dir.with_name("model.aside")
+    model_dir.rename(aside)
+    model_dir.write_text("a file where the Trainer's output folder belongs: the Trainer fails")
+    try:
+        failed = cli(home, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
+    finally:
+        model_dir.unlink()
+        aside.rename(model_dir)
+    assert failed.returncode == 1
+    store = metadata.open_store(home)
+    run_id = _latest_run_id(store)
+    before = metadata.component_runs(store, run_id)
+    assert before["Trainer"].state == "FAILED"
+
+    env = environment.airflow_environment(home)
+    logical_date = run_id.split("__", 1)[1]
+    tasks = ["Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "tasks", "clear", "mnist_pipeline", "-t", f"^({'|'.join(tasks)})$",
+                    "-s", logical_date, "-e", logical_date, "-y"], env=env, check=True, capture_output=True)
+    for task in tasks:
+        result = subprocess.run([*airflow, "tasks", "run", "--local", "mnist_pipeline", task, run_id],
+                                env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    runs = metadata.component_runs(metadata.open_store(home), run_id)  # the same MLMD pipeline run
+    assert {t: runs[t].state for t in ("Trainer", "Evaluator", "Pusher")} == \
+        {t: "COMPLETE" for t in ("Trainer", "Evaluator", "Pusher")}
+    # Upstream comes from the first attempt, untouched.
+    assert runs["Transform"].execution_id == before["Transform"].execution_id
