@@ -301,7 +301,8 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
     subprocess.run([*airflow, "tasks", "clear", "mnist_pipeline", "-t", f"^({'|'.join(tasks)})$",
                     "-s", logical_date, "-e", logical_date, "-y"], env=env, check=True, capture_output=True)
     for task in tasks:
-        result = subprocess.run([*airflow, "tasks", "run", "--local", "mnist_pipeline", task, run_id],
+        # --force: a task instance that the previous task already scheduled runs all the same.
+        result = subprocess.run([*airflow, "tasks", "run", "--local", "--force", "mnist_pipeline", task, run_id],
                                 env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     runs = metadata.component_runs(metadata.open_store(home), run_id)  # the same MLMD pipeline run
