@@ -34,9 +34,12 @@ def write_report(**context) -> str:
     from pipeline import report
 
     with runner.progress(REPORT_TASK, context["run_id"]) as outcome:
-        path = report.write_report(Home.from_env(), context["run_id"])
-        outcome["report"] = str(path)
-    return str(path)
+        try:
+            path = str(report.write_report(Home.from_env(), context["run_id"]))
+        except LookupError:  # the run failed before it was recorded: nothing to report on
+            path, outcome["state"] = "", "SKIPPED"
+        outcome["report"] = path
+    return path
 
 
 def run_component(node_id: str, **context) -> None:

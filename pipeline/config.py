@@ -14,6 +14,11 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 HOME_ENV = "MNIST_PIPELINE_HOME"
+# The ML Metadata store: empty for SQLite at <home>/metadata.db, or mysql://USER@HOST:PORT/DATABASE,
+# with the password in MLMD_PASSWORD_ENV. Set it in the environment (or the home's config.yaml)
+# so that the pipeline's tasks and the inspection commands all open the same store.
+MLMD_ENV = "MNIST_PIPELINE_MLMD"
+MLMD_PASSWORD_ENV = "MNIST_PIPELINE_MLMD_PASSWORD"
 DEFAULT_HOME = "~/.mnist-pipeline"
 
 
@@ -51,6 +56,9 @@ class PipelineConfig:
 
     pipeline_name: str = "mnist"
 
+    # Where ML Metadata lives (see MLMD_ENV): "" = SQLite in the home folder.
+    metadata_store: str = dataclasses.field(default_factory=lambda: os.environ.get(MLMD_ENV, ""))
+
     def __post_init__(self) -> None:
         problems = []
         for key in ("train_examples", "eval_examples"):
@@ -66,6 +74,11 @@ class PipelineConfig:
                 problems.append(f"{key} must lie in [0, 1], got {getattr(self, key)}")
         if not self.pipeline_name.replace("_", "").replace("-", "").isalnum():
             problems.append(f"pipeline_name may hold letters, digits, '-' and '_', got {self.pipeline_name!r}")
+        if self.metadata_store:
+            try:
+                mysql_store(self.metadata_store)
+            except ValueError as err:
+                problems.append(str(err))
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -79,6 +92,19 @@ class PipelineConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+
+
+def mysql_store(url: str) -> dict[str, Any]:
+    """host, port, database and user of a mysql://USER@HOST:PORT/DATABASE store URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "mysql" or not parts.hostname or not parts.username or len(parts.path) < 2:
+        raise ValueError(f"metadata_store must be empty (SQLite) or mysql://USER@HOST:PORT/DATABASE, got {url!r}")
+    if parts.password:
+        raise ValueError(f"metadata_store must not hold a password: put it in ${MLMD_PASSWORD_ENV}")
+    return {"host": parts.hostname, "port": parts.port or 3306, "database": parts.path.lstrip("/"),
+            "user": parts.username}
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -9,33 +9,50 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Optional
 
-from pipeline.config import Home
+from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config, mysql_store
 
 PIPELINE_RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 NODE_CONTEXT = "node"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
-def connection_config(home: Home):
+def connection_config(home: Home, config: PipelineConfig | None = None):
+    """The one place that says where MLMD lives: SQLite in the home folder, or the MySQL (or
+    MariaDB) server named by the config's `metadata_store` (by default from $MNIST_PIPELINE_MLMD)."""
     from ml_metadata.proto import metadata_store_pb2
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(home.metadata_db)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return config
+    config = config or load_config(home=home)
+    connection = metadata_store_pb2.ConnectionConfig()
+    if config.metadata_store:
+        settings = mysql_store(config.metadata_store)
+        connection.mysql.host = settings["host"]
+        connection.mysql.port = settings["port"]
+        connection.mysql.database = settings["database"]
+        connection.mysql.user = settings["user"]
+        connection.mysql.password = os.environ.get(MLMD_PASSWORD_ENV, "")
+    else:
+        connection.sqlite.filename_uri = str(home.metadata_db)
+        connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return connection
 
 
-def open_store(home: Home):
+def open_store(home: Home, config: PipelineConfig | None = None):
     from ml_metadata.metadata_store import metadata_store
 
-    if not home.metadata_db.exists():
+    connection = connection_config(home, config)
+    if connection.HasField("sqlite") and not home.metadata_db.exists():
         raise FileNotFoundError(f"no metadata store at {home.metadata_db}: no pipeline has run in this home yet")
-    return metadata_store.MetadataStore(connection_config(home))
+    try:
+        return metadata_store.MetadataStore(connection)
+    except Exception as err:  # MLMD raises its own error types per backend
+        where = f"{connection.mysql.user}@{connection.mysql.host}:{connection.mysql.port}/{connection.mysql.database}"
+        raise RuntimeError(f"cannot open the metadata store at mysql://{where}: {err}") from None
 
 
 # --- What a run records about itself --------------------------------------------------------
@@ -60,14 +77,15 @@ def record_run(home: Home, run_id: str, config: dict[str, Any]) -> None:
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    store = metadata_store.MetadataStore(connection_config(home))
+    store = metadata_store.MetadataStore(connection_config(home, load_config(overrides=config, home=home)))
     context_type = store.get_context_type(PIPELINE_RUN_CONTEXT) if _has_context_type(store) else None
     type_id = context_type.id if context_type else store.put_context_type(pb.ContextType(name=PIPELINE_RUN_CONTEXT))
     context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id) or \
         pb.Context(type_id=type_id, name=run_id)
     context.custom_properties["config"].string_value = json.dumps(config, sort_keys=True)
     context.custom_properties["git_commit"].string_value = git_commit()
-    context.custom_properties["started_at"].int_value = int(time.time() * 1000)
+    # Seconds, not milliseconds: MLMD's MySQL schema stores int properties as 32-bit INT.
+    context.custom_properties["started_at"].int_value = int(time.time())
     store.put_contexts([context])
     _close_orphans(store, run_id)
 
@@ -243,7 +261,7 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
     runs = component_runs(store, run_id, node_ids)
     summary = RunSummary(run_id, runs, config=json.loads(_prop(context, "config", "{}")),
                          git_commit=_prop(context, "git_commit"))
-    summary.started_ms = _prop(context, "started_at", 0) or min((c.started_ms for c in runs.values()), default=0)
+    summary.started_ms = 1000 * _prop(context, "started_at", 0) or min((c.started_ms for c in runs.values()), default=0)
     summary.finished_ms = max((c.finished_ms for c in runs.values()), default=summary.started_ms)
     evaluator = runs.get("Evaluator")
     if evaluator:

@@ -18,6 +18,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from components import baseline, features
 from components import evaluator as evaluator_with_metrics
 from components.data_gate import DataValidationGate
+from pipeline import metadata
 from pipeline.config import Home, PipelineConfig
 from schema import SCHEMA_FILE
 
@@ -177,7 +178,6 @@ def create_pipeline(config: PipelineConfig, home: Home, input_dir: Path) -> tfx_
         components=[example_gen, curated_schema, statistics_gen, schema_gen, example_validator, data_gate,
                     transform, trainer, baseline_resolver, evaluator, pusher],
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(home.metadata_db)),
+        metadata_connection_config=metadata.connection_config(home, config),
         beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     )
