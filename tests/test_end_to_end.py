@@ -1,4 +1,5 @@
 """The real pipeline, run through Airflow by the CLI, on a small slice of MNIST."""
+import contextlib
 import json
 import os
 import signal
@@ -46,6 +47,20 @@ def home(tmp_path_factory) -> Home:
 def first_run(home):
     assert cli(home, "data", "--limit", "3000").returncode == 0
     return cli(home, "run", *SLICE)
+
+
+@contextlib.contextmanager
+def trainer_cannot_write(home: Home):
+    """A file where the Trainer's output folder belongs: any Trainer run inside fails."""
+    model_dir = home.root / "pipelines" / "mnist" / "Trainer" / "model"
+    aside = model_dir.with_name("model.aside")
+    model_dir.rename(aside)
+    model_dir.write_text("a file where the Trainer's output folder belongs: the Trainer fails")
+    try:
+        yield
+    finally:
+        model_dir.unlink()
+        aside.rename(model_dir)
 
 
 def _latest_run_id(store) -> str:
@@ -229,15 +244,8 @@ UPSTREAM = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen",
 
 
 def test_a_run_failed_in_the_trainer_resumes_from_the_trainer(home, first_run):
-    pipeline_root = home.root / "pipelines" / "mnist" / "Trainer" / "model"
-    aside = pipeline_root.with_name("model.aside")
-    pipeline_root.rename(aside)
-    pipeline_root.write_text("a file where the Trainer's output folder belongs: the Trainer fails")
-    try:
+    with trainer_cannot_write(home):
         failed = cli(home, "run", *SLICE, *RESUMABLE)
-    finally:
-        pipeline_root.unlink()
-        aside.rename(pipeline_root)
     assert failed.returncode == 1
     assert "Trainer                        FAILED" in failed.stdout
 
@@ -279,15 +287,8 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
     again (as a scheduler's worker would, `airflow tasks run --local`) in the same DAG run."""
     from pipeline import environment
 
-    model_dir = home.root / "pipelines" / "mnist" / "Trainer" / "model"
-    aside = model_dir.with_name("model.aside")
-    model_dir.rename(aside)
-    model_dir.write_text("a file where the Trainer's output folder belongs: the Trainer fails")
-    try:
+    with trainer_cannot_write(home):
         failed = cli(home, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
-    finally:
-        model_dir.unlink()
-        aside.rename(model_dir)
     assert failed.returncode == 1
     store = metadata.open_store(home)
     run_id = _latest_run_id(store)
