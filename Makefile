@@ -41,11 +41,12 @@ test: install browser compose
 bench: install
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
-# Resolved for Python 3.10 (TFX's declared range) on manylinux_2_28 (glibc 2.36 here), then
-# installed on 3.11. uv resolves this set in under a minute where pip backtracks for long.
+# Resolved for Python 3.11 on manylinux_2_28 (glibc 2.36 here), with the pins of
+# requirements-overrides.txt (each with its reason) above what packages declare. uv resolves this
+# set in under a minute where pip backtracks for long.
 lock:
 	test -x .lock-venv/bin/uv || { $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv; }
-	.lock-venv/bin/uv pip compile requirements.in --python-version 3.10 \
+	.lock-venv/bin/uv pip compile requirements.in --override requirements-overrides.txt --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --output-file requirements.lock
 
 clean:
