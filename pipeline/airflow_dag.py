@@ -51,8 +51,8 @@ def run_component(node_id: str, **context) -> None:
 
 
 def build_dag():
-    from airflow import DAG
-    from airflow.operators.python import PythonOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import DAG
 
     with DAG(
         dag_id=DAG_ID,

@@ -26,7 +26,8 @@ AIRFLOW_DB_ENV = "MNIST_PIPELINE_AIRFLOW_DB"
 AIRFLOW_DB_PASSWORD_ENV = "MNIST_PIPELINE_AIRFLOW_DB_PASSWORD"
 EXECUTOR_ENV = "MNIST_PIPELINE_EXECUTOR"
 CELERY_BROKER_ENV = "MNIST_PIPELINE_CELERY_BROKER"
-EXECUTORS = {"sequential": "SequentialExecutor", "local": "LocalExecutor", "celery": "CeleryExecutor"}
+# Airflow 3 has no SequentialExecutor: the embedded profile runs the LocalExecutor one task at a time.
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
 class ConfigError(ValueError):
@@ -175,25 +176,29 @@ def load_config(
 class AirflowProfile:
     """Where Airflow runs: embedded (SQLite, one task at a time) or production (PostgreSQL).
 
-    The profile follows from `database`: empty is the embedded default, SQLite in the home;
-    postgresql://USER@HOST:PORT/DATABASE (password in $MNIST_PIPELINE_AIRFLOW_DB_PASSWORD) is
-    production, where the LocalExecutor (default) or the CeleryExecutor runs tasks in parallel.
+    The profile follows from `database`: empty is the embedded default, SQLite in the home, where
+    the LocalExecutor runs one task at a time; postgresql://USER@HOST:PORT/DATABASE (password in
+    $MNIST_PIPELINE_AIRFLOW_DB_PASSWORD) is production, where the LocalExecutor (default) or the
+    CeleryExecutor runs tasks in parallel.
     """
 
     database: str = ""
-    executor: str = ""  # sequential, local or celery; empty: sequential on SQLite, local on PostgreSQL
+    executor: str = ""  # local or celery; empty: local
     broker: str = "redis://127.0.0.1:6379/0"  # the CeleryExecutor's broker
 
     def __post_init__(self) -> None:
         if self.database:
             postgres_database(self.database)
+        if self.executor == "sequential":
+            raise ConfigError("Airflow 3 removed the SequentialExecutor: leave executor empty (or local); the "
+                              "embedded profile runs the LocalExecutor one task at a time")
         if self.executor and self.executor not in EXECUTORS:
             raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if not self.broker.startswith(("redis://", "rediss://", "amqp://")):
             raise ConfigError(f"the Celery broker must be a redis:// or amqp:// URL, got {self.broker!r}")
-        if not self.database and self.executor not in ("", "sequential"):
-            raise ConfigError(f"the {EXECUTORS[self.executor]} runs tasks in parallel, which Airflow's SQLite "
-                              f"database cannot take: set ${AIRFLOW_DB_ENV} to a PostgreSQL database "
+        if not self.database and self.executor == "celery":
+            raise ConfigError(f"the CeleryExecutor runs tasks in parallel, which Airflow's SQLite database cannot "
+                              f"take: set ${AIRFLOW_DB_ENV} to a PostgreSQL database "
                               "(postgresql://USER@HOST:PORT/DATABASE)")
 
     @property
@@ -202,7 +207,7 @@ class AirflowProfile:
 
     @property
     def default_executor(self) -> str:
-        return self.executor or ("local" if self.database else "sequential")
+        return self.executor or "local"
 
     def sql_alchemy_conn(self, home: "Home") -> str:
         """Airflow's database URL, with the password from the environment (never from a file)."""

@@ -38,9 +38,9 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
 
     Airflow keeps its config and logs under <home>/airflow and reads the DAG from this package's
     `dags/` folder; its database and executor come from the home's profile (`AirflowProfile`):
-    SQLite and the SequentialExecutor by default, PostgreSQL and the Local or CeleryExecutor in
-    production. `executor` (sequential, local, celery) overrides the profile's. Settings marked
-    "default" below yield to the same AIRFLOW__... variable in the caller's environment.
+    SQLite and the LocalExecutor, one task at a time, by default; PostgreSQL and the Local or
+    CeleryExecutor in production. `executor` (local, celery) overrides the profile's. Settings
+    marked "default" below yield to the same AIRFLOW__... variable in the caller's environment.
     """
     from dags import DAGS_FOLDER
     from pipeline.config import EXECUTORS, HOME_ENV, AirflowProfile, load_profile
@@ -56,15 +56,14 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": profile.sql_alchemy_conn(home),
         "AIRFLOW__CORE__EXECUTOR": EXECUTORS[profile.default_executor],
-        # `mnist-pipeline run` triggers runs on a running scheduler through the REST API, with a
-        # user and password; the web UI's own calls use the session.
-        "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
-                                       "airflow.api.auth.backend.session",
+        # Logins with users and roles, managed in Airflow's own database (see README: logins).
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
     })
     defaults = {
-        "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",  # the UI is not exposed beyond this machine
-        "AIRFLOW__WEBSERVER__WORKERS": "2",  # gunicorn's 4 by default: 200 MB each, for one user
+        "AIRFLOW__CORE__PARALLELISM": "1" if not profile.database else "2",
+        # Only served if someone enables it: then on this machine only, as everything else.
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
     }
     if profile.database:
         defaults.update({
@@ -81,6 +80,17 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
     for key, value in {**_DEFAULTS, **defaults}.items():
         env.setdefault(key, value)
     return env
+
+
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+def api_server_settings(port: int) -> dict[str, str]:
+    """Where the API server listens (this machine only), and where task processes reach it: in
+    Airflow 3 tasks report to the API server's execution API, not to the database."""
+    url = f"http://127.0.0.1:{port}"
+    return {"AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/"}
 
 
 def celery_queue(home) -> str:

@@ -39,7 +39,7 @@ def print_table(where: str, predictions) -> None:
               f"{second} ({p.probabilities[second]:.4f})")
 
 
-def add_command(commands) -> None:
+def add_commands(commands) -> None:
     predict = commands.add_parser(
         "predict", help="classify digits in PNG/JPEG images, .npy arrays or IDX files",
         description="Classify digits with the latest pushed model (or --server). PNG and JPEG images "

@@ -1,0 +1,187 @@
+"""Airflow 3's REST API (/api/v2) as `mnist-pipeline` uses it: token login, trigger, follow, clear.
+
+Logins go through the auth manager's token endpoint (POST /auth/token with a user name and
+password); every call then carries the JWT as a Bearer token, renewed when Airflow says it expired.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from pipeline.processes import ServiceError
+
+# A scheduler that has not reported healthy for this long is gone: stop following its run.
+SCHEDULER_GONE_AFTER = 120
+UNFINISHED = {"queued", "scheduled", "running", "up_for_retry", "up_for_reschedule", "restarting", "deferred", None}
+
+
+class Api:
+    """Airflow's public REST API (/api/v2), logged in as one user."""
+
+    def __init__(self, url: str, username: str | None = None, password: str | None = None):
+        import requests
+
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self._login = (username, password) if username else None
+        self._token: str | None = None
+
+    def health(self) -> dict[str, Any] | None:
+        """/api/v2/monitor/health (needs no login), or None when the API server does not answer."""
+        import requests
+
+        try:
+            response = self.session.get(f"{self.url}/api/v2/monitor/health", timeout=10)
+            return response.json() if response.ok else None
+        except (requests.RequestException, ValueError):
+            return None
+
+    def _authenticate(self) -> str:
+        import requests
+
+        username, password = self._login
+        try:
+            response = self.session.post(f"{self.url}/auth/token", json={"username": username, "password": password},
+                                         timeout=60)
+        except requests.RequestException as err:
+            raise ServiceError(f"Airflow's API server at {self.url} does not answer: {err}") from None
+        if response.status_code in (400, 401, 403):
+            raise ServiceError(f"Airflow refused the login of {username} ({response.status_code}): run "
+                               "`mnist-pipeline airflow down` and `up` again to renew its credentials")
+        if not response.ok:
+            raise ServiceError(f"Airflow's token endpoint answered {response.status_code}: {response.text[:300]}")
+        return response.json()["access_token"]
+
+    def _call(self, method: str, path: str, missing_ok: bool = False, **kwargs):
+        import requests
+
+        for attempt in (1, 2):
+            if self._login and not self._token:
+                self._token = self._authenticate()
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+            try:
+                response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=60, headers=headers,
+                                                **kwargs)
+            except requests.RequestException as err:
+                raise ServiceError(f"Airflow's API server at {self.url} does not answer: {err}") from None
+            if response.status_code == 401 and self._login and attempt == 1:
+                self._token = None  # expired: log in again, once
+                continue
+            break
+        if missing_ok and response.status_code == 404:
+            return None
+        if response.status_code in (401, 403):
+            raise ServiceError(f"Airflow refused the API user ({response.status_code}) for {method} {path}: run "
+                               "`mnist-pipeline airflow down` and `up` again to renew its credentials")
+        if not response.ok:
+            raise ServiceError(f"Airflow's REST API: {method} {path} answered {response.status_code}: "
+                               f"{response.text[:500]}")
+        return response.json() if response.content else None
+
+    def get(self, path: str, **kwargs):
+        return self._call("GET", path, **kwargs)
+
+    def post(self, path: str, body: dict[str, Any]):
+        return self._call("POST", path, json=body)
+
+    def patch(self, path: str, body: dict[str, Any]):
+        return self._call("PATCH", path, json=body)
+
+
+def trigger(api: Api, dag_id: str, conf: dict[str, Any]) -> str:
+    """A new DAG run with this conf, now; its run id."""
+    return api.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+
+
+def clear_failed(api: Api, dag_id: str, run_id: str, task_ids: list[str] | None = None) -> list[str]:
+    """Clear a run's failed tasks (or these) and everything downstream of them, as the UI's Clear
+    does: the scheduler runs them again in the same DAG run. Returns the cleared task ids."""
+    body = {"dry_run": False, "dag_run_id": run_id, "only_failed": task_ids is None, "include_downstream": True,
+            "reset_dag_runs": True}
+    if task_ids:
+        body["task_ids"] = task_ids
+    cleared = api.post(f"/dags/{dag_id}/clearTaskInstances", body)
+    return sorted({ti["task_id"] for ti in cleared.get("task_instances", [])})
+
+
+def log_lines(api: Api, dag_id: str, run_id: str, task_id: str, attempt: int) -> list[str]:
+    """The text lines of one task attempt's log (each structured log record's event)."""
+    from urllib.parse import quote
+
+    data = api.get(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{attempt}",
+                   params={"full_content": "true"}, missing_ok=True) or {}
+    lines = []
+    for record in data.get("content") or []:
+        text = record.get("event") if isinstance(record, dict) else str(record)
+        if text and not text.startswith("::"):  # ::group:: markers fold the UI's log sections
+            lines.extend(text.splitlines())
+    return lines
+
+
+def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], None],
+           show_lost: Callable[[str, int, str], None], log_file=None, poll: float = 2) -> str:
+    """Follow a DAG run to its end; returns its final state (success or failed).
+
+    Each task attempt's log is read through the API while it runs: its lines go to `show_line`
+    (progress events, epochs) and to `log_file`. An attempt that ended without a progress event
+    of its end (its process was killed) is reported to `show_lost(task, try, Airflow's state)`.
+    """
+    from urllib.parse import quote
+
+    from pipeline.runner import PROGRESS_MARKER
+
+    seen: dict[tuple[str, int], int] = {}
+    closed: set[tuple[str, int]] = set()
+    ended: set[tuple[str, int]] = set()
+
+    def read_log(task_id: str, attempt: int) -> None:
+        lines = log_lines(api, dag_id, run_id, task_id, attempt)
+        for line in lines[seen.get((task_id, attempt), 0):]:
+            if log_file:
+                log_file.write(f"{task_id}[{attempt}] {line}\n")
+            if PROGRESS_MARKER in line and ('"finished"' in line or '"failed"' in line):
+                ended.add((task_id, attempt))
+            show_line(line)
+        seen[(task_id, attempt)] = max(len(lines), seen.get((task_id, attempt), 0))
+
+    def close(task_id: str, attempt: int, state: str) -> None:
+        read_log(task_id, attempt)
+        # A task's last log lines can reach the log file a moment after its state does.
+        for _ in range(10):
+            if (task_id, attempt) in ended or state != "success":
+                break
+            time.sleep(0.5)
+            read_log(task_id, attempt)
+        closed.add((task_id, attempt))
+        if (task_id, attempt) not in ended:
+            show_lost(task_id, attempt, state)
+
+    attempts: dict[str, int] = {}
+    healthy_at = time.monotonic()
+    run_path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
+    while True:
+        run_state = api.get(run_path)["state"]
+        health = api.health() or {}
+        if health.get("scheduler", {}).get("status") == "healthy":
+            healthy_at = time.monotonic()
+        elif time.monotonic() - healthy_at > SCHEDULER_GONE_AFTER:
+            raise ServiceError(f"the scheduler has not reported for {SCHEDULER_GONE_AFTER} s (was it stopped? see "
+                               f"`mnist-pipeline airflow status`); run {run_id} is left {run_state}")
+        tis = api.get(f"{run_path}/taskInstances", params={"limit": 100})["task_instances"]
+        for ti in sorted(tis, key=lambda t: t.get("start_date") or "~"):
+            task_id, attempt, state = ti["task_id"], ti.get("try_number") or 0, ti["state"]
+            previous = attempts.get(task_id)
+            if previous and previous < attempt and (task_id, previous) not in closed:
+                close(task_id, previous, "failed, retried")  # the attempt we watched ended and another began
+            if not ti.get("start_date") or attempt < 1 or state in ("queued", "scheduled"):
+                continue
+            attempts[task_id] = attempt
+            if (task_id, attempt) in closed:
+                continue
+            if state in UNFINISHED and state != "up_for_retry":
+                read_log(task_id, attempt)
+            else:
+                close(task_id, attempt, state)
+        if run_state not in ("queued", "running"):
+            return run_state
+        time.sleep(poll)

@@ -1,0 +1,238 @@
+"""`mnist-pipeline runs | show | lineage | compare | report | schema-diff`: what the metadata store
+recorded, for people (tables) and scripts (--json)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.commands import RUN_HELP, print_json
+from pipeline.config import Home
+
+
+def cmd_schema_diff(args) -> int:
+    from pipeline import metadata, schema_diff
+    from schema import SCHEMA_FILE
+
+    home = Home.from_env()
+    store = metadata.open_store(home)
+    run_id = metadata.resolve_run_id(store, args.run)
+    runs = metadata.component_runs(store, run_id)
+    inferred = runs.get("SchemaGen") and runs["SchemaGen"].outputs.get("schema")
+    if not inferred:
+        raise LookupError(f"run {run_id} has no schema from SchemaGen")
+    inferred_file = Path(inferred[0].uri) / "schema.pbtxt"
+    lines = schema_diff.differences(schema_diff.load_schema(SCHEMA_FILE), schema_diff.load_schema(inferred_file))
+    print(f"curated: {SCHEMA_FILE}\ninferred (run {run_id}): {inferred_file}")
+    print("\n".join(f"  {line}" for line in lines) if lines else "  no differences")
+    return 0
+
+
+def _states_short(summary) -> str:
+    letters = {"COMPLETE": "ok", "CACHED": "cached", "FAILED": "FAILED", "RUNNING": "running"}
+    return " ".join(f"{node}:{letters.get(c.state, c.state)}" for node, c in summary.components.items())
+
+
+def cmd_runs(args) -> int:
+    from pipeline import metadata
+
+    runs = metadata.list_runs(Home.from_env())
+    if args.json:
+        print_json([r.to_json() for r in runs])
+        return 0
+    if not runs:
+        print("no runs yet")
+        return 0
+    print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<9} {'accuracy':>8}  {'blessed':<7} pushed")
+    for r in runs:
+        started = (metadata._iso(r.started_ms) or "")[:19].replace("T", " ")
+        accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else "-"
+        blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
+        print(f"{r.run_id:<42} {started:<20} {r.seconds:>6.0f}  {r.state:<9} {accuracy:>8}  {blessed:<7} "
+              f"{r.pushed_version or '-'}")
+        print(f"{'':<4}{_states_short(r)}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from pipeline import metadata, report
+
+    home = Home.from_env()
+    store = metadata.open_store(home)
+    run_id = metadata.resolve_run_id(store, args.run)
+    summary = metadata.summarize_run(home, run_id, store)
+    from components.anomalies import found_in_run
+
+    validated, anomalies = found_in_run(summary.components)
+    report_file = report.report_path(home, run_id)
+    if args.json:
+        data = summary.to_json()
+        data["components"] = {
+            c.node_id: {"state": c.state, "execution_id": c.execution_id, "seconds": round(c.seconds, 1),
+                        "inputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.inputs.items()},
+                        "outputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.outputs.items()}}
+            for c in summary.components.values()}
+        data["anomalies"] = [dict(zip(("found_by", "split", "feature", "kind", "description"), row))
+                             for row in anomalies]
+        data["report"] = str(report_file) if report_file.exists() else None
+        print_json(data)
+        return 0
+    print(f"run {run_id}: {summary.state}, {summary.seconds:.0f} s, commit {summary.git_commit or 'unknown'}")
+    print(f"config: {' '.join(f'{k}={v}' for k, v in summary.config.items()) or '(not recorded)'}")
+    for c in summary.components.values():
+        print(f"\n{c.node_id}  {c.state}  {c.seconds:.1f} s  (execution {c.execution_id})")
+        for side, artifacts in (("in ", c.inputs), ("out", c.outputs)):
+            for key, items in artifacts.items():
+                for artifact in items:
+                    described = metadata.describe_artifact(store, artifact)
+                    props = ", ".join(f"{k}={v}" for k, v in sorted(described["properties"].items())
+                                      if k not in ("accuracy_per_digit", "validation_failures"))
+                    print(f"  {side} {key:<22} {described['type']:<18} {artifact.uri}")
+                    if props:
+                        print(f"      {props[:300]}")
+    print("\nData validation:")
+    if anomalies:
+        for found_by, split, feature, kind, description in anomalies:
+            print(f"  {found_by}: {split} {feature} {kind}: {description}")
+    elif validated:
+        print("  no anomalies")
+    else:
+        print("  not run")
+    print("\nEvaluation:")
+    if summary.accuracy is not None:
+        print(f"  accuracy {summary.accuracy:.4f}; per digit: "
+              + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
+        baseline = (f"baseline model {summary.baseline_model_id}" if summary.baseline_model_id
+                    else "no baseline (no earlier blessed model)")
+        min_accuracy = summary.config.get("min_accuracy", "?")
+        if summary.blessed:
+            print(f"  blessed: accuracy >= min_accuracy {min_accuracy}, and not below the {baseline}")
+        else:
+            print(f"  NOT blessed ({baseline}):")
+            for failure in summary.gate_failures:
+                print(f"    {failure}")
+    else:
+        print("  not run")
+    if summary.pushed_path:
+        print(f"\npushed: version {summary.pushed_version} at {summary.pushed_path}")
+    print(f"\nreport: {report_file if report_file.exists() else '(none yet: mnist-pipeline report ' + run_id + ')'}")
+    return 0
+
+
+def cmd_lineage(args) -> int:
+    from pipeline import metadata
+
+    if bool(args.model) == bool(args.examples):
+        raise ValueError("give a pushed model (version or path) or --examples ARTIFACT_ID")
+    store = metadata.open_store(Home.from_env())
+    if args.examples:
+        [artifact] = store.get_artifacts_by_id([args.examples]) or [None]
+        if artifact is None:
+            raise LookupError(f"no artifact with id {args.examples}")
+        models = metadata.downstream_models(store, artifact.id)
+        if args.json:
+            print_json({"examples": metadata.describe_artifact(store, artifact), "models": models})
+            return 0
+        print(f"artifact {artifact.id} ({artifact.uri}) was used to train {len(models)} model(s):")
+        for model in models:
+            print(f"  model {model['id']}: {model['uri']}")
+        return 0
+    pushed = metadata.find_pushed_model(store, args.model)
+    steps = metadata.upstream(store, pushed.id)
+    run_id = next((s["run_id"] for s in steps if s["run_id"]), None)
+    summary = metadata.summarize_run(Home.from_env(), run_id, store) if run_id else None
+    if args.json:
+        print_json({"pushed_model": metadata.describe_artifact(store, pushed), "run_id": run_id,
+                     "git_commit": summary.git_commit if summary else None,
+                     "config": summary.config if summary else None, "steps": steps})
+        return 0
+    described = metadata.describe_artifact(store, pushed)
+    print(f"pushed model {described['properties'].get('pushed_version')} at "
+          f"{described['properties'].get('pushed_destination')}")
+    if summary:
+        print(f"made by run {run_id}, commit {summary.git_commit}")
+        print(f"config: {' '.join(f'{k}={v}' for k, v in summary.config.items())}")
+    for step in steps:
+        print(f"\n<- {step['component']} (execution {step['execution_id']}, {step['state']}, run {step['run_id']})")
+        for key, artifacts in step["inputs"].items():
+            for artifact in artifacts:
+                print(f"     {key:<22} {artifact['type']:<18} id {artifact['id']:<5} {artifact['uri']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from pipeline import metadata
+
+    home = Home.from_env()
+    store = metadata.open_store(home)
+    a, b = (metadata.summarize_run(home, metadata.resolve_run_id(store, r), store) for r in (args.run_a, args.run_b))
+    keys = sorted(set(a.config) | set(b.config))
+    config_rows = [(k, a.config.get(k), b.config.get(k)) for k in keys if a.config.get(k) != b.config.get(k)]
+    metric_rows = [("accuracy", a.accuracy, b.accuracy)] + [
+        (f"digit {d}", a.accuracy_per_digit.get(d), b.accuracy_per_digit.get(d))
+        for d in sorted(set(a.accuracy_per_digit) | set(b.accuracy_per_digit))]
+    other_rows = [("state", a.state, b.state), ("seconds", round(a.seconds), round(b.seconds)),
+                  ("blessed", a.blessed, b.blessed), ("pushed version", a.pushed_version, b.pushed_version),
+                  ("git commit", a.git_commit, b.git_commit)]
+    if args.json:
+        print_json({"runs": [a.run_id, b.run_id],
+                     "config": {k: [x, y] for k, x, y in config_rows},
+                     "metrics": {k: [x, y] for k, x, y in metric_rows}, "other": {k: [x, y] for k, x, y in other_rows}})
+        return 0
+    width = max(len(a.run_id), len(b.run_id), 12)
+    print(f"{'':<16} {a.run_id:<{width}} {b.run_id:<{width}}")
+    print("config (differences only):" if config_rows else "config: identical")
+    for key, x, y in config_rows:
+        print(f"  {key:<14} {str(x):<{width}} {str(y):<{width}}")
+    print("metrics:")
+    for key, x, y in metric_rows:
+        change = f"{y - x:+.4f}" if x is not None and y is not None else ""
+        fx, fy = (f"{v:.4f}" if v is not None else "-" for v in (x, y))
+        print(f"  {key:<14} {fx:<{width}} {fy:<{width}} {change}")
+    for key, x, y in other_rows:
+        print(f"  {key:<14} {str(x):<{width}} {str(y):<{width}}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pipeline import metadata, report
+
+    from pipeline import environment
+
+    environment.quiet_tensorflow()
+    home = Home.from_env()
+    run_id = metadata.resolve_run_id(metadata.open_store(home), args.run)
+    path = report.write_report(home, run_id)
+    print(json.dumps({"run_id": run_id, "report": str(path)}) if args.json else path)
+    return 0
+
+
+def add_commands(commands) -> None:
+    diff = commands.add_parser("schema-diff",
+                               help="how the schema SchemaGen inferred differs from the curated one")
+    diff.add_argument("run", nargs="?", help="the pipeline run id (default: the latest run)")
+    diff.set_defaults(func=cmd_schema_diff)
+
+    runs = commands.add_parser("runs", help="one row per pipeline run, from the metadata store")
+    runs.set_defaults(func=cmd_runs)
+
+    show = commands.add_parser("show", help="a run's executions, artifacts and validation results")
+    show.add_argument("run", nargs="?", help=RUN_HELP)
+    show.set_defaults(func=cmd_show)
+
+    lineage = commands.add_parser("lineage", help="from a pushed model back to its data, code and config")
+    lineage.add_argument("model", nargs="?", help="a pushed model: its version number or serving path")
+    lineage.add_argument("--examples", type=int, metavar="ARTIFACT_ID",
+                         help="the other way: every model trained from this artifact (e.g. an Examples id)")
+    lineage.set_defaults(func=cmd_lineage)
+
+    compare = commands.add_parser("compare", help="config and metric differences of two runs")
+    compare.add_argument("run_a", help=RUN_HELP)
+    compare.add_argument("run_b", help=RUN_HELP)
+    compare.set_defaults(func=cmd_compare)
+
+    report = commands.add_parser("report", help="(re)write a run's HTML report and print its path")
+    report.add_argument("run", nargs="?", help=RUN_HELP)
+    report.set_defaults(func=cmd_report)
+
+    for command in (runs, show, lineage, compare, report):
+        command.add_argument("--json", action="store_true", help="machine-readable output")

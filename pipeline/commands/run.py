@@ -1,0 +1,204 @@
+"""`mnist-pipeline run` and `resume`: the pipeline through Airflow, followed to a summary.
+
+On the embedded default the DAG runs in this machine's Airflow in-process (`airflow dags test`,
+one task at a time, nothing to start). While `mnist-pipeline airflow up` runs for the home, the
+run is triggered on that scheduler through the REST API instead, and followed task by task. Both
+paths show the same progress lines and summary, and exit 0 (success), 1 (a task failed) or 130
+(interrupted).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+from pipeline import environment
+from pipeline.commands import RUN_HELP, add_config_options, config_from_args
+from pipeline.config import ConfigError, Home, PipelineConfig, load_config
+
+_EPOCH_LINE = re.compile(r"(epoch \d+/\d+ .*)$")
+
+
+def _clock() -> str:
+    return datetime.datetime.now().strftime("%H:%M:%S")
+
+
+def show_progress(line: str, failures: list[dict]) -> str | None:
+    """Show one line of a task's output if it is a progress event or an epoch; returns the run id
+    an event names."""
+    from pipeline.runner import PROGRESS_MARKER
+
+    marker = line.find(PROGRESS_MARKER)
+    if marker >= 0:
+        event = json.loads(line[marker + len(PROGRESS_MARKER):])
+        node = event.get("node", "")
+        if event["event"] == "started":
+            print(f"{_clock()}  {node:<30} running", flush=True)
+        elif event["event"] == "finished":
+            seconds = f"{event['seconds']:7.1f} s" if "seconds" in event else ""
+            print(f"{_clock()}  {node:<30} {event.get('state', 'done'):<9}{seconds}", flush=True)
+        elif event["event"] == "failed":
+            failures.append(event)
+            print(f"{_clock()}  {node:<30} FAILED   {event['seconds']:7.1f} s: {event['error']}", flush=True)
+        return event.get("run_id")
+    if match := _EPOCH_LINE.search(line.rstrip()):
+        print(f"{'':10}{'':30} {match.group(1)}", flush=True)
+    return None
+
+
+def _last_error(log_path: Path) -> str:
+    """The last line that names an exception in the log (the end of the last traceback)."""
+    errors = [line.strip() for line in log_path.read_text(errors="replace").splitlines()
+              if re.match(r"^[A-Za-z_.]*(Error|Exception|Exit)\b", line.strip())]
+    return errors[-1] if errors else "(no error line found)"
+
+
+def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
+    from pipeline import metadata, report
+
+    print()
+    print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
+    try:
+        summary = metadata.summarize_run(home, run_id)
+    except (LookupError, FileNotFoundError):
+        print("  components: none ran")
+        return
+    states = ", ".join(f"{c.node_id} {c.state}" for c in summary.components.values())
+    print(f"  components: {states}")
+    if summary.accuracy is not None:
+        print(f"  accuracy:   {summary.accuracy:.4f} on the eval split")
+        if summary.accuracy_per_digit:
+            print("  per digit:  " + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
+    if summary.blessed is not None:
+        print(f"  blessed:    {'yes' if summary.blessed else 'NO'} (needs accuracy >= {config.min_accuracy} "
+              f"and not below the last blessed model's, overall and per digit)")
+        for failure in summary.gate_failures:
+            print(f"    failed: {failure}")
+    if summary.pushed_path:
+        cached = summary.components.get("Pusher") and summary.components["Pusher"].state == "CACHED"
+        note = " (unchanged re-run: already pushed, nothing new)" if cached else ""
+        print(f"  pushed:     {summary.pushed_path}{note}")
+    elif summary.pushed is False:
+        print("  pushed:     nothing (the model was not blessed)")
+    report_file = report.report_path(home, run_id)
+    if report_file.exists():
+        print(f"  report:     {report_file}")
+
+
+def cmd_run(args) -> int:
+    home = Home.from_env()
+    return run_pipeline(home, config_from_args(args, home))
+
+
+def cmd_resume(args) -> int:
+    """Run again with the config of an earlier (failed) run: what succeeded comes from the cache."""
+    from pipeline import metadata
+
+    home = Home.from_env()
+    store = metadata.open_store(home)
+    summary = metadata.summarize_run(home, metadata.resolve_run_id(store, args.run), store)
+    if not summary.config:
+        raise LookupError(f"run {summary.run_id} recorded no config to resume with")
+    failed = [c.node_id for c in summary.components.values() if c.state == "FAILED"]
+    print(f"resuming run {summary.run_id} ({summary.state}" + (f", failed at {', '.join(failed)}" if failed else "")
+          + "): completed components come back CACHED from the metadata store")
+    return run_pipeline(home, load_config(overrides=summary.config, home=home))
+
+
+def run_pipeline(home: Home, config: PipelineConfig) -> int:
+    from pipeline import services
+
+    scheduler = services.running_api(home)
+    home.logs.mkdir(parents=True, exist_ok=True)
+    log_path = home.logs / f"run-{datetime.datetime.now().strftime('%Y%m%dT%H%M%S')}.log"
+    overrides = " ".join(f"{k}={v}" for k, v in config.overrides().items()) or "defaults"
+    print(f"home {home.root}; config: {overrides}")
+    print(f"full log: {log_path}", flush=True)
+    if scheduler:
+        return _run_on_scheduler(home, config, *scheduler, log_path)
+    return _run_in_process(home, config, log_path)
+
+
+def _run_in_process(home: Home, config: PipelineConfig, log_path: Path) -> int:
+    from pipeline import processes
+    from pipeline.airflow_dag import DAG_ID
+
+    env = environment.airflow_environment(home)
+    started = time.monotonic()
+    if not processes.database_ready(home, env):
+        processes.migrate(home, env, say=lambda message: print(message + " (once)", flush=True))
+    with open(log_path, "w") as log_file:
+        print("Airflow is loading the DAG (this imports TFX: about 20 s)", flush=True)
+        process = processes.start_attached(["dags", "test", DAG_ID, "-c", json.dumps(config.to_dict())], env)
+        run_id, failures = None, []
+        try:
+            for line in process.stdout:
+                log_file.write(line)
+                run_id = show_progress(line, failures) or run_id
+            code = process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait()
+            print(f"\ninterrupted; the log is in {log_path}. Run again to resume: finished "
+                  "components are taken from the metadata store.")
+            return 130
+    ok = code == 0 and not failures
+    if run_id:
+        print_summary(home, config, run_id, time.monotonic() - started, ok)
+    if not ok:
+        if not run_id:  # Airflow failed before any task started, e.g. the DAG did not load
+            print("Airflow failed before the pipeline started:\n  " + _last_error(log_path), file=sys.stderr)
+        print(f"\nthe run failed; see {log_path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_path: Path) -> int:
+    """Trigger the DAG on the scheduler that `airflow up` started, and follow it to its end."""
+    from pipeline import airflow_api
+    from pipeline.airflow_dag import DAG_ID
+
+    if (config.metadata_store or str(home.metadata_db)) != state["metadata_store"]:
+        raise ConfigError(f"this run's metadata_store ({config.metadata_store or 'SQLite in the home'}) is not the "
+                          f"one the running Airflow was started with ({state['metadata_store']}): the tasks and "
+                          "this command would read different stores")
+    failures: list[dict] = []
+
+    def lost(task_id: str, attempt: int, airflow_state: str) -> None:
+        failures.append({"node": task_id})
+        retry = "; Airflow tries it again" if airflow_state in ("up_for_retry", "failed, retried") else ""
+        print(f"{_clock()}  {task_id:<30} FAILED   attempt {attempt} ended without a result (its process was "
+              f"killed?), Airflow state {airflow_state}{retry}", flush=True)
+
+    started = time.monotonic()
+    with open(log_path, "w") as log_file:
+        run_id = airflow_api.trigger(api, DAG_ID, config.to_dict())
+        print(f"triggered {run_id} on the scheduler at {state['url']} ({state['executor']}); following it",
+              flush=True)
+        run_page = f"{state['url']}/dags/{DAG_ID}/runs/{run_id}"
+        try:
+            final = airflow_api.follow(api, DAG_ID, run_id, lambda line: show_progress(line, failures), lost,
+                                       log_file)
+        except KeyboardInterrupt:
+            print(f"\nstopped following; the run goes on in Airflow: {run_page}")
+            return 130
+    ok = final == "success"
+    print_summary(home, config, run_id, time.monotonic() - started, ok)
+    if not ok:
+        print(f"\nthe run failed; see {log_path}, or the task logs at {run_page}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_commands(commands) -> None:
+    run = commands.add_parser("run", help="run the pipeline through Airflow (prepares the data if missing)")
+    add_config_options(run)
+    run.set_defaults(func=cmd_run)
+
+    resume = commands.add_parser(
+        "resume", help="run again with a failed run's config; only the failed part and what follows runs")
+    resume.add_argument("run", nargs="?", help=RUN_HELP)
+    resume.set_defaults(func=cmd_resume)
