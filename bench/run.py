@@ -77,8 +77,8 @@ def last_json(output: str) -> dict:
 PARSE_SCRIPT = """
 import json, resource, sys, time
 started = time.perf_counter()
-from airflow.models.dagbag import DagBag
-bag = DagBag(sys.argv[1], include_examples=False)
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(sys.argv[1])
 print(json.dumps({"dags": sorted(bag.dag_ids), "import_errors": bag.import_errors,
                   "in_process_seconds": time.perf_counter() - started,
                   # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent across exec.

@@ -21,8 +21,8 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PARSE = """
 import json, resource, sys, time
 started = time.perf_counter()
-from airflow.models.dagbag import DagBag
-bag = DagBag(include_examples=False)
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag()
 seconds = time.perf_counter() - started
 dag = bag.dags.get(sys.argv[2])
 tasks = {t.task_id: {"upstream": sorted(t.upstream_task_ids), "retries": t.retries,
@@ -129,3 +129,13 @@ def test_a_drifted_graph_is_named_and_refused(home, tmp_path, monkeypatch):
                                            r"Update pipeline/topology.py"):
         runner.run_node(PipelineConfig(), home, "ImportExampleGen", "drift-check")
     assert not home.metadata_db.exists()
+
+
+def test_no_airflow_2_idioms_are_left():
+    """ruff's Airflow 3 rules (AIR3: removed and moved imports, arguments and settings) over
+    everything that touches Airflow."""
+    ruff = Path(sys.executable).parent / "ruff"
+    folders = [str(Path(__file__).parents[1] / name) for name in ("dags", "pipeline", "components", "tests")]
+    result = subprocess.run([str(ruff), "check", "--preview", "--select", "AIR3", "--no-cache", *folders],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
