@@ -1,6 +1,7 @@
-# The image of every Airflow role in docker-compose.yml: webserver, scheduler, Celery workers and
-# the one-off init. It installs the project exactly as `make install` does (the lock, then the
-# project), through deploy/install.sh, which tests/test_deploy.py runs in a fresh virtualenv.
+# The image of every Airflow role in docker-compose.yml: API server, scheduler, DAG processor,
+# triggerer, Celery workers and the one-off init. It installs the project exactly as
+# `make install` does (the lock, then the project), through deploy/install.sh, which
+# tests/test_deploy.py runs in a fresh virtualenv. No Docker engine was at hand to build it.
 FROM python:3.11-slim-bookworm
 
 ENV VIRTUAL_ENV=/opt/mnist-pipeline/venv \
@@ -38,5 +39,10 @@ COPY deploy/init-airflow.sh /opt/mnist-pipeline/deploy/
 
 USER airflow
 WORKDIR $MNIST_PIPELINE_HOME
-EXPOSE 8080 8793 8974
+# 8080: the API server (UI, REST API v2, the tasks' execution API); 8793 and 8794: the log servers
+# of Celery workers and of the triggerer, which the API server reads running tasks' logs from.
+# The scheduler's health server (8974) listens on 127.0.0.1 inside its container: not exposed.
+EXPOSE 8080 8793 8794
+# One image, several roles: each compose service gives its command and its own health check (all
+# run with what the image has: python, airflow, celery; there is no curl).
 CMD ["airflow", "--help"]

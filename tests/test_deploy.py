@@ -1,10 +1,13 @@
 """The deployable stack (docker-compose.yml, Dockerfile, deploy/), checked without a Docker engine.
 
-No container is started here. What is checked: the compose file against the Compose
-specification (Debian's docker-compose 1.29, whose `config` validates and resolves a file without
-an engine) and the properties the deployment promises; the Dockerfile's install steps, run for
-real in a fresh virtualenv; TensorFlow Serving's model config, parsed with TensorFlow Serving's own
-ModelServerConfig proto; and the layout of a model pushed by a real pipeline run.
+No container is started here: there is no Docker engine on these machines. What is checked: the
+compose file against the Compose specification (Debian's docker-compose 1.29, whose `config`
+validates and resolves a file without an engine) and the properties the deployment promises, its
+Airflow settings against Airflow 3's own list of options; the Dockerfile's install steps, run for
+real in a fresh virtualenv; the init service's script against this machine's PostgreSQL, watched
+for the admin password on any command line; TensorFlow Serving's model config, parsed with
+TensorFlow Serving's own ModelServerConfig proto; and the layout of a model pushed by a real
+pipeline run.
 """
 from __future__ import annotations
 
@@ -30,15 +33,17 @@ ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
 MODEL_CONFIG = REPO / "deploy" / "models.config"
 
-AIRFLOW_SERVICES = ("airflow-webserver", "airflow-scheduler", "airflow-worker")
+AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                    "airflow-worker")
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|_KEY$|_AUTH$")
 VARIABLE_ONLY = re.compile(r"\$\{\w+(:\?[^}]*)?\}")
 # ${VAR}, ${VAR:-default}, ${VAR:?message}; $$ escapes a dollar for the container's shell.
 COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{(\w+)")
 
 
-def env_example() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
+def env_example(path: Path = ENV_EXAMPLE) -> dict[str, str]:
+    pairs = [line.split("=", 1) for line in path.read_text().splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
     return {key.strip(): value.strip() for key, value in pairs}
 
@@ -173,7 +178,7 @@ def test_compose_refuses_to_start_while_a_secret_is_missing():
 def test_every_published_port_is_bound_to_localhost(resolved):
     published = {name: published_ports(service) for name, service in resolved["services"].items()
                  if service.get("ports")}
-    assert {(host, container) for _, host, container in published["airflow-webserver"]} == {("8080", "8080")}
+    assert {(host, container) for _, host, container in published["airflow-apiserver"]} == {("8080", "8080")}
     assert {container for *_, container in published["tfserving"]} == {"8500", "8501"}
     for name, ports in published.items():
         for host_ip, host_port, container_port in ports:
@@ -266,7 +271,7 @@ def test_airflow_services_share_the_projects_configuration(resolved):
         assert (store["host"], store["port"]) == ("mysql", 3306)
         assert (store["user"], store["database"]) == (mysql_env["MYSQL_USER"], mysql_env["MYSQL_DATABASE"])
         assert env["MNIST_PIPELINE_MLMD_PASSWORD"] == mysql_env["MYSQL_PASSWORD"]
-        assert env["AIRFLOW__CORE__FERNET_KEY"] and env["AIRFLOW__WEBSERVER__SECRET_KEY"]
+        assert env["AIRFLOW__CORE__FERNET_KEY"]
     assert "--default-authentication-plugin=mysql_native_password" in services["mysql"]["command"], \
         "ML Metadata's MySQL client cannot use MySQL 8's caching_sha2_password"
     assert services["airflow-worker"]["command"][-2:] == ["celery", "worker"]
@@ -274,16 +279,113 @@ def test_airflow_services_share_the_projects_configuration(resolved):
     assert services["airflow-worker"]["environment"]["AIRFLOW__CORE__DAGS_FOLDER"] in expand(DOCKERFILE.read_text(), image_env)
 
 
-def test_the_executor_and_auth_backends_compose_names_load(resolved):
-    """Celery 5.7 broke Airflow's Celery provider (requirements.in pins it below): the import
-    fails, and with it every scheduler and worker of this deployment."""
+def test_airflow_services_share_logins_tokens_and_the_execution_api(resolved, env_file):
+    """Airflow 3 splits what the webserver did across processes that must agree: the scheduler
+    signs each task's token with the JWT secret and the API server checks it; a task reaches the
+    API server's execution API at the URL it is given; the UI's logins live in FAB's tables."""
+    services = resolved["services"]
+    secrets_in_env = env_example(env_file)
+    apiserver = services["airflow-apiserver"]
+    [container_port] = {container for *_, container in published_ports(apiserver)}
+    command = apiserver["command"]
+    assert command[:2] == ["airflow", "api-server"] and command[command.index("--port") + 1] == container_port
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
+        assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == secrets_in_env["AIRFLOW_JWT_SECRET"] != "", name
+        assert env["AIRFLOW__API__SECRET_KEY"] == secrets_in_env["AIRFLOW_API_SECRET_KEY"] != "", name
+        assert env["AIRFLOW__CORE__FERNET_KEY"] == secrets_in_env["AIRFLOW_FERNET_KEY"] != "", name
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"http://airflow-apiserver:{container_port}/execution/", name
+        # Airflow 2's REST API took basic auth; Airflow 3's takes JWT tokens from POST /auth/token.
+        assert "AIRFLOW__API__AUTH_BACKENDS" not in env, name
+    # Tasks need the API server: the workers wait for it to be healthy.
+    assert services["airflow-worker"]["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+    # Only the one-off init container is given the admin's password.
+    for name in AIRFLOW_SERVICES:
+        assert "AIRFLOW_ADMIN_PASSWORD" not in services[name]["environment"], name
+
+
+def test_every_airflow_setting_is_an_airflow_3_option(raw):
+    """Each AIRFLOW__SECTION__KEY names an option of the installed Airflow (its config.yml and its
+    providers'): Airflow 2's [webserver] settings, or a misspelt one, would be silently ignored."""
+    from airflow.configuration import retrieve_configuration_description
+
+    options = {(section, option) for section, spec in retrieve_configuration_description(include_providers=True).items()
+               for option in spec["options"]}
+    settings = {key for service in (raw["x-airflow-common"], *raw["services"].values())
+                for key in (service.get("environment") or {}) if key.startswith("AIRFLOW__")}
+    assert len(settings) > 15, settings
+    for key in settings:
+        section, option = key.removeprefix("AIRFLOW__").lower().split("__")
+        assert (section, option) in options, f"{key}: Airflow {_installed_airflow()} has no [{section}] {option}"
+
+
+def _installed_airflow() -> str:
+    from importlib.metadata import version
+
+    return version("apache-airflow")
+
+
+def test_the_executor_and_auth_manager_compose_names_load(resolved):
+    """The names compose gives Airflow import in this project's environment (the same lock as
+    the image): the CeleryExecutor and FAB's auth manager."""
     import importlib
+
+    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+
+    def load(name: str):
+        module, _, attribute = name.rpartition(".")
+        return getattr(importlib.import_module(module), attribute)
 
     env = resolved["services"]["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    importlib.import_module("airflow.providers.celery.executors.celery_executor")
-    for backend in env["AIRFLOW__API__AUTH_BACKENDS"].split(","):
-        importlib.import_module(backend)
+    load("airflow.providers.celery.executors.celery_executor.CeleryExecutor")
+    assert issubclass(load(env["AIRFLOW__CORE__AUTH_MANAGER"]), BaseAuthManager)
+
+
+def test_each_airflow_service_runs_its_role_and_checks_its_own_health(resolved):
+    """Each long-running Airflow service runs one Airflow 3 command, and its health check asks
+    about that role. The checks themselves run for real against live processes in
+    test_health_checks_pass_against_a_live_airflow below."""
+    from airflow.cli.cli_config import ARG_JOB_TYPE_FILTER
+
+    services = resolved["services"]
+
+    def role(name):
+        return services[name]["command"], " ".join(services[name]["healthcheck"]["test"])
+
+    command, check = role("airflow-apiserver")
+    assert "/api/v2/monitor/health" in check and "/execution/health" in check
+    assert "127.0.0.1:8080" in check and command[command.index("--port") + 1] == "8080"
+    command, check = role("airflow-scheduler")
+    scheduler_env = services["airflow-scheduler"]["environment"]
+    assert command == ["airflow", "scheduler"]
+    assert scheduler_env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+    # Asked from inside its own container only; 8974 is Airflow's default port for it.
+    assert scheduler_env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST"] == "127.0.0.1"
+    assert "http://127.0.0.1:8974/health" in check
+    for name, subcommand, job_type in (("airflow-dag-processor", "dag-processor", "DagProcessorJob"),
+                                       ("airflow-triggerer", "triggerer", "TriggererJob")):
+        command, _ = role(name)
+        test = services[name]["healthcheck"]["test"]
+        assert command == ["airflow", subcommand], name
+        assert job_type in ARG_JOB_TYPE_FILTER.kwargs["choices"]
+        assert test[1:] == ["airflow", "jobs", "check", "--job-type", job_type, "--local"], name
+    command, check = role("airflow-worker")
+    assert command == ["airflow", "celery", "worker"]
+    assert "celery --app airflow.providers.celery.executors.celery_executor.app inspect ping" in check
+
+
+def test_the_dockerfile_copies_every_package_the_project_installs():
+    """The image installs from the copied source: a package pyproject.toml includes but the
+    Dockerfile does not copy would be missing from the image only."""
+    import tomllib
+
+    included = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {Path(source).name for keyword, arguments in dockerfile_instructions() if keyword == "COPY"
+              for source in shlex.split(arguments)[:-1]}
+    for pattern in included:
+        assert pattern.rstrip("*") in copied, f"the Dockerfile does not COPY {pattern.rstrip('*')}/"
 
 
 # --- TensorFlow Serving's model config --------------------------------------------------------
@@ -373,14 +475,18 @@ def test_dockerfile_install_steps_work_in_a_fresh_virtualenv(image_root, tmp_pat
     cli = subprocess.run([str(venv / "bin" / "mnist-pipeline"), "--help"], env=clean, capture_output=True,
                          text=True, timeout=300)
     assert cli.returncode == 0 and "run" in cli.stdout, cli.stdout + cli.stderr
+    # What compose's Airflow services load: the CeleryExecutor, FAB's auth manager, and the
+    # standard provider's PythonOperator that the DAG's tasks are.
     probe = ("import airflow, tfx, dags, pipeline, ml_metadata, airflow.providers.celery.executors.celery_executor; "
+             "from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager; "
+             "from airflow.providers.standard.operators.python import PythonOperator; "
              "print('probe:', airflow.__version__, tfx.__version__, dags.DAGS_FOLDER, pipeline.__file__)")
     process = subprocess.run([str(venv / "bin" / "python"), "-c", probe], env=clean, cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr
     [probed] = [line.split()[1:] for line in process.stdout.splitlines() if line.startswith("probe: ")]
     airflow_version, tfx_version, dags_folder, package_file = probed
-    assert (airflow_version, tfx_version) == ("2.11.2", "1.16.0")
+    assert (airflow_version, tfx_version) == ("3.3.2", "1.16.0")
     # A regular install into the virtualenv, and the DAGs folder compose points Airflow at.
     assert Path(package_file).is_relative_to(venv)
     compose_dags = yaml.safe_load(COMPOSE_FILE.read_text())["x-airflow-common"]["environment"]["AIRFLOW__CORE__DAGS_FOLDER"]
@@ -410,14 +516,91 @@ def airflow_database():
     sql(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+def processes() -> dict[int, tuple[int, bytes, bytes]]:
+    """pid -> (parent pid, arguments, environment) of every process on this machine, NUL-separated."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            table[int(entry.name)] = (int(stat.rpartition(")")[2].split()[1]),
+                                      Path(entry.path, "cmdline").read_bytes(), Path(entry.path, "environ").read_bytes())
+        except (OSError, ValueError, IndexError):
+            continue  # it ended meanwhile
+    return table
+
+
+def run_watched(command: list[str], env: dict[str, str], secret: str, log: Path,
+                timeout: float = 600) -> tuple[int, list[list[str]], int]:
+    """Run `command` and, every few milliseconds until it ends, read the arguments and the
+    environment of every process on this machine (as root: `ps` and `ps e` show the same).
+
+    Fails at once if `secret` is in any process's arguments, or in the environment of any process
+    but `command` itself, which is given it in its environment as compose gives it. Returns the
+    exit code, the argument lists seen among the command's descendants, and the number of polls.
+    """
+    import time
+
+    needle = secret.encode()
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    seen: set[tuple[str, ...]] = set()
+    polls = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None:
+            assert time.monotonic() < deadline, f"{command[0]} did not finish in {timeout:.0f} s"
+            table = processes()
+            polls += 1
+            family = {process.pid}
+            for pid in sorted(table):  # parents before children, in the usual case
+                if table[pid][0] in family:
+                    family.add(pid)
+            for pid, (_, arguments, environment) in table.items():
+                assert needle not in arguments, f"the password is on a command line: pid {pid}"
+                assert pid == process.pid or needle not in environment, \
+                    f"the password is in the environment of pid {pid}: {arguments[:200]!r}"
+                if pid in family and pid != process.pid:
+                    seen.add(tuple(a.decode(errors="replace") for a in arguments.split(b"\0") if a))
+            time.sleep(0.002)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, [list(a) for a in seen], polls
+
+
+def test_the_init_script_expands_the_admin_password_only_in_shell_builtins():
+    """What the watched run below cannot rule out for processes shorter than its polling: every
+    line of deploy/init-airflow.sh that expands the password runs no program with it. It reaches
+    Airflow through a pipe from printf (a bash builtin) into `airflow users create`'s prompt."""
+    script = (REPO / "deploy" / "init-airflow.sh").read_text()
+    lines = [line.strip() for line in script.replace("\\\n", " ").splitlines()
+             if not line.strip().startswith("#")]
+    uses = [line for line in lines if re.search(r"admin_password|AIRFLOW_ADMIN_PASSWORD", line)]
+    builtins = (":", "admin_password=$AIRFLOW_ADMIN_PASSWORD", "unset", "printf")
+    assert uses and all(line.split()[0] in builtins for line in uses), uses
+    [pipe] = [line for line in uses if line.startswith("printf")]
+    printed, _, receiver = pipe.partition("|")
+    # Twice: getpass asks for the password, then for its confirmation.
+    assert printed.split()[1:] == ["'%s\\n%s\\n'", '"$admin_password"', '"$admin_password"'], printed
+    receiver = shlex.split(receiver)
+    assert receiver[receiver.index("airflow"):][:3] == ["airflow", "users", "create"], receiver
+    # No terminal, so that getpass reads stdin; no password option on the command line.
+    assert receiver[receiver.index("airflow") - 2:receiver.index("airflow")] == ["setsid", "--wait"], receiver
+    assert not {"-p", "--password", "--use-random-password"} & set(receiver), receiver
+
+
 @pytest.mark.e2e
-def test_the_init_service_prepares_volumes_database_and_admin(image_root, resolved, airflow_database):
+def test_the_init_service_prepares_volumes_database_and_admin(image_root, resolved, airflow_database, tmp_path):
     """deploy/init-airflow.sh with the airflow-init service's environment, against this machine's
     PostgreSQL instead of the compose service. It drops to root instead of the image's airflow
-    user: this machine's Python lives under /root, which no other user may enter."""
+    user: this machine's Python lives under /root, which no other user may enter. While it runs,
+    every process on the machine is watched for the admin's password."""
     if os.geteuid() != 0:
         pytest.fail("the init service runs as root; so must this test (as CI does here)")
     import psycopg2
+    from werkzeug.security import check_password_hash
 
     service = resolved["services"]["airflow-init"]
     mounts = volume_mounts(service)
@@ -432,10 +615,21 @@ def test_the_init_service_prepares_volumes_database_and_admin(image_root, resolv
     Path(env["DAGS_VOLUME"]).mkdir(parents=True)
     script = image_root.here(service["command"][0])
     assert Path(script).is_file(), f"the Dockerfile does not copy {service['command'][0]}"
+    password = env["AIRFLOW_ADMIN_PASSWORD"]
+    assert len(password) >= 16, "the env file's random password, which no other process could hold"
 
     for attempt in ("first", "again"):  # compose runs it on every `up`
-        process = subprocess.run([script], env=env, capture_output=True, text=True, timeout=600)
-        assert process.returncode == 0, f"{attempt}: {process.stdout[-3000:]}{process.stderr[-3000:]}"
+        log = tmp_path / f"init-{attempt}.log"
+        returncode, seen, polls = run_watched([script], env, password, log)
+        output = log.read_text()
+        assert returncode == 0, f"{attempt}: {output[-3000:]}"
+        # The watcher did see Airflow's user command (it runs for seconds), with no password option.
+        creates = [args for args in seen if "users" in args and "create" in args
+                   and any(Path(a).name == "airflow" for a in args)]
+        assert creates, f"{attempt}: the watcher ({polls} polls) never saw `airflow users create`"
+        assert all(not {"-p", "--password", "--use-random-password"} & set(args) for args in creates), creates
+        assert password not in output, f"{attempt}: the password is in the init log"
+        assert ("already exists in the db" in output) == (attempt == "again"), output[-2000:]
 
     home = Path(env["MNIST_PIPELINE_HOME"])
     for folder in (home, home / "serving" / "mnist", Path(env["AIRFLOW_HOME"])):
@@ -446,9 +640,12 @@ def test_the_init_service_prepares_volumes_database_and_admin(image_root, resolv
     connection = psycopg2.connect(airflow_database.replace("postgresql+psycopg2", "postgresql"))
     try:
         cursor = connection.cursor()
-        cursor.execute("SELECT u.username FROM ab_user u JOIN ab_user_role ur ON ur.user_id = u.id "
+        # FAB's tables: the admin holds the Admin role, with the password that went in on stdin.
+        cursor.execute("SELECT u.username, u.password FROM ab_user u JOIN ab_user_role ur ON ur.user_id = u.id "
                        "JOIN ab_role r ON r.id = ur.role_id WHERE r.name = 'Admin'")
-        assert cursor.fetchall() == [(env["AIRFLOW_ADMIN_USERNAME"],)]
+        [(username, password_hash)] = cursor.fetchall()
+        assert username == env["AIRFLOW_ADMIN_USERNAME"]
+        assert check_password_hash(password_hash, password)
         cursor.execute("SELECT version_num FROM alembic_version")
         assert cursor.fetchone(), "the schema was not migrated"
     finally:
