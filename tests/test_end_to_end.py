@@ -283,31 +283,38 @@ def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
 
 
 def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, first_run):
-    """The Airflow way: clear the failed Trainer and what follows it, run those task instances
-    again (as a scheduler's worker would, `airflow tasks run --local`) in the same DAG run."""
-    from pipeline import environment
+    """The Airflow way, on the embedded `airflow up` (LocalExecutor on SQLite, one task at a time):
+    a run fails in the Trainer; clearing the failed task and what follows it, as the UI's Clear
+    does (the same REST call), makes the scheduler run only those again, in the same DAG run."""
+    from pipeline import airflow_api, logins, processes
 
-    with trainer_cannot_write(home):
-        failed = cli(home, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
-    assert failed.returncode == 1
-    store = metadata.open_store(home)
-    run_id = _latest_run_id(store)
-    before = metadata.component_runs(store, run_id)
-    assert before["Trainer"].state == "FAILED"
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    port = processes.free_port()
+    up = subprocess.run([sys.executable, "-m", "pipeline.cli", "airflow", "up", "--port", str(port)], env=env,
+                        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    try:
+        assert up.returncode == 0, up.stdout
+        assert "embedded profile, LocalExecutor, 1 task(s) at once" in up.stdout
+        with trainer_cannot_write(home):
+            failed = cli(home, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
+            assert failed.returncode == 1 and "triggered" in failed.stdout, failed.stdout
+        store = metadata.open_store(home)
+        run_id = _latest_run_id(store)
+        before = metadata.component_runs(store, run_id)
+        assert before["Trainer"].state == "FAILED"
 
-    env = environment.airflow_environment(home)
-    logical_date = run_id.split("__", 1)[1]
-    tasks = ["Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
-    airflow = [sys.executable, "-m", "airflow"]
-    subprocess.run([*airflow, "tasks", "clear", "mnist_pipeline", "-t", f"^({'|'.join(tasks)})$",
-                    "-s", logical_date, "-e", logical_date, "-y"], env=env, check=True, capture_output=True)
-    for task in tasks:
-        # --force: a task instance that the previous task already scheduled runs all the same.
-        result = subprocess.run([*airflow, "tasks", "run", "--local", "--force", "mnist_pipeline", task, run_id],
-                                env=env, capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    runs = metadata.component_runs(metadata.open_store(home), run_id)  # the same MLMD pipeline run
-    assert {t: runs[t].state for t in ("Trainer", "Evaluator", "Pusher")} == \
-        {t: "COMPLETE" for t in ("Trainer", "Evaluator", "Pusher")}
-    # Upstream comes from the first attempt, untouched.
-    assert runs["Transform"].execution_id == before["Transform"].execution_id
+        api = airflow_api.Api(f"http://127.0.0.1:{port}", *logins.api_credentials(home))
+        cleared = airflow_api.clear_failed(api, "mnist_pipeline", run_id)
+        assert {"Trainer", "Evaluator", "Pusher"} <= set(cleared) and "Transform" not in cleared
+        lines = []
+        assert airflow_api.follow(api, "mnist_pipeline", run_id, lines.append, lambda *_: None) == "success"
+        runs = metadata.component_runs(metadata.open_store(home), run_id)  # the same MLMD pipeline run
+        assert {t: runs[t].state for t in ("Trainer", "Evaluator", "Pusher")} == \
+            {t: "COMPLETE" for t in ("Trainer", "Evaluator", "Pusher")}
+        # Upstream comes from the first attempt, untouched, and did not run again.
+        assert runs["Transform"].execution_id == before["Transform"].execution_id
+        tries = {t["task_id"]: t["try_number"] for t in
+                 api.get(f"/dags/mnist_pipeline/dagRuns/{run_id}/taskInstances")["task_instances"]}
+        assert tries["Trainer"] == 2 and tries["Transform"] == 1 and tries["prepare_data"] == 1
+    finally:
+        subprocess.run([sys.executable, "-m", "pipeline.cli", "airflow", "down"], env=env, timeout=300)

@@ -1,6 +1,6 @@
-"""Airflow as a team runs it, on this machine's real PostgreSQL, MariaDB and Redis: `mnist-pipeline
-airflow up/down/status`, runs triggered through the REST API and followed, the LocalExecutor and the
-CeleryExecutor with two workers, tasks side by side, and a worker killed in the middle of a task.
+"""Airflow 3 as a team runs it, on this machine's real PostgreSQL, MariaDB and Redis: `mnist-pipeline
+airflow up/down/status`, runs triggered through the REST API v2 and followed, the LocalExecutor and
+the CeleryExecutor with two workers, tasks side by side, and a worker killed in the middle of a task.
 
 `airflow_up` (a context manager) brings Airflow up for a home on a fresh PostgreSQL database and
 yields what a test needs (URL, admin login, the CLI); reuse it for tests of the web UI.
@@ -26,7 +26,7 @@ import psutil
 import pytest
 import requests
 
-from pipeline import metadata, services
+from pipeline import metadata, processes
 from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
 
 pytestmark = pytest.mark.e2e
@@ -92,8 +92,16 @@ class Airflow:
     def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return cli(self.env, *args, **kwargs)
 
-    def api(self, path: str, auth: tuple[str, str] | None = None) -> requests.Response:
-        return requests.get(f"{self.url}/api/v1{path}", auth=auth or ("admin", self.admin_password), timeout=60)
+    def token(self, username: str = "admin", password: str | None = None) -> requests.Response:
+        return requests.post(f"{self.url}/auth/token", json={"username": username,
+                                                             "password": password or self.admin_password}, timeout=60)
+
+    def api(self, path: str) -> requests.Response:
+        """GET /api/v2{path} as the admin, with a JWT from the token endpoint."""
+        token = self.token()
+        assert token.ok, token.text
+        return requests.get(f"{self.url}/api/v2{path}", timeout=60,
+                            headers={"Authorization": f"Bearer {token.json()['access_token']}"})
 
     def status(self) -> dict:
         return json.loads(self.cli("airflow", "status", "--json").stdout)
@@ -104,7 +112,7 @@ def airflow_up(home: Home, env: dict[str, str], executor: str, workers: int = 2)
     """`mnist-pipeline airflow up` for `home` on a fresh PostgreSQL database, a free port; `down` after."""
     with postgres_database() as database:
         env = {**env, HOME_ENV: str(home.root), AIRFLOW_DB_ENV: database}
-        port = services.free_port()
+        port = processes.free_port()
         up = cli(env, "airflow", "up", "--executor", executor, "--workers", str(workers), "--port", str(port),
                  timeout=900)
         try:
@@ -126,7 +134,7 @@ def base(tmp_path_factory):
         os.environ.update(store)  # this process reads the same MLMD store as the tasks
         env = {**os.environ, HOME_ENV: str(home.root), **store,
                # Quick failure detection and retries, so that the killed worker costs a minute, not five.
-               "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "60",
+               "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
                "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "5"}
         assert cli(env, "data", "--limit", "1000").returncode == 0
         yield home, env
@@ -162,8 +170,8 @@ def _task_logs(home: Home, run_id: str) -> str:
 
 
 def _assert_all_stopped(airflow: Airflow, port: int) -> None:
-    assert services._home_processes(airflow.home) == []
-    assert services._port_free(port)
+    assert processes.home_processes(airflow.home) == []
+    assert processes.port_free(port)
     status = airflow.cli("airflow", "status")
     assert status.returncode == 1 and "not running" in status.stdout
 
@@ -196,17 +204,31 @@ class TestLocalExecutor:
         assert local.url in local.up_output and local.admin_password not in ("admin", "")
         dag = local.api("/dags/mnist_pipeline")
         assert dag.ok and dag.json()["is_paused"] is False
-        assert local.api("/dags/mnist_pipeline", auth=("admin", "admin")).status_code in (401, 403)
+        assert local.token("admin", "admin").status_code in (400, 401, 403)  # never admin/admin
+        assert requests.get(f"{local.url}/api/v2/dags/mnist_pipeline", timeout=60).status_code in (401, 403)
         status = local.status()
         assert status["healthy"] and status["executor"] == "LocalExecutor" and status["profile"] == "production"
         assert status["database"].startswith("postgresql://") and status["metadata_store"].startswith("mysql://")
-        assert {name: p["running"] for name, p in status["processes"].items()} == {"scheduler": True,
-                                                                                    "webserver": True}
-        assert int(local.url.rsplit(":", 1)[1]) in status["processes"]["webserver"]["listening"]
+        assert {name: p["running"] for name, p in status["processes"].items()} == {
+            "scheduler": True, "dag-processor": True, "api-server": True}
+        # The API server is the only process that listens, and only on this machine (no log servers).
+        port = int(local.url.rsplit(":", 1)[1])
+        assert status["processes"]["api-server"]["listening"] == [f"127.0.0.1:{port}"]
+        assert all(not p["listening"] for name, p in status["processes"].items() if name != "api-server")
         assert "up and healthy" in local.cli("airflow", "status").stdout
 
+    def test_no_password_is_on_a_command_line_or_in_a_log(self, local):
+        for process in processes.home_processes(local.home):
+            assert local.admin_password not in " ".join(process.cmdline())
+        api_password = json.loads((local.home.airflow_services / "api-user.json").read_text())["password"]
+        assert oct((local.home.airflow_services / "api-user.json").stat().st_mode)[-3:] == "600"
+        for log in local.home.airflow_home.rglob("*.log"):
+            text = log.read_text(errors="replace")
+            assert local.admin_password not in text and api_password not in text, log
+        assert oct((local.home.airflow_home / "airflow.cfg").stat().st_mode)[-3:] == "600"
+
     def test_up_again_is_refused_while_it_runs(self, local):
-        again = local.cli("airflow", "up", "--executor", "local", "--port", str(services.free_port()))
+        again = local.cli("airflow", "up", "--executor", "local", "--port", str(processes.free_port()))
         assert again.returncode == 2 and "already up" in again.stdout
 
     def test_two_runs_triggered_back_to_back_both_complete(self, local, two_runs):
@@ -242,16 +264,21 @@ class TestLocalExecutor:
 
 # --- The CeleryExecutor with two workers ------------------------------------------------------
 
-def _worker_running(airflow: Airflow, task_id: str) -> tuple[str, psutil.Process]:
-    """The Celery worker whose process tree runs this task now."""
+def _worker_running(airflow: Airflow, run_id: str, task_id: str) -> tuple[str, psutil.Process]:
+    """The Celery worker whose process tree runs this task now: Airflow 3's task process is titled
+    `airflow worker -- <task instance id>`."""
     workers = {name: p["pid"] for name, p in airflow.status()["processes"].items() if name.startswith("worker")}
-    for process in services._home_processes(airflow.home):
-        if f"airflow task runner: mnist_pipeline {task_id} " in " ".join(process.cmdline()):
+    [ti] = [t for t in _task_instances(airflow, run_id) if t["task_id"] == task_id]
+    seen = []
+    for process in processes.home_processes(airflow.home):
+        command = " ".join(process.cmdline())
+        seen.append(command)
+        if ti["id"] in command:
             for parent in process.parents():
                 for name, pid in workers.items():
                     if parent.pid == pid:
                         return name, parent
-    raise AssertionError(f"no worker runs {task_id}")
+    raise AssertionError(f"no worker runs {task_id} ({ti['id']}); the home's processes: {seen}")
 
 
 @pytest.fixture(scope="class")
@@ -272,7 +299,7 @@ def killed_run(celery):
         lines.append(line)
         if re.search(r"Trainer\s+running", line):
             break
-    name, worker = _worker_running(celery, "Trainer")
+    name, worker = _worker_running(celery, _run_id("".join(lines)), "Trainer")
     doomed = [worker, *worker.children(recursive=True)]
     for victim in doomed:
         victim.send_signal(signal.SIGKILL)
@@ -291,7 +318,10 @@ class TestCeleryExecutor:
         assert status["healthy"] and status["executor"] == "CeleryExecutor"
         assert status["broker"].startswith("redis://") and status["queue"].startswith("mnist-")
         assert {n: p["running"] for n, p in status["processes"].items()} == \
-            {"scheduler": True, "worker-1": True, "worker-2": True, "webserver": True}
+            {"scheduler": True, "dag-processor": True, "worker-1": True, "worker-2": True, "api-server": True}
+        # Only the API server serves others; what a worker's task opens is on the loopback only.
+        listening = [address for p in status["processes"].values() for address in p["listening"]]
+        assert all(a.rsplit(":", 1)[0] in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for a in listening), listening
 
     def test_a_killed_worker_s_task_is_retried_and_the_run_completes(self, celery, killed_run):
         assert killed_run["code"] == 0, killed_run["output"]
@@ -330,13 +360,17 @@ class TestCeleryExecutor:
 def test_clear_errors_before_anything_starts(tmp_path):
     env = {**os.environ, HOME_ENV: str(tmp_path / "home")}
     env.pop(AIRFLOW_DB_ENV, None)
-    local_on_sqlite = cli(env, "airflow", "up", "--executor", "local")
-    assert local_on_sqlite.returncode == 2 and "needs Airflow's database on PostgreSQL" in local_on_sqlite.stdout
-    unreachable = cli({**env, AIRFLOW_DB_ENV: f"postgresql://postgres@127.0.0.1:{services.free_port()}/x"},
+    celery_on_sqlite = cli(env, "airflow", "up", "--executor", "celery")
+    assert celery_on_sqlite.returncode == 2 and "needs Airflow's database on PostgreSQL" in celery_on_sqlite.stdout
+    parallel_on_sqlite = cli(env, "airflow", "up", "--workers", "2")
+    assert parallel_on_sqlite.returncode == 2 and "one task at a time" in parallel_on_sqlite.stdout
+    sequential = cli({**env, "MNIST_PIPELINE_EXECUTOR": "sequential"}, "airflow", "up")
+    assert sequential.returncode == 2 and "removed the SequentialExecutor" in sequential.stdout
+    unreachable = cli({**env, AIRFLOW_DB_ENV: f"postgresql://postgres@127.0.0.1:{processes.free_port()}/x"},
                       "airflow", "up")
     assert unreachable.returncode == 2 and "cannot reach Airflow's database" in unreachable.stdout
     with postgres_database() as database:
-        taken = services.free_port()
+        taken = processes.free_port()
         with socket.create_server(("127.0.0.1", taken)):
             busy = cli({**env, AIRFLOW_DB_ENV: database}, "airflow", "up", "--port", str(taken))
         assert busy.returncode == 2 and f"port {taken}" in busy.stdout and "taken" in busy.stdout
@@ -352,7 +386,8 @@ def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(tmp_p
         monkeypatch.delenv(key, raising=False)
     assert load_profile(home) == AirflowProfile() and AirflowProfile().name == "embedded"
     embedded = environment.airflow_environment(home)
-    assert embedded["AIRFLOW__CORE__EXECUTOR"] == "SequentialExecutor"
+    assert embedded["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor" and embedded["AIRFLOW__CORE__PARALLELISM"] == "1"
+    assert embedded["AIRFLOW__CORE__AUTH_MANAGER"] == environment.FAB_AUTH_MANAGER
     assert embedded["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
     assert "AIRFLOW__CORE__DEFAULT_TASK_RETRIES" not in embedded  # no retries in the embedded default
 

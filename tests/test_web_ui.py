@@ -1,6 +1,9 @@
-"""The Airflow web UI in a real browser (Debian's Chromium, headless, driven by Playwright): log in
-with the admin login `mnist-pipeline airflow up` printed, find the DAG, trigger it, and watch every
-task turn green. Airflow runs on the production profile: PostgreSQL, MLMD on MariaDB, LocalExecutor."""
+"""Airflow 3's web UI in a real browser (Debian's Chromium, headless, driven by Playwright): log in
+with the admin login `mnist-pipeline airflow up` printed (a wrong password is refused), trigger the
+DAG with a JSON conf of overrides, watch every task succeed, read the Trainer's epochs in its log,
+open the run's report from the run page, save screenshots. Airflow runs on the production profile:
+PostgreSQL, MLMD on MariaDB, LocalExecutor."""
+import json
 import os
 import time
 import urllib.parse
@@ -9,7 +12,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from pipeline import topology
-from pipeline.airflow_dag import PREPARE_TASK, REPORT_TASK
+from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
 from pipeline.config import HOME_ENV, Home
 from tests.test_services import airflow_up, cli, mariadb_store
 
@@ -20,79 +23,117 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TASKS = [PREPARE_TASK, *topology.NODES, REPORT_TASK]
-# Airflow's default state colours in the grid: success is "green", failure "red".
-GREEN, RED = "rgb(0, 128, 0)", "rgb(255, 0, 0)"
+CONF = {"train_examples": 1000, "eval_examples": 500, "epochs": 1, "seed": 11}
+RUN_ID = "ui_triggered_1"
 
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
     home = Home(tmp_path_factory.mktemp("web-ui") / "home")
-    home.root.mkdir(parents=True)
-    # A run triggered from the UI has no conf: the home's config file makes it a quick slice.
-    home.config_file.write_text("train_examples: 1000\neval_examples: 500\nepochs: 1\n")
     with mariadb_store() as store:
-        env = {**os.environ, HOME_ENV: str(home.root), **store}
-        assert cli(env, "data", "--limit", "1000").returncode == 0
-        with airflow_up(home, env, "local") as running:
-            yield running
+        saved = {key: os.environ.get(key) for key in store}
+        os.environ.update(store)  # this process reads the same MLMD store as the tasks
+        env = {**os.environ, HOME_ENV: str(home.root)}
+        try:
+            assert cli(env, "data", "--limit", "1000").returncode == 0
+            with airflow_up(home, env, "local") as running:
+                yield running
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key) if value is None else os.environ.update({key: value})
 
 
-def _cell_colours(page) -> list[str]:
-    cells = page.locator("[data-testid='task-instance']")
-    return [cells.nth(i).evaluate("cell => getComputedStyle(cell).backgroundColor") for i in range(cells.count())]
+def _log_in(page, url: str, password: str) -> None:
+    page.goto(f"{url}/auth/login/")
+    page.fill("input#username", "admin")
+    page.fill("input#password", password)
+    page.click("input[type=submit]")
+    page.wait_for_load_state("networkidle")
 
 
-def test_log_in_trigger_the_dag_and_watch_every_task_turn_green(airflow, tmp_path_factory):
+def _trigger_with_conf(page, conf: dict, run_id: str) -> None:
+    """The DAG page's Trigger dialog: a run id and the conf typed into its JSON editor."""
+    page.get_by_test_id("trigger-dag-button").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Advanced Options").click()
+    dialog.get_by_label("Run ID").fill(run_id)
+    dialog.locator(".monaco-editor .view-lines").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(json.dumps(conf))
+    # The editor closes brackets and quotes as they are typed: drop what it added after the text.
+    page.keyboard.press("Control+Shift+End")
+    page.keyboard.press("Delete")
+    dialog.get_by_label("Run ID").click()  # leave the editor: it reformats the JSON and the form settles
+    time.sleep(1.5)
+    dialog.get_by_test_id("trigger-dag-submit").click()
+    dialog.wait_for(state="detached", timeout=30_000)
+
+
+def _task_states(page) -> dict[str, str]:
+    """Task id -> the state shown in the run page's table of task instances."""
+    states = {}
+    for row in page.locator("tbody tr").all():
+        links = row.get_by_role("link").all()
+        badge = row.get_by_test_id("state-badge")
+        if links and badge.count():
+            states[links[0].inner_text().strip()] = badge.first.inner_text().strip()
+    return states
+
+
+def test_log_in_trigger_with_a_conf_and_follow_the_run_to_its_report(airflow, tmp_path_factory):
     screenshots = tmp_path_factory.mktemp("screenshots")
+    run_page = f"{airflow.url}/dags/{DAG_ID}/runs/{RUN_ID}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
-        page.goto(f"{airflow.url}/login/")
-        page.fill("input#username", "admin")
-        page.fill("input#password", "admin")
-        page.click("input[type=submit]")
+        _log_in(page, airflow.url, "admin")
         assert "Invalid login" in page.content()  # never admin/admin
-        page.fill("input#username", "admin")
-        page.fill("input#password", airflow.admin_password)
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{airflow.url}/home")
+        _log_in(page, airflow.url, airflow.admin_password)
+        assert "/auth/login" not in page.url
 
-        dag_link = page.get_by_role("link", name="mnist_pipeline", exact=True)
-        assert dag_link.count() == 1, "the DAG list does not show mnist_pipeline"
-        dag_link.click()
+        page.goto(f"{airflow.url}/dags/{DAG_ID}")
         page.wait_for_load_state("networkidle")
-        assert page.url.startswith(f"{airflow.url}/dags/mnist_pipeline/grid")
-        for task in TASKS:  # the grid is drawn by script after the page loads
-            page.get_by_text(task, exact=True).first.wait_for(timeout=60_000)
+        for task in TASKS:  # the grid's task list, drawn by script after the page loads
+            page.get_by_test_id(f"task-{task}").wait_for(timeout=60_000)
+        _trigger_with_conf(page, CONF, RUN_ID)
+        page.wait_for_url(f"{run_page}**")
 
-        page.get_by_role("link", name="Trigger DAG").click()
-        page.wait_for_load_state("networkidle")
-        assert page.get_by_text("Triggered mnist_pipeline with new Run ID").count() == 1
-        run_id = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)["dag_run_id"][0]
-
-        deadline = time.monotonic() + 1200
-        colours = []
+        deadline, states = time.monotonic() + 1200, {}
         while time.monotonic() < deadline:
-            page.goto(f"{airflow.url}/dags/mnist_pipeline/grid?" + urllib.parse.urlencode({"dag_run_id": run_id}))
+            page.goto(run_page)
             page.wait_for_load_state("networkidle")
-            colours = _cell_colours(page)
-            if RED in colours:
+            page.get_by_test_id("state-badge").first.wait_for(timeout=60_000)
+            states = _task_states(page)
+            if "Failed" in states.values():
                 page.screenshot(path=str(screenshots / "failed.png"), full_page=True)
-                pytest.fail(f"a task failed in the UI; screenshot {screenshots / 'failed.png'}")
-            if len(colours) == len(TASKS) and set(colours) == {GREEN}:
+                pytest.fail(f"a task failed in the UI: {states}; screenshot {screenshots / 'failed.png'}")
+            if sorted(states) == sorted(TASKS) and set(states.values()) == {"Success"}:
                 break
             time.sleep(10)
         else:
-            pytest.fail(f"not every task turned green in 20 minutes: {colours}")
-
+            pytest.fail(f"not every task succeeded in 20 minutes: {states}")
         page.screenshot(path=str(screenshots / "all-green.png"), full_page=True)
-        status_row = page.locator("tr", has=page.locator("td", has_text="Status")).first
-        assert status_row.inner_text().split() == ["Status", "success"]
-        print(f"screenshot of the finished run: {screenshots / 'all-green.png'}")
+        assert page.get_by_test_id("state-badge").first.inner_text().strip() == "Success"  # the run's own
+
+        # The Trainer's log, in the UI, shows its epoch lines.
+        page.goto(f"{run_page}/tasks/Trainer")
+        page.get_by_text("epoch 1/1", exact=False).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(screenshots / "trainer-log.png"), full_page=True)
+
+        # The run's report: one click from the run page (the plugin's tab), served behind the login.
+        page.goto(run_page)
+        page.get_by_role("link", name="Report").or_(page.get_by_role("tab", name="Report")).first.click()
+        report = page.frame_locator("iframe").first
+        report.get_by_text("Evaluation").first.wait_for(timeout=120_000)
+        page.screenshot(path=str(screenshots / "report.png"), full_page=True)
+        print(f"screenshots: {screenshots}")
         browser.close()
     assert (screenshots / "all-green.png").stat().st_size > 10_000
 
-    # What the page showed is what Airflow recorded.
-    run = airflow.api(f"/dags/mnist_pipeline/dagRuns/{urllib.parse.quote(run_id)}")
-    assert run.ok and run.json()["state"] == "success"
+    # What the page showed is what Airflow recorded, and the conf reached the tasks.
+    run = airflow.api(f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(RUN_ID)}")
+    assert run.ok and run.json()["state"] == "success" and run.json()["conf"] == CONF
+    from pipeline import metadata
+
+    assert metadata.summarize_run(airflow.home, RUN_ID).config["train_examples"] == CONF["train_examples"]
