@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any, Optional
+from typing import Any
 
 from pipeline.airflow_dag import PREPARE_TASK, REPORT_TASK
 from pipeline.metadata import ComponentRun, RunSummary, _iso
@@ -36,7 +36,7 @@ def message(title: str, text: str, hint: str = "") -> str:
     return document(title, f"<h1>{_e(title)}</h1>\n<p>{_e(text)}</p>" + (f"\n<p>{_e(hint)}</p>" if hint else ""))
 
 
-def table(headers, rows, uri_column: Optional[int] = None) -> str:
+def table(headers, rows, uri_column: int | None = None) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f'<td class="uri">{_e(c)}</td>' if i == uri_column else f"<td>{_e(c)}</td>"
@@ -67,7 +67,7 @@ def anomalies_section(task_id: str, component: ComponentRun, validated: bool, ro
             + table(("split", "feature", "kind", "description"), [row[1:] for row in rows]))
 
 
-def evaluation_section(summary: RunSummary, baseline: Optional[dict[str, Any]]) -> str:
+def evaluation_section(summary: RunSummary, baseline: dict[str, Any] | None) -> str:
     """The model gate's verdict: accuracy overall and per digit, blessed or not, and why."""
     if summary.accuracy is None:
         return "<p>No accuracy recorded: the evaluation did not finish.</p>"
@@ -99,8 +99,8 @@ def push_section(summary: RunSummary) -> str:
     return "<p>No push recorded.</p>"
 
 
-def results_section(task_id: str, summary: RunSummary, component: Optional[ComponentRun],
-                    anomalies: Optional[tuple[bool, list]], baseline: Optional[dict[str, Any]]) -> str:
+def results_section(task_id: str, summary: RunSummary, component: ComponentRun | None,
+                    anomalies: tuple[bool, list] | None, baseline: dict[str, Any] | None) -> str:
     """What the task found or decided, in words: anomalies, the model gate's verdict, the push."""
     if task_id == PREPARE_TASK:
         return run_record_section(summary)
@@ -118,9 +118,9 @@ def results_section(task_id: str, summary: RunSummary, component: Optional[Compo
     return ""
 
 
-def task_page(task_id: str, summary: RunSummary, component: Optional[ComponentRun],
+def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
               artifacts: dict[str, dict[str, list[dict[str, Any]]]], report_exists: bool,
-              anomalies: Optional[tuple[bool, list]] = None, baseline: Optional[dict[str, Any]] = None) -> str:
+              anomalies: tuple[bool, list] | None = None, baseline: dict[str, Any] | None = None) -> str:
     """One task of one run: its state and time, what it found or decided, and its artifacts.
 
     `artifacts` is {"inputs": {key: [artifact]}, "outputs": {...}}, each artifact as
@@ -128,8 +128,8 @@ def task_page(task_id: str, summary: RunSummary, component: Optional[ComponentRu
     `components.anomalies.found_in_run` of this task alone (for the validators); `baseline` the
     Evaluator's baseline model, described.
     """
-    parts = [f"<h1>{_e(task_id)}</h1>", f'<p class="meta">run {_e(summary.run_id)}'
-             f" &middot; commit {_e(summary.git_commit or 'unknown')}</p>"]
+    parts = [f"<h1>{_e(task_id)}</h1>",
+             f'<p class="meta">run {_e(summary.run_id)} &middot; commit {_e(summary.git_commit or "unknown")}</p>']
     if component:
         state_class = {"COMPLETE": "ok", "CACHED": "ok", "FAILED": "bad"}.get(component.state, "")
         parts.append(f'<p><b class="{state_class}">{_e(component.state)}</b>'

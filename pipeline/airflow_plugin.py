@@ -17,11 +17,10 @@ module stays light: the app is built on its first request, in the API server, an
 enters it (a missing report is written by a child process, `mnist-pipeline report`). Where the runs
 live comes from the environment, as everywhere: $MNIST_PIPELINE_HOME, $MNIST_PIPELINE_MLMD.
 """
+import fcntl
 import re
 import subprocess
 import sys
-import threading
-from typing import Optional
 from urllib.parse import urlsplit
 
 from airflow.configuration import conf
@@ -34,6 +33,8 @@ REPORT_ROUTE = "/dags/{dag_id}/runs/{run_id}/report"
 TASK_ROUTE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
 VALIDATORS = ("ExampleValidator", "DataValidationGate")
 UNFINISHED = ("queued", "running")  # Airflow's DAG run states before the run ends
+# Inline styles and embedded (data:) images, nothing else; framed only by Airflow's own pages.
+PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 REPORT_TIMEOUT = 600  # seconds to write a missing report (the full eval split is classified)
 
 
@@ -45,7 +46,7 @@ class PageError(Exception):
         self.status, self.title, self.text, self.hint = status, title, text, hint
 
 
-def airflow_run_state(dag_id: str, run_id: str) -> Optional[str]:
+def airflow_run_state(dag_id: str, run_id: str) -> str | None:
     """The DAG run's state in Airflow's database (queued, running, success, failed), or None when
     Airflow knows no such run. A dependency of every page (the API server has the database)."""
     from airflow.models.dagrun import DagRun
@@ -83,15 +84,14 @@ def _no_such_run(dag_id: str, run_id: str) -> PageError:
     return PageError(404, "No such run", f"Neither Airflow nor ML Metadata knows a run {run_id!r} of {dag_id}.")
 
 
-_writing = threading.Lock()
-
-
 def _write_report(home: Home, run_id: str) -> None:
     """Write a finished run's missing report, in a child process: TensorFlow stays out of the API
-    server. One at a time, and not again once written."""
+    server. One at a time, whichever API server worker asks, and not again once written."""
     from pipeline import report
 
-    with _writing:
+    home.reports.mkdir(parents=True, exist_ok=True)
+    with open(home.reports / ".writing.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if report.report_path(home, run_id).is_file():
             return
         try:
@@ -126,6 +126,15 @@ def create_app():
     app.state.access_checks = (can_read_run, can_read_task)
     task_ids = (PREPARE_TASK, *topology.NODES, REPORT_TASK)
 
+    @app.middleware("http")
+    async def no_scripts(request: Request, call_next):
+        """The UI frames these pages with scripts and its own origin allowed: so they carry none,
+        and a policy makes sure nothing in them (a report, a description) could ever run."""
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     @app.exception_handler(PageError)
     def page_error(request: Request, err: PageError):
         return HTMLResponse(pages.message(err.title, err.text, err.hint), status_code=err.status)
@@ -145,7 +154,7 @@ def create_app():
                                                             f"not of {dag_id}.")
 
     @app.get(REPORT_ROUTE, dependencies=[Depends(can_read_run)])
-    def run_report(dag_id: str, run_id: str, airflow_state: Optional[str] = Depends(airflow_run_state)):
+    def run_report(dag_id: str, run_id: str, airflow_state: str | None = Depends(airflow_run_state)):
         ours(dag_id)
         home = Home.from_env()
         path = report.report_path(home, run_id)
@@ -157,7 +166,8 @@ def create_app():
                 raise _no_such_run(dag_id, run_id)
             if airflow_state in UNFINISHED or (airflow_state is None and summary.state == "RUNNING"):
                 raise PageError(404, "No report yet", f"Run {run_id} is {airflow_state or 'running'}: its last task, "
-                                f"{REPORT_TASK}, writes the report when every other task has ended.")
+                                f"{REPORT_TASK}, writes the report when every other task has ended.",
+                                "Open this tab again when the run has ended.")
             if summary is None:
                 raise PageError(404, "No report", f"Run {run_id} ended ({airflow_state}) before {PREPARE_TASK} "
                                 "recorded it in ML Metadata: there is nothing to report on.")
@@ -166,7 +176,7 @@ def create_app():
 
     @app.get(TASK_ROUTE, dependencies=[Depends(can_read_task)])
     def task_results(dag_id: str, run_id: str, task_id: str,
-                     airflow_state: Optional[str] = Depends(airflow_run_state)):
+                     airflow_state: str | None = Depends(airflow_run_state)):
         ours(dag_id)
         if task_id not in task_ids:
             raise PageError(404, "No such task", f"{DAG_ID} has no task {task_id!r}; its tasks: {', '.join(task_ids)}.")

@@ -8,6 +8,7 @@ test starts a real `airflow api-server` with FAB logins and checks them there.
 import html
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -218,6 +219,7 @@ def test_a_written_report_is_served_and_a_running_run_has_none_yet(home, recorde
     response = client().get(report_url())
     assert response.status_code == 200 and response.text == path.read_text()
     assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["content-security-policy"]  # no script runs in the frame
     assert '<a href="../report">' in client().get(task_url("Evaluator")).text
 
 
@@ -237,10 +239,12 @@ def _request(url: str, token: str | None = None, cookie: bool = False, body: dic
         headers["Cookie" if cookie else "Authorization"] = f"_token={token}" if cookie else f"Bearer {token}"
     request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+    except urllib.error.URLError:  # not listening yet
+        return None, ""
 
 
 def _plugins_folder(tmp_path: Path) -> Path:
@@ -255,14 +259,15 @@ def _plugins_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.e2e  # about 45 s: Airflow's database, two logins, the API server
 def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path):
     from pipeline import logins, processes
 
+    home.airflow_services.mkdir(parents=True)
     metadata.record_run(home, RUN, {"epochs": 1})
     path = report.report_path(home, RUN)
     path.parent.mkdir(parents=True)
     path.write_text("<html><body>the report of the run</body></html>")
-    home.airflow_services.mkdir(parents=True)
     port = processes.free_port()
     env = {**os.environ, "AIRFLOW_HOME": str(home.airflow_home), "MNIST_PIPELINE_HOME": str(home.root),
            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home.airflow_home / 'airflow.db'}",
@@ -279,7 +284,8 @@ def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path)
     with open(log, "wb") as output:
         server = subprocess.Popen(processes.airflow_command(["api-server", "--host", "127.0.0.1", "--port", str(port),
                                                               "--workers", "1"]),
-                                  env=env, stdout=output, stderr=subprocess.STDOUT, cwd=home.airflow_home)
+                                  env=env, stdout=output, stderr=subprocess.STDOUT, cwd=home.airflow_home,
+                                  start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -309,6 +315,6 @@ def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path)
         status, body = _request(f"{url}/mnist-pipeline{task_url('Trainer', run_id='manual__nope')}", token)
         assert status == 404 and "No such run" in body
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its workers, a process group of their own
         server.wait(timeout=30)
     print(f"api-server test: {time.monotonic() - started:.0f} s")
