@@ -259,7 +259,7 @@ def _plugins_folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.e2e  # about 45 s: Airflow's database, two logins, the API server
+@pytest.mark.e2e  # 25-45 s: Airflow's database, two logins, the API server
 def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path):
     from pipeline import logins, processes
 
