@@ -537,14 +537,17 @@ def run_watched(command: list[str], env: dict[str, str], secret: str, log: Path,
     environment of every process on this machine (as root: `ps` and `ps e` show the same).
 
     Fails at once if `secret` is in any process's arguments, or in the environment of any process
-    but `command` itself, which is given it in its environment as compose gives it. Returns the
-    exit code, the argument lists seen among the command's descendants, and the number of polls.
+    but `command` itself, which is given it in its environment as compose gives it, and its own
+    subshells (forks of a shell script without an exec show the environment it started with).
+    Returns the exit code, the argument lists seen among the command's descendants (programs it
+    ran, not its subshells), and the number of polls.
     """
     import time
 
     needle = secret.encode()
     with open(log, "w") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    itself: bytes | None = None  # its arguments once running: its subshells have the same
     seen: set[tuple[str, ...]] = set()
     polls = 0
     deadline = time.monotonic() + timeout
@@ -553,15 +556,22 @@ def run_watched(command: list[str], env: dict[str, str], secret: str, log: Path,
             assert time.monotonic() < deadline, f"{command[0]} did not finish in {timeout:.0f} s"
             table = processes()
             polls += 1
-            family = {process.pid}
-            for pid in sorted(table):  # parents before children, in the usual case
-                if table[pid][0] in family:
-                    family.add(pid)
+            children: dict[int, list[int]] = {}
+            for pid, (parent, *_) in table.items():
+                children.setdefault(parent, []).append(pid)
+            family, unvisited = set(), [process.pid]
+            while unvisited:
+                pid = unvisited.pop()
+                family.add(pid)
+                unvisited.extend(children.get(pid, []))
+            if process.pid in table:
+                itself = table[process.pid][1]
             for pid, (_, arguments, environment) in table.items():
                 assert needle not in arguments, f"the password is on a command line: pid {pid}"
-                assert pid == process.pid or needle not in environment, \
+                subshell = pid in family and arguments == itself
+                assert pid == process.pid or subshell or needle not in environment, \
                     f"the password is in the environment of pid {pid}: {arguments[:200]!r}"
-                if pid in family and pid != process.pid:
+                if pid in family and not subshell:
                     seen.add(tuple(a.decode(errors="replace") for a in arguments.split(b"\0") if a))
             time.sleep(0.002)
     finally:
