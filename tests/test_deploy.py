@@ -311,7 +311,8 @@ def test_airflow_services_share_logins_tokens_and_the_execution_api(resolved, en
 
 def test_every_airflow_setting_is_an_airflow_3_option(raw):
     """Each AIRFLOW__SECTION__KEY names an option of the installed Airflow (its config.yml and its
-    providers'): Airflow 2's [webserver] settings, or a misspelt one, would be silently ignored."""
+    providers'): a misspelt option is ignored without a word, and Airflow 2's [webserver] ones are
+    either ignored or read under a deprecation (webserver.secret_key for api.secret_key)."""
     from airflow.configuration import retrieve_configuration_description
 
     options = {(section, option) for section, spec in retrieve_configuration_description(include_providers=True).items()
