@@ -104,6 +104,19 @@ def clear_failed(api: Api, dag_id: str, run_id: str, task_ids: list[str] | None 
     return sorted({ti["task_id"] for ti in cleared.get("task_instances", [])})
 
 
+def fail_abandoned_test_runs(api: Api, dag_id: str) -> list[str]:
+    """Mark failed the unfinished runs of `airflow dags test` (in-process `mnist-pipeline run`)
+    whose process is gone: no scheduler can finish them, and with one active run allowed they
+    would hold every run triggered after them in the queue. Returns their run ids."""
+    from urllib.parse import quote
+
+    runs = api.get(f"/dags/{dag_id}/dagRuns", params={"state": ["running", "queued"], "limit": 100})["dag_runs"]
+    abandoned = [run["dag_run_id"] for run in runs if run.get("triggered_by") == "test"]
+    for run_id in abandoned:
+        api.patch(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": "failed"})
+    return abandoned
+
+
 def log_lines(api: Api, dag_id: str, run_id: str, task_id: str, attempt: int) -> list[str]:
     """The text lines of one task attempt's log (each structured log record's event)."""
     from urllib.parse import quote

@@ -64,10 +64,15 @@ def start_detached(home: Home, name: str, args: list[str], env: dict[str, str]) 
     return process.pid
 
 
-def start_attached(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+def start_attached(home: Home, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """An Airflow command whose output this process reads line by line (`airflow dags test`)."""
     return subprocess.Popen(airflow_command(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, text=True, bufsize=1)
+                            stdin=subprocess.DEVNULL, text=True, bufsize=1, cwd=home.airflow_home)
+
+
+def in_process_runs(home: Home) -> list:
+    """The live `airflow dags test` processes of this home (in-process `mnist-pipeline run`)."""
+    return [p for p in home_processes(home, in_process_runs=True) if "dags test" in " ".join(p.cmdline())]
 
 
 # --- Finding and stopping a home's processes ----------------------------------------------------
@@ -92,15 +97,17 @@ def find(pid: int, home: Home):
         return None
 
 
-def home_processes(home: Home) -> list:
-    """Every process working for this home, also those that lost their parent (say, the task of
-    a killed worker)."""
+def home_processes(home: Home, in_process_runs: bool = False) -> list:
+    """Every process of this home's Airflow services, also those that lost their parent (say, the
+    task of a killed worker); with `in_process_runs`, also in-process runs (`airflow dags test`),
+    which are not services: `airflow down` leaves them alone."""
     import psutil
 
     found = []
     for process in psutil.process_iter():
         try:
-            if process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE and belongs(process, home):
+            if process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE and belongs(process, home) \
+                    and (in_process_runs or "dags test" not in " ".join(process.cmdline())):
                 found.append(process)
         except psutil.Error:
             continue

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline import environment, logins, processes
+from pipeline import airflow_api, environment, logins, processes
 from pipeline.airflow_api import Api
 from pipeline.config import AIRFLOW_DB_ENV, EXECUTORS, MLMD_ENV, Home, load_config, load_profile
 from pipeline.processes import ServiceError
@@ -131,7 +131,12 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
         _state_path(home).write_text(json.dumps(state, indent=2))
         say(f"started {', '.join(f'{n} (pid {p})' for n, p in started.items())}; waiting for the "
             "scheduler to report healthy and the DAG to load")
-        _wait_until_ready(home, Api(url, *logins.api_credentials(home)), state, DAG_ID, timeout)
+        api = Api(url, *logins.api_credentials(home))
+        _wait_until_ready(home, api, state, DAG_ID, timeout)
+        if not processes.in_process_runs(home):
+            for run_id in airflow_api.fail_abandoned_test_runs(api, DAG_ID):
+                say(f"marked failed run {run_id}: an in-process run whose process was killed (`mnist-pipeline "
+                    "resume` runs it again)")
     except BaseException:
         down(home, say=lambda _: None)
         raise

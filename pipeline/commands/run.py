@@ -132,7 +132,8 @@ def _run_in_process(home: Home, config: PipelineConfig, log_path: Path) -> int:
         processes.migrate(home, env, say=lambda message: print(message + " (once)", flush=True))
     with open(log_path, "w") as log_file:
         print("Airflow is loading the DAG (this imports TFX: about 20 s)", flush=True)
-        process = processes.start_attached(["dags", "test", DAG_ID, "-c", json.dumps(config.to_dict())], env)
+        process = processes.start_attached(home, ["dags", "test", DAG_ID, "-c", json.dumps(config.to_dict())],
+                                           env)
         run_id, failures = None, []
         try:
             for line in process.stdout:
