@@ -8,24 +8,37 @@ from __future__ import annotations
 import datetime
 
 from pipeline import runner, topology
-from pipeline.config import Home, load_config
+from pipeline.config import Home, config_as_recorded, load_config
 
 DAG_ID = "mnist_pipeline"
 PREPARE_TASK = "prepare_data"
 REPORT_TASK = "write_report"
 
 
-def _run_config(context):
-    """The run's config: defaults, the home's config.yaml, then the DAG run's conf."""
+def _requested_config(context):
+    """What the run asks for: defaults, the home's config.yaml, then the DAG run's conf."""
     dag_run = context.get("dag_run")
     return load_config(overrides=(dag_run.conf if dag_run and dag_run.conf else None))
+
+
+def _run_config(context):
+    """The config `prepare_data` recorded when the run started: an edit of config.yaml during a
+    run (or before a cleared task runs again) changes nothing in it. The requested config only
+    says where the metadata store is."""
+    from pipeline import metadata
+
+    requested = _requested_config(context)
+    recorded = metadata.recorded_config(metadata.open_store(Home.from_env(), requested), context["run_id"])
+    if recorded is None:
+        raise RuntimeError(f"run {context['run_id']} recorded no config: its {PREPARE_TASK} task did not run")
+    return config_as_recorded(recorded)
 
 
 def prepare_data(**context) -> str:
     """Record the run (config, commit) in MLMD, then make sure its input data is there."""
     from pipeline import data, metadata
 
-    home, config = Home.from_env(), _run_config(context)
+    home, config = Home.from_env(), _requested_config(context)
     with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
         metadata.record_run(home, context["run_id"], config.to_dict())
         folder = data.ensure_input(home, config)

@@ -90,6 +90,14 @@ def record_run(home: Home, run_id: str, config: dict[str, Any]) -> None:
     _close_orphans(store, run_id)
 
 
+def recorded_config(store, run_id: str) -> dict[str, Any] | None:
+    """The config a run recorded when it started (`record_run`), or None if it recorded none."""
+    context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id) if _has_context_type(store) else None
+    if context is None or "config" not in context.custom_properties:
+        return None
+    return json.loads(context.custom_properties["config"].string_value)
+
+
 def _has_context_type(store) -> bool:
     from ml_metadata import errors
 

@@ -72,3 +72,24 @@ def test_the_store_is_sqlite_in_the_home_or_the_mysql_server_configured(home, mo
         load_config(overrides={"metadata_store": "mysql://mlmd:pw@localhost/runs"}, home=home)
     with pytest.raises(ConfigError, match=r"mysql://USER@HOST:PORT/DATABASE"):
         load_config(overrides={"metadata_store": "postgres://x@y/z"}, home=home)
+
+
+def test_a_run_s_tasks_use_the_config_recorded_when_it_started(home):
+    """An edit of config.yaml during a run (or before a cleared task runs again) changes nothing
+    in it: every task after prepare_data takes the config prepare_data recorded."""
+    import types
+
+    from pipeline import airflow_dag
+    from pipeline.config import load_config
+
+    home.root.mkdir(parents=True)
+    home.config_file.write_text("epochs: 2\n")
+    context = {"run_id": "manual__a-run", "dag_run": types.SimpleNamespace(conf={"seed": 7})}
+    started = airflow_dag._requested_config(context)
+    metadata.record_run(home, context["run_id"], started.to_dict())
+    home.config_file.write_text("epochs: 5\nbatch_size: 64\n")
+    assert load_config(home=home).epochs == 5
+    used = airflow_dag._run_config(context)
+    assert (used.epochs, used.batch_size, used.seed) == (2, started.batch_size, 7)
+    with pytest.raises(RuntimeError, match="recorded no config"):
+        airflow_dag._run_config({**context, "run_id": "manual__never-started"})
