@@ -19,7 +19,8 @@ from pipeline import environment
 from pipeline.commands import RUN_HELP, add_config_options, config_from_args
 from pipeline.config import ConfigError, Home, PipelineConfig, load_config
 
-_EPOCH_LINE = re.compile(r"(epoch \d+/\d+ .*)$")
+# The Trainer's epoch line ends with its time, "(31.2 s)"; Airflow's log format may add more after it.
+_EPOCH_LINE = re.compile(r"(epoch \d+/\d+ .*?\(\d+(\.\d+)? s\))")
 
 
 def _clock() -> str:
@@ -44,7 +45,7 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
             failures.append(event)
             print(f"{_clock()}  {node:<30} FAILED   {event['seconds']:7.1f} s: {event['error']}", flush=True)
         return event.get("run_id")
-    if match := _EPOCH_LINE.search(line.rstrip()):
+    if match := _EPOCH_LINE.search(line):
         print(f"{'':10}{'':30} {match.group(1)}", flush=True)
     return None
 

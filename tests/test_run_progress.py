@@ -1,0 +1,19 @@
+"""What `mnist-pipeline run` shows of a task's output: progress events and the Trainer's epochs."""
+from pipeline.commands.run import show_progress
+from pipeline.runner import PROGRESS_MARKER
+
+EPOCH = "epoch 3/3  accuracy 0.9917  loss 0.0271  val_accuracy 0.9948  val_loss 0.0147  (50.0 s)"
+
+
+def test_an_epoch_line_is_shown_without_what_airflow_s_log_format_adds(capsys):
+    show_progress(f"2026-11-29T05:31:53Z [info ] {EPOCH} [components.trainer] loc=trainer.py:107", [])
+    show_progress(f"[2026-11-29 04:43:34] INFO - {EPOCH}", [])
+    assert [line.strip() for line in capsys.readouterr().out.splitlines()] == [EPOCH, EPOCH]
+
+
+def test_progress_events_name_the_run_and_collect_failures(capsys):
+    failures = []
+    run_id = show_progress(f'x {PROGRESS_MARKER} {{"event": "failed", "node": "Trainer", "run_id": "r1", '
+                           f'"seconds": 1.5, "error": "ValueError: bad"}}', failures)
+    assert run_id == "r1" and failures[0]["node"] == "Trainer"
+    assert "Trainer" in capsys.readouterr().out
