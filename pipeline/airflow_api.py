@@ -6,6 +6,7 @@ password); every call then carries the JWT as a Bearer token, renewed when Airfl
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Callable
 
 from pipeline.processes import ServiceError
@@ -131,6 +132,23 @@ def log_lines(api: Api, dag_id: str, run_id: str, task_id: str, attempt: int) ->
     return lines
 
 
+def unseen(shown: Counter, lines: list[str]) -> list[str]:
+    """The lines of a whole log that were not shown yet, counted into `shown`.
+
+    Each read returns the whole log, and not always with the same lines before the new ones (a
+    running task's log carries a note about its served logs that the finished one has not): a
+    line is new when it occurs more often than it was shown.
+    """
+    counts: Counter = Counter()
+    new = []
+    for line in lines:
+        counts[line] += 1
+        if counts[line] > shown[line]:
+            shown[line] += 1
+            new.append(line)
+    return new
+
+
 def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], None],
            show_lost: Callable[[str, int, str], None], log_file=None, poll: float = 2) -> str:
     """Follow a DAG run to its end; returns its final state (success or failed).
@@ -143,19 +161,18 @@ def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], None],
 
     from pipeline.runner import PROGRESS_MARKER
 
-    seen: dict[tuple[str, int], int] = {}
+    seen: dict[tuple[str, int], Counter] = {}
     closed: set[tuple[str, int]] = set()
     ended: set[tuple[str, int]] = set()
 
     def read_log(task_id: str, attempt: int) -> None:
-        lines = log_lines(api, dag_id, run_id, task_id, attempt)
-        for line in lines[seen.get((task_id, attempt), 0):]:
+        shown = seen.setdefault((task_id, attempt), Counter())
+        for line in unseen(shown, log_lines(api, dag_id, run_id, task_id, attempt)):
             if log_file:
                 log_file.write(f"{task_id}[{attempt}] {line}\n")
             if PROGRESS_MARKER in line and ('"finished"' in line or '"failed"' in line):
                 ended.add((task_id, attempt))
             show_line(line)
-        seen[(task_id, attempt)] = max(len(lines), seen.get((task_id, attempt), 0))
 
     def close(task_id: str, attempt: int, state: str) -> None:
         read_log(task_id, attempt)

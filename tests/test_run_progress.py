@@ -17,3 +17,16 @@ def test_progress_events_name_the_run_and_collect_failures(capsys):
                            f'"seconds": 1.5, "error": "ValueError: bad"}}', failures)
     assert run_id == "r1" and failures[0]["node"] == "Trainer"
     assert "Trainer" in capsys.readouterr().out
+
+
+def test_a_log_read_again_shows_only_its_new_lines_whatever_came_before_them():
+    from collections import Counter
+
+    from pipeline.airflow_api import unseen
+
+    shown = Counter()
+    running = ["Could not read served logs", "started", "epoch 1/1", "epoch 1/1"]
+    assert unseen(shown, running) == running
+    # Finished: the note on served logs is gone, one line repeats once more, the end is new.
+    assert unseen(shown, ["started", "epoch 1/1", "epoch 1/1", "epoch 1/1", "finished"]) == ["epoch 1/1", "finished"]
+    assert unseen(shown, ["started", "finished"]) == []

@@ -239,6 +239,8 @@ class TestLocalExecutor:
             assert "succeeded" in output and "accuracy:" in output
         assert f"{'Trainer':<30} running" in out_a and f"{'Trainer':<30} COMPLETE" in out_a
         assert "epoch 1/1" in out_a
+        for output in (out_a, out_b):  # every task's end was read from its log, the teardown's included
+            assert "ended without a result" not in output and f"{'write_report':<30} COMPLETE" in output
         assert f"{'Trainer':<30} CACHED" in out_b
         store = metadata.open_store(local.home)
         run_a, run_b = _run_id(out_a), _run_id(out_b)
