@@ -13,7 +13,9 @@ from pipeline.processes import ServiceError
 
 # A scheduler that has not reported healthy for this long is gone: stop following its run.
 SCHEDULER_GONE_AFTER = 120
-UNFINISHED = {"queued", "scheduled", "running", "up_for_retry", "up_for_reschedule", "restarting", "deferred", None}
+# A task instance's states before it ends, and a DAG run's.
+TASK_UNFINISHED = {"queued", "scheduled", "running", "up_for_retry", "up_for_reschedule", "restarting", "deferred", None}
+RUN_UNFINISHED = ("queued", "running")
 
 
 class Api:
@@ -111,7 +113,7 @@ def fail_abandoned_test_runs(api: Api, dag_id: str) -> list[str]:
     would hold every run triggered after them in the queue. Returns their run ids."""
     from urllib.parse import quote
 
-    runs = api.get(f"/dags/{dag_id}/dagRuns", params={"state": ["running", "queued"], "limit": 100})["dag_runs"]
+    runs = api.get(f"/dags/{dag_id}/dagRuns", params={"state": list(RUN_UNFINISHED), "limit": 100})["dag_runs"]
     abandoned = [run["dag_run_id"] for run in runs if run.get("triggered_by") == "test"]
     for run_id in abandoned:
         api.patch(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": "failed"})
@@ -208,10 +210,10 @@ def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], None],
             attempts[task_id] = attempt
             if (task_id, attempt) in closed:
                 continue
-            if state in UNFINISHED and state != "up_for_retry":
+            if state in TASK_UNFINISHED and state != "up_for_retry":
                 read_log(task_id, attempt)
             else:
                 close(task_id, attempt, state)
-        if run_state not in ("queued", "running"):
+        if run_state not in RUN_UNFINISHED:
             return run_state
         time.sleep(poll)

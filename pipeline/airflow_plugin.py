@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
+from pipeline.airflow_api import RUN_UNFINISHED
 from pipeline.config import Home
 
 URL_PREFIX = "/mnist-pipeline"
 REPORT_ROUTE = "/dags/{dag_id}/runs/{run_id}/report"
 TASK_ROUTE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
 VALIDATORS = ("ExampleValidator", "DataValidationGate")
-UNFINISHED = ("queued", "running")  # Airflow's DAG run states before the run ends
 # Inline styles and embedded (data:) images, nothing else; framed only by Airflow's own pages.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 REPORT_TIMEOUT = 600  # seconds to write a missing report (the full eval split is classified)
@@ -164,7 +164,7 @@ def create_app():
             summary = _summary(home, _open_store(home), run_id)
             if summary is None and airflow_state is None:
                 raise _no_such_run(dag_id, run_id)
-            if airflow_state in UNFINISHED or (airflow_state is None and summary.state == "RUNNING"):
+            if airflow_state in RUN_UNFINISHED or (airflow_state is None and summary.state == "RUNNING"):
                 raise PageError(404, "No report yet", f"Run {run_id} is {airflow_state or 'running'}: its last task, "
                                 f"{REPORT_TASK}, writes the report when every other task has ended.",
                                 "Open this tab again when the run has ended.")
