@@ -1,14 +1,18 @@
 """Builds the Airflow DAG from the pipeline's declared graph, and what its tasks run.
 
 Airflow parses the DAG file every 30 s: building the DAG imports neither TensorFlow nor TFX
-(see `pipeline.topology`); the tasks import them when they run.
+(see `pipeline.topology`); the tasks import them when they run. `prepare_data` compiles the
+pipeline once and records it with the run in MLMD; every other task executes its node of that
+recorded pipeline, so a run is fixed when it starts (config, code version, wiring) and no task
+compiles or imports the pipeline's definition.
 """
 from __future__ import annotations
 
 import datetime
 
-from pipeline import runner, topology
-from pipeline.config import Home, config_as_recorded, load_config
+from pipeline import runner
+from pipeline.config import Home, load_config
+from pipeline.pipeline import NODES
 
 DAG_ID = "mnist_pipeline"
 PREPARE_TASK = "prepare_data"
@@ -21,27 +25,31 @@ def _requested_config(context):
     return load_config(overrides=(dag_run.conf if dag_run and dag_run.conf else None))
 
 
-def _run_config(context):
-    """The config `prepare_data` recorded when the run started: an edit of config.yaml during a
-    run (or before a cleared task runs again) changes nothing in it. The requested config only
-    says where the metadata store is."""
+def _run_pipeline(context) -> bytes:
+    """The compiled pipeline `prepare_data` recorded when the run started: an edit of config.yaml
+    or of the code during a run (or before a cleared task runs again) changes nothing in it. The
+    requested config only says where the metadata store is."""
     from pipeline import metadata
 
-    requested = _requested_config(context)
-    recorded = metadata.recorded_config(metadata.open_store(Home.from_env(), requested), context["run_id"])
-    if recorded is None:
-        raise RuntimeError(f"run {context['run_id']} recorded no config: its {PREPARE_TASK} task did not run")
-    return config_as_recorded(recorded)
+    store = metadata.open_store(Home.from_env(), _requested_config(context))
+    compiled = metadata.recorded_pipeline(store, context["run_id"])
+    if compiled is None:
+        raise RuntimeError(f"run {context['run_id']} recorded no compiled pipeline: its {PREPARE_TASK} task did "
+                           f"not run, or ran before this version; start a new run")
+    return compiled
 
 
 def prepare_data(**context) -> str:
-    """Record the run (config, commit) in MLMD, then make sure its input data is there."""
+    """Compile the pipeline and record the run (config, commit, compiled pipeline) in MLMD, then
+    make sure its input data is there."""
     from pipeline import data, metadata
 
     home, config = Home.from_env(), _requested_config(context)
     with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
-        metadata.record_run(home, context["run_id"], config.to_dict())
-        folder = data.ensure_input(home, config)
+        folder = data.input_dir(home, config)
+        compiled = runner.compile_pipeline(config, home, folder).SerializeToString()
+        metadata.record_run(home, context["run_id"], config.to_dict(), compiled)
+        data.ensure_input(home, config)
         outcome["input_dir"] = str(folder)
     return str(folder)
 
@@ -60,7 +68,7 @@ def write_report(**context) -> str:
 
 
 def run_component(node_id: str, **context) -> None:
-    runner.run_node(_run_config(context), Home.from_env(), node_id, context["run_id"])
+    runner.run_node(_run_pipeline(context), node_id, context["run_id"])
 
 
 def build_dag():
@@ -83,9 +91,9 @@ def build_dag():
         tasks = {
             node_id: PythonOperator(task_id=node_id, python_callable=run_component,
                                     op_kwargs={"node_id": node_id})
-            for node_id in topology.NODES
+            for node_id in NODES
         }
-        for node_id, upstream in topology.NODES.items():
+        for node_id, upstream in NODES.items():
             for up in upstream:
                 tasks[up] >> tasks[node_id]
             if not upstream:

@@ -116,7 +116,8 @@ def create_app():
 
     from components.anomalies import found_in_run
     from pipeline import airflow_pages as pages
-    from pipeline import metadata, report, topology
+    from pipeline import metadata, report
+    from pipeline.pipeline import NODES
     from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
 
     app = FastAPI(title="MNIST pipeline: reports and results", docs_url=None, redoc_url=None, openapi_url=None)
@@ -124,7 +125,7 @@ def create_app():
     can_read_run = requires_access_dag("GET", DagAccessEntity.RUN)
     can_read_task = requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE)
     app.state.access_checks = (can_read_run, can_read_task)
-    task_ids = (PREPARE_TASK, *topology.NODES, REPORT_TASK)
+    task_ids = (PREPARE_TASK, *NODES, REPORT_TASK)
 
     @app.middleware("http")
     async def no_scripts(request: Request, call_next):

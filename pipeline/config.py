@@ -172,11 +172,6 @@ def load_config(
     return PipelineConfig(**{k: _coerce(k, v) for k, v in values.items()})
 
 
-def config_as_recorded(values: Mapping[str, Any]) -> PipelineConfig:
-    """A config exactly as a run recorded it (every key): no file is read."""
-    return PipelineConfig(**{k: _coerce(k, v) for k, v in values.items()})
-
-
 @dataclasses.dataclass(frozen=True)
 class AirflowProfile:
     """Where Airflow runs: embedded (SQLite, one task at a time) or production (PostgreSQL).

@@ -7,11 +7,13 @@ from MLMD alone: no TensorFlow import.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
 import subprocess
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,6 +21,7 @@ from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config
 
 PIPELINE_RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 NODE_CONTEXT = "node"
+COMPILED_PIPELINE = "compiled_pipeline"  # the run's IR, as its tasks execute it
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -69,8 +72,9 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def record_run(home: Home, run_id: str, config: dict[str, Any]) -> None:
-    """Create the run's pipeline_run context up front, carrying the config and the commit.
+def record_run(home: Home, run_id: str, config: dict[str, Any], compiled: bytes | None = None) -> None:
+    """Create the run's pipeline_run context up front, carrying the config, the commit and the
+    compiled pipeline (serialized IR) that every task of the run executes.
 
     TFX's launcher finds the context by type and name and attaches every execution to it.
     """
@@ -84,6 +88,8 @@ def record_run(home: Home, run_id: str, config: dict[str, Any]) -> None:
         pb.Context(type_id=type_id, name=run_id)
     context.custom_properties["config"].string_value = json.dumps(config, sort_keys=True)
     context.custom_properties["git_commit"].string_value = git_commit()
+    if compiled is not None:
+        context.custom_properties[COMPILED_PIPELINE].string_value = _pack(compiled)
     # Seconds, not milliseconds: MLMD's MySQL schema stores int properties as 32-bit INT.
     context.custom_properties["started_at"].int_value = int(time.time())
     store.put_contexts([context])
@@ -96,6 +102,23 @@ def recorded_config(store, run_id: str) -> dict[str, Any] | None:
     if context is None or "config" not in context.custom_properties:
         return None
     return json.loads(context.custom_properties["config"].string_value)
+
+
+def recorded_pipeline(store, run_id: str) -> bytes | None:
+    """The compiled pipeline a run recorded when it started (`record_run`), or None."""
+    context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id) if _has_context_type(store) else None
+    if context is None or COMPILED_PIPELINE not in context.custom_properties:
+        return None
+    return zlib.decompress(base64.b64decode(context.custom_properties[COMPILED_PIPELINE].string_value))
+
+
+def _pack(compiled: bytes) -> str:
+    # Compressed: MLMD's MySQL schema stores string properties as TEXT (64 KB).
+    packed = base64.b64encode(zlib.compress(compiled, 9)).decode()
+    if len(packed) > 65_000:
+        raise ValueError(f"the compiled pipeline takes {len(packed)} bytes packed, more than MLMD's MySQL "
+                         f"schema stores in a string property (65,535)")
+    return packed
 
 
 def _has_context_type(store) -> bool:

@@ -1,8 +1,13 @@
-"""The TFX pipeline, top to bottom in the order it runs.
+"""The TFX pipeline, top to bottom in the order it runs: the one place that wires it.
 
 ImportExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataValidationGate ->
 Transform -> Trainer -> Evaluator (against the latest blessed model) -> Pusher, with the curated
 schema (ImportSchemaGen) as the data contract. Every knob comes from `config`.
+
+Each node is a builder declared with `GRAPH.node` (pipeline/topology.py): TFX builds the pipeline
+from the builders, and the Airflow DAG takes its tasks and edges from the declarations. Adding a
+component is adding a builder here. This module imports no TFX, TensorFlow or TFMA at import
+time (the DAG file loads it); the builders import what they build.
 """
 from __future__ import annotations
 
@@ -10,16 +15,10 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
-from tfx.orchestration import pipeline as tfx_pipeline
-
-from components import baseline, features
-from components import evaluator as evaluator_with_metrics
-from components.data_gate import DataValidationGate
+from components import features
 from pipeline import metadata
 from pipeline.config import Home, PipelineConfig
+from pipeline.topology import Graph
 from schema import SCHEMA_FILE
 
 COMPONENTS_DIR = Path(__file__).resolve().parent.parent / "components"
@@ -52,16 +51,20 @@ def staged_schema(home: Home) -> Path:
     return staged
 
 
-def _not_below_baseline(allowed_drop: float) -> tfma.GenericChangeThreshold:
+def _not_below_baseline(allowed_drop: float):
+    import tensorflow_model_analysis as tfma
+
     # The tiny slack absorbs float round-off when the two accuracies are equal.
     return tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                                        absolute={"value": -allowed_drop - 1e-10})
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+def eval_config(config: PipelineConfig):
     """Accuracy overall and per digit. Bless only if the overall accuracy is at least
     `min_accuracy` and not below the baseline's, and no digit's accuracy is more than
     `max_digit_drop` below the baseline's."""
+    import tensorflow_model_analysis as tfma
+
     overall, per_digit = tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=features.SERVING_SIGNATURE, label_key=features.LABEL_KEY,
@@ -86,55 +89,82 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(config: PipelineConfig, home: Home, input_dir: Path) -> tfx_pipeline.Pipeline:
-    # Reads the train/ and eval/ TFRecords of tf.Example as the two splits.
-    example_gen = tfx.components.ImportExampleGen(
-        input_base=str(input_dir),
-        input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="train", pattern="train/*.tfrecord"),
-            tfx.proto.Input.Split(name="eval", pattern="eval/*.tfrecord"),
-        ]),
-    )
+GRAPH = Graph()
 
-    # Brings in the curated schema: the reviewed data contract in schema/schema.pbtxt.
-    curated_schema = tfx.components.ImportSchemaGen(schema_file=str(staged_schema(home)))
 
-    # Computes feature statistics of both splits, reading the data as the contract says.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
-                                                  schema=curated_schema.outputs["schema"])
+@GRAPH.node("ImportExampleGen")
+def _example_gen(input_dir: Path, **_):
+    """Reads the train/ and eval/ TFRecords of tf.Example as the two splits."""
+    from tfx.components import ImportExampleGen
+    from tfx.proto import example_gen_pb2
 
-    # Infers a schema from today's data, to compare with the contract (`mnist-pipeline schema-diff`).
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                          infer_feature_shape=True)
+    return ImportExampleGen(input_base=str(input_dir), input_config=example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="train", pattern="train/*.tfrecord"),
+        example_gen_pb2.Input.Split(name="eval", pattern="eval/*.tfrecord"),
+    ]))
 
-    # Checks the statistics of each split against the curated schema and records anomalies.
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=curated_schema.outputs["schema"])
 
-    # Stops the run on any anomaly, image size or train/eval skew: nothing downstream runs.
-    data_gate = DataValidationGate(
-        examples=example_gen.outputs["examples"],
-        statistics=statistics_gen.outputs["statistics"],
-        anomalies=example_validator.outputs["anomalies"],
-        schema=curated_schema.outputs["schema"],
-        max_pixel_shift=config.max_pixel_shift,
-    )
+@GRAPH.node("ImportSchemaGen")
+def _curated_schema(home: Home, **_):
+    """Brings in the curated schema: the reviewed data contract in schema/schema.pbtxt."""
+    from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 
-    # Decodes the image bytes and scales pixels to [0, 1]; the graph is reused at serving time.
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=curated_schema.outputs["schema"],
-        preprocessing_fn="components.preprocessing.preprocessing_fn",
-        custom_config={"code_version": code_version()},
-    )
-    transform.add_upstream_node(data_gate)
+    return ImportSchemaGen(schema_file=str(staged_schema(home)))
 
-    # Trains the Keras CNN and exports it with the transform graph attached.
-    trainer = tfx.components.Trainer(
-        run_fn="components.trainer.run_fn",
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=curated_schema.outputs["schema"],
+
+@GRAPH.node("StatisticsGen", examples="ImportExampleGen.examples", schema="ImportSchemaGen.schema")
+def _statistics_gen(examples, schema, **_):
+    """Computes feature statistics of both splits, reading the data as the contract says."""
+    from tfx.components import StatisticsGen
+
+    return StatisticsGen(examples=examples, schema=schema)
+
+
+@GRAPH.node("ExampleValidator", statistics="StatisticsGen.statistics", schema="ImportSchemaGen.schema")
+def _example_validator(statistics, schema, **_):
+    """Checks the statistics of each split against the curated schema and records anomalies."""
+    from tfx.components import ExampleValidator
+
+    return ExampleValidator(statistics=statistics, schema=schema)
+
+
+@GRAPH.node("SchemaGen", statistics="StatisticsGen.statistics")
+def _schema_gen(statistics, **_):
+    """Infers a schema from today's data, to compare with the contract (`mnist-pipeline schema-diff`)."""
+    from tfx.components import SchemaGen
+
+    return SchemaGen(statistics=statistics, infer_feature_shape=True)
+
+
+@GRAPH.node("DataValidationGate", examples="ImportExampleGen.examples", statistics="StatisticsGen.statistics",
+            anomalies="ExampleValidator.anomalies", schema="ImportSchemaGen.schema")
+def _data_gate(config: PipelineConfig, examples, statistics, anomalies, schema, **_):
+    """Stops the run on any anomaly, image size or train/eval skew: nothing downstream runs."""
+    from components.data_gate import DataValidationGate
+
+    return DataValidationGate(examples=examples, statistics=statistics, anomalies=anomalies, schema=schema,
+                              max_pixel_shift=config.max_pixel_shift)
+
+
+@GRAPH.node("Transform", after=["DataValidationGate"], examples="ImportExampleGen.examples",
+            schema="ImportSchemaGen.schema")
+def _transform(examples, schema, **_):
+    """Decodes the image bytes and scales pixels to [0, 1]; the graph is reused at serving time.
+    Runs only after the data gate passed."""
+    from tfx.components import Transform
+
+    return Transform(examples=examples, schema=schema, preprocessing_fn="components.preprocessing.preprocessing_fn",
+                     custom_config={"code_version": code_version()})
+
+
+@GRAPH.node("Trainer", examples="Transform.transformed_examples", transform_graph="Transform.transform_graph",
+            schema="ImportSchemaGen.schema")
+def _trainer(config: PipelineConfig, examples, transform_graph, schema, **_):
+    """Trains the Keras CNN and exports it with the transform graph attached."""
+    from tfx.components import Trainer
+
+    return Trainer(
+        run_fn="components.trainer.run_fn", examples=examples, transform_graph=transform_graph, schema=schema,
         custom_config={
             "epochs": config.epochs, "batch_size": config.batch_size,
             "learning_rate": config.learning_rate, "seed": config.seed,
@@ -143,40 +173,60 @@ def create_pipeline(config: PipelineConfig, home: Home, input_dir: Path) -> tfx_
         },
     )
 
-    # Finds the baseline: the latest blessed model other than the one just trained.
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=baseline.LatestBlessedOtherModelStrategy,
-        **{
-            baseline.MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            baseline.BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-            baseline.CANDIDATE_KEY: trainer.outputs["model"],
-        },
-    ).with_id("latest_blessed_model_resolver")
 
-    # Evaluates the model on the eval split and blesses it if it passes the thresholds.
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs[baseline.MODEL_KEY],
-        schema=curated_schema.outputs["schema"],
-        eval_config=eval_config(config),
-    )
-    # The same Evaluator, also recording its accuracy and verdict as artifact properties in MLMD.
+# The baseline excludes the model just trained (components/baseline.py), so it waits for it.
+@GRAPH.node("latest_blessed_model_resolver", candidate="Trainer.model")
+def _baseline_resolver(candidate, **_):
+    """Finds the baseline: the latest blessed model other than the one just trained."""
+    from tfx.dsl.components.common.resolver import Resolver
+    from tfx.types import channel, standard_artifacts
+
+    from components import baseline
+
+    return Resolver(strategy_class=baseline.LatestBlessedOtherModelStrategy, **{
+        baseline.MODEL_KEY: channel.Channel(type=standard_artifacts.Model),
+        baseline.BLESSING_KEY: channel.Channel(type=standard_artifacts.ModelBlessing),
+        baseline.CANDIDATE_KEY: candidate,
+    })
+
+
+@GRAPH.node("Evaluator", examples="ImportExampleGen.examples", model="Trainer.model",
+            baseline_model="latest_blessed_model_resolver.model", schema="ImportSchemaGen.schema")
+def _evaluator(config: PipelineConfig, examples, model, baseline_model, schema, **_):
+    """Evaluates the model on the eval split and blesses it if it passes the thresholds; also
+    records its accuracy and verdict as artifact properties in MLMD (components/evaluator.py)."""
+    from tfx.components import Evaluator
+    from tfx.dsl.components.base import executor_spec
+
+    from components import evaluator as evaluator_with_metrics
+
+    evaluator = Evaluator(examples=examples, model=model, baseline_model=baseline_model, schema=schema,
+                          eval_config=eval_config(config))
     evaluator.executor_spec = executor_spec.BeamExecutorSpec(evaluator_with_metrics.Executor)
+    return evaluator
 
-    # Copies a blessed model to <home>/serving/<name>/<version>/ for TensorFlow Serving.
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(home.serving_dir(config)))),
-    )
 
-    return tfx.dsl.Pipeline(
+@GRAPH.node("Pusher", model="Trainer.model", model_blessing="Evaluator.blessing")
+def _pusher(config: PipelineConfig, home: Home, model, model_blessing, **_):
+    """Copies a blessed model to <home>/serving/<name>/<version>/ for TensorFlow Serving."""
+    from tfx.components import Pusher
+    from tfx.proto import pusher_pb2
+
+    return Pusher(model=model, model_blessing=model_blessing, push_destination=pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(home.serving_dir(config)))))
+
+
+# Node id -> the node ids it runs after: the Airflow DAG's tasks and edges.
+NODES = GRAPH.upstream()
+
+
+def create_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
+    from tfx.orchestration import pipeline as tfx_pipeline
+
+    return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(home.pipeline_root(config)),
-        components=[example_gen, curated_schema, statistics_gen, schema_gen, example_validator, data_gate,
-                    transform, trainer, baseline_resolver, evaluator, pusher],
+        components=GRAPH.build(config=config, home=home, input_dir=input_dir),
         enable_cache=True,
         metadata_connection_config=metadata.connection_config(home, config),
         beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],

@@ -31,8 +31,15 @@ def report(event: str, **fields: Any) -> None:
 @contextlib.contextmanager
 def progress(node: str, run_id: str) -> Iterator[dict]:
     """Report a task's start, and its end: finished (with the state set in the yielded dict)
-    or failed (with the error)."""
-    report("started", node=node, run_id=run_id)
+    or failed (with the error). The start says how long the task's process took to get here
+    (its fixed cost: `make bench` collects it) and its pid (whose memory `make bench` watches)."""
+    import os
+
+    import psutil
+
+    process = psutil.Process()
+    report("started", node=node, run_id=run_id, pid=os.getpid(),
+           process_seconds=round(time.time() - process.create_time(), 2))
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}
     try:
@@ -45,11 +52,17 @@ def progress(node: str, run_id: str) -> Iterator[dict]:
 
 
 def compile_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
+    """The pipeline's IR; refuses one whose graph is not the declared one (the Airflow DAG's)."""
     from tfx.dsl.compiler import compiler
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import NODES, create_pipeline
 
-    return compiler.Compiler().compile(create_pipeline(config, home, input_dir))
+    ir = compiler.Compiler().compile(create_pipeline(config, home, input_dir))
+    drift = topology.differences(NODES, node_graph(ir))
+    if drift:
+        raise RuntimeError(f"the compiled pipeline is not wired as pipeline/pipeline.py declares (so the "
+                           f"Airflow DAG would run a node before its inputs exist): {'; '.join(drift)}")
+    return ir
 
 
 def node_graph(ir) -> dict[str, list[str]]:
@@ -57,29 +70,24 @@ def node_graph(ir) -> dict[str, list[str]]:
     return {n.pipeline_node.node_info.id: list(n.pipeline_node.upstream_nodes) for n in ir.nodes}
 
 
-def run_node(config: PipelineConfig, home: Home, node_id: str, run_id: str) -> None:
+def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
+    """Run one node of the run's compiled pipeline (`compile_pipeline`, serialized when the run
+    started): no compiling, and nothing imported that the node's launch does not need."""
     from tfx.dsl.compiler import constants
     from tfx.orchestration import metadata
     from tfx.orchestration.local import runner_utils
     from tfx.orchestration.portable import launcher, runtime_parameter_utils
+    from tfx.proto.orchestration import pipeline_pb2
 
-    from pipeline import data
-
-    ir = compile_pipeline(config, home, data.input_dir(home, config))
+    ir = pipeline_pb2.Pipeline.FromString(ir_bytes)
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
     deployment_config = runner_utils.extract_local_deployment_config(ir)
     connection = deployment_config.metadata_connection_config
     connection_config = getattr(connection, connection.WhichOneof("connection_config"))
-    # The Airflow DAG was built from the declared graph: running on a pipeline wired otherwise
-    # could run a node before its inputs exist.
-    drift = topology.differences(node_graph(ir))
-    if drift:
-        raise RuntimeError(f"the Airflow DAG (pipeline/topology.py) does not match the pipeline "
-                           f"(pipeline/pipeline.py): {'; '.join(drift)}. Update pipeline/topology.py.")
     nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
     if node_id not in nodes:
-        raise KeyError(f"the pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
+        raise KeyError(f"the run's pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
 
     with progress(node_id, run_id) as outcome:
         execution = launcher.Launcher(

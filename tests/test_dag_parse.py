@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipeline import environment, runner, topology
+from pipeline import pipeline as pipeline_lib
 from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
 from pipeline.config import Home, PipelineConfig
+from pipeline.pipeline import NODES
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
@@ -63,12 +65,12 @@ def test_the_dag_file_parses_fast_without_tensorflow_or_tfx(tmp_path):
     assert parsed["peak_mb"] < 300
 
     tasks = parsed["tasks"]
-    assert set(tasks) == {PREPARE_TASK, REPORT_TASK, *topology.NODES}
+    assert set(tasks) == {PREPARE_TASK, REPORT_TASK, *NODES}
     assert tasks[PREPARE_TASK]["upstream"] == []
-    for node, upstream in topology.NODES.items():
+    for node, upstream in NODES.items():
         assert tasks[node]["upstream"] == sorted(upstream or [PREPARE_TASK])
     assert tasks[REPORT_TASK]["teardown"]
-    assert tasks[REPORT_TASK]["upstream"] == sorted([PREPARE_TASK, *topology.NODES])
+    assert tasks[REPORT_TASK]["upstream"] == sorted([PREPARE_TASK, *NODES])
     assert parsed["max_active_runs"] == 1
     # Airflow's own default: no retries unless [core] default_task_retries says otherwise.
     assert {t["retries"] for t in tasks.values()} == {0}
@@ -81,12 +83,12 @@ def test_retries_come_from_airflows_setting(tmp_path):
 
 
 def ancestors(node: str) -> set[str]:
-    found, todo = set(), list(topology.NODES[node])
+    found, todo = set(), list(NODES[node])
     while todo:
         up = todo.pop()
         if up not in found:
             found.add(up)
-            todo.extend(topology.NODES[up])
+            todo.extend(NODES[up])
     return found
 
 
@@ -117,24 +119,51 @@ def test_airflow_3_parses_the_dag_with_no_import_errors(tmp_path):
 
 def test_the_declared_graph_is_the_compiled_pipeline(home, tmp_path):
     compiled = runner.node_graph(runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
-    assert topology.differences(compiled) == []
-    assert list(compiled) == list(topology.NODES)
+    assert topology.differences(NODES, compiled) == []
+    assert list(compiled) == list(NODES)
+
+
+def test_adding_a_node_is_one_declaration(home, tmp_path, monkeypatch):
+    """A node declared with `GRAPH.node` is in the compiled pipeline and in the DAG, wired as declared."""
+    graph = topology.Graph()
+    graph.nodes.update(pipeline_lib.GRAPH.nodes)
+
+    @graph.node("EvalStatisticsGen", examples="ImportExampleGen.examples")
+    def _more_statistics(examples, **_):
+        from tfx.components import StatisticsGen
+
+        return StatisticsGen(examples=examples)
+
+    monkeypatch.setattr(pipeline_lib, "GRAPH", graph)
+    monkeypatch.setattr(pipeline_lib, "NODES", graph.upstream())
+    compiled = runner.node_graph(runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
+    assert compiled["EvalStatisticsGen"] == ["ImportExampleGen"]
+    assert topology.differences(graph.upstream(), compiled) == []
 
 
 def test_a_drifted_graph_is_named_and_refused(home, tmp_path, monkeypatch):
-    compiled = {**topology.NODES, "Pusher": ("Trainer",), "InfraValidator": ("Trainer",)}
+    compiled = {**NODES, "Pusher": ("Trainer",), "InfraValidator": ("Trainer",)}
     del compiled["SchemaGen"]
-    assert topology.differences(compiled) == [
+    assert topology.differences(NODES, compiled) == [
         "InfraValidator is in the compiled pipeline but not declared",
         "Pusher runs after ['Trainer'] in the compiled pipeline, declared after ['Evaluator', 'Trainer']",
         "SchemaGen is declared but not in the compiled pipeline",
     ]
-    # A task whose compiled pipeline is not the declared graph refuses to run anything.
-    monkeypatch.setattr(topology, "NODES", {**topology.NODES, "Trainer": ("Transform",)})
-    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform'\].*"
-                                           r"Update pipeline/topology.py"):
-        runner.run_node(PipelineConfig(), home, "ImportExampleGen", "drift-check")
-    assert not home.metadata_db.exists()
+    # A pipeline that is not wired as declared (the DAG's edges) is not compiled for a run.
+    monkeypatch.setattr(pipeline_lib, "NODES", {**NODES, "Trainer": ("Transform",)})
+    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform'\]"):
+        runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input")
+
+
+def test_declarations_name_only_nodes_declared_before():
+    graph = topology.Graph()
+    graph.node("A")(lambda **_: None)
+    with pytest.raises(ValueError, match="'B' is not declared before it"):
+        graph.node("C", examples="B.examples")(lambda **_: None)
+    with pytest.raises(ValueError, match="declared twice"):
+        graph.node("A")(lambda **_: None)
+    graph.node("B", after=["A"], x="A.out", y="A.other")(lambda **_: None)
+    assert graph.upstream() == {"A": (), "B": ("A",)}
 
 
 def test_no_airflow_2_idioms_are_left():

@@ -74,22 +74,30 @@ def test_the_store_is_sqlite_in_the_home_or_the_mysql_server_configured(home, mo
         load_config(overrides={"metadata_store": "postgres://x@y/z"}, home=home)
 
 
-def test_a_run_s_tasks_use_the_config_recorded_when_it_started(home):
+def test_a_run_s_tasks_execute_the_pipeline_compiled_when_it_started(home, tmp_path):
     """An edit of config.yaml during a run (or before a cleared task runs again) changes nothing
-    in it: every task after prepare_data takes the config prepare_data recorded."""
+    in it: every task after prepare_data executes the pipeline prepare_data compiled and recorded."""
     import types
 
-    from pipeline import airflow_dag
+    from tfx.proto.orchestration import pipeline_pb2
+
+    from pipeline import airflow_dag, runner
     from pipeline.config import load_config
 
     home.root.mkdir(parents=True)
     home.config_file.write_text("epochs: 2\n")
     context = {"run_id": "manual__a-run", "dag_run": types.SimpleNamespace(conf={"seed": 7})}
     started = airflow_dag._requested_config(context)
-    metadata.record_run(home, context["run_id"], started.to_dict())
+    compiled = runner.compile_pipeline(started, home, tmp_path / "input").SerializeToString()
+    metadata.record_run(home, context["run_id"], started.to_dict(), compiled)
     home.config_file.write_text("epochs: 5\nbatch_size: 64\n")
     assert load_config(home=home).epochs == 5
-    used = airflow_dag._run_config(context)
-    assert (used.epochs, used.batch_size, used.seed) == (2, started.batch_size, 7)
-    with pytest.raises(RuntimeError, match="recorded no config"):
-        airflow_dag._run_config({**context, "run_id": "manual__never-started"})
+
+    executed = pipeline_pb2.Pipeline.FromString(airflow_dag._run_pipeline(context))
+    assert executed == pipeline_pb2.Pipeline.FromString(compiled)
+    [trainer] = [n.pipeline_node for n in executed.nodes if n.pipeline_node.node_info.id == "Trainer"]
+    trainer_config = json.loads(trainer.parameters.parameters["custom_config"].field_value.string_value)
+    assert (trainer_config["epochs"], trainer_config["batch_size"], trainer_config["seed"]) == (2, 32, 7)
+    assert metadata.recorded_config(metadata.open_store(home), context["run_id"])["epochs"] == 2
+    with pytest.raises(RuntimeError, match="recorded no compiled pipeline"):
+        airflow_dag._run_pipeline({**context, "run_id": "manual__never-started"})

@@ -14,13 +14,11 @@ import itertools
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
 
 import psutil
 import pytest
@@ -28,6 +26,7 @@ import requests
 
 from pipeline import metadata, processes
 from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
+from tests.local_databases import mariadb_store, postgres_database
 
 pytestmark = pytest.mark.e2e
 
@@ -43,42 +42,6 @@ def cli(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.Co
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
     print(process.stdout)
     return process
-
-
-@contextlib.contextmanager
-def postgres_database():
-    """A fresh database on the local PostgreSQL (trust auth for postgres on 127.0.0.1)."""
-    if not shutil.which("psql"):
-        pytest.fail("the psql client is missing: this machine kind runs PostgreSQL (see README)")
-    name = f"mnist_test_{uuid.uuid4().hex[:8]}"
-
-    def sql(statement):
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", statement],
-                       check=True, capture_output=True)
-
-    sql(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        sql(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-@contextlib.contextmanager
-def mariadb_store():
-    """A fresh MLMD database and user on the local MariaDB (root works over its socket)."""
-    if not shutil.which("mariadb"):
-        pytest.fail("the mariadb client is missing: this machine kind runs MariaDB (see README)")
-    name, password = f"mnist_test_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-
-    def sql(statement):
-        subprocess.run(["mariadb", "-e", statement], check=True, capture_output=True)
-
-    sql(f"CREATE DATABASE {name}; CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY '{password}'; "
-        f"GRANT ALL ON {name}.* TO '{name}'@'127.0.0.1';")
-    try:
-        yield {"MNIST_PIPELINE_MLMD": f"mysql://{name}@127.0.0.1:3306/{name}", "MNIST_PIPELINE_MLMD_PASSWORD": password}
-    finally:
-        sql(f"DROP DATABASE {name}; DROP USER '{name}'@'127.0.0.1';")
 
 
 @dataclasses.dataclass

@@ -11,9 +11,9 @@ import urllib.parse
 import pytest
 from playwright.sync_api import sync_playwright
 
-from pipeline import topology
 from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
 from pipeline.config import HOME_ENV, Home
+from pipeline.pipeline import NODES
 from tests.test_services import airflow_up, cli, mariadb_store
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 # As root, without a sandbox; no calls to Google's services, which this closed network refuses.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-TASKS = [PREPARE_TASK, *topology.NODES, REPORT_TASK]
+TASKS = [PREPARE_TASK, *NODES, REPORT_TASK]
 CONF = {"train_examples": 1000, "eval_examples": 500, "epochs": 1, "seed": 11}
 RUN_ID = "ui_triggered_1"
 

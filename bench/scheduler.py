@@ -1,0 +1,140 @@
+"""`make bench`, the scheduler path: what runs triggered as in the Airflow UI cost.
+
+On `mnist-pipeline airflow up` with the LocalExecutor on a fresh PostgreSQL database, MLMD on a
+fresh MariaDB database, a fresh home:
+- the first run, and then fully cached runs, each from trigger to success: the DAG run's
+  `queued_at` (set when it is triggered) to its `end_date`, as the REST API reports them;
+- each task's fixed cost, from its process starting to its node's work starting, as the task
+  reports it in its `started` progress event (`pipeline.runner.progress`), by node over all runs;
+- each task's peak memory, resident (RSS: counts the pages it shares with the worker it was
+  forked from) and private (USS: what it alone holds), polled from outside by the pid it reports.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from pipeline import processes, services
+from pipeline.airflow_api import Api, log_lines, trigger
+from pipeline.airflow_dag import DAG_ID
+from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
+from pipeline.runner import PROGRESS_MARKER
+from tests.local_databases import mariadb_store, postgres_database
+
+TRAINING = {"Trainer"}
+
+
+class MemoryWatcher(threading.Thread):
+    """Peak RSS and USS of every process below `root`, by pid, polled every `interval` seconds."""
+
+    def __init__(self, root: int, interval: float = 0.25):
+        super().__init__(daemon=True)
+        self.root, self.interval, self.peaks = root, interval, {}
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                tree = psutil.Process(self.root).children(recursive=True)
+            except psutil.Error:
+                tree = []
+            for process in tree:
+                try:
+                    memory = process.memory_full_info()
+                except psutil.Error:
+                    continue
+                rss, uss = self.peaks.get(process.pid, (0, 0))
+                self.peaks[process.pid] = (max(rss, memory.rss), max(uss, memory.uss))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+
+def _cli(env: dict, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=3600)
+    if result.returncode:
+        raise RuntimeError(f"mnist-pipeline {' '.join(args)} failed:\n{result.stdout[-3000:]}")
+    return result.stdout
+
+
+def _when(stamp: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def timed_run(api: Api, conf: dict) -> dict:
+    """Trigger a run, wait for it to end; its trigger-to-end seconds and each task's started event."""
+    run_id = trigger(api, DAG_ID, conf)
+    path = f"/dags/{DAG_ID}/dagRuns/{run_id}"
+    while (run := api.get(path))["state"] not in ("success", "failed"):
+        time.sleep(1)
+    tasks = {}
+    for ti in api.get(f"{path}/taskInstances", params={"limit": 100})["task_instances"]:
+        started = [json.loads(line[line.index(PROGRESS_MARKER) + len(PROGRESS_MARKER):])
+                   for line in log_lines(api, DAG_ID, run_id, ti["task_id"], max(ti["try_number"], 1))
+                   if PROGRESS_MARKER in line and '"started"' in line]
+        tasks[ti["task_id"]] = {"state": ti["state"], **({k: started[-1][k] for k in ("pid", "process_seconds")}
+                                                          if started else {})}
+    return {"run_id": run_id, "state": run["state"], "tasks": tasks,
+            "seconds": (_when(run["end_date"]) - _when(run["queued_at"])).total_seconds()}
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def scheduler_figures(work: Path, conf: dict, cached_runs: int = 3) -> dict:
+    home = Home(work / "scheduler-home")
+    with postgres_database() as database, mariadb_store() as store:
+        env = {**os.environ, HOME_ENV: str(home.root), AIRFLOW_DB_ENV: database, **store}
+        _cli(env, "data")
+        port = processes.free_port()
+        up = _cli(env, "airflow", "up", "--executor", "local", "--port", str(port))
+        password = re.search(r"login:\s+admin / (\S+)", up).group(1)
+        try:
+            api = Api(f"http://127.0.0.1:{port}", "admin", password)
+            watcher = MemoryWatcher(services.read_state(home)["processes"]["scheduler"])
+            watcher.start()
+            try:
+                runs = [timed_run(api, conf)]
+                runs += [timed_run(api, conf) for _ in range(cached_runs)]
+            finally:
+                watcher.stop()
+        finally:
+            _cli(env, "airflow", "down")
+    failed = [r["run_id"] for r in runs if r["state"] != "success"]
+    if failed:
+        raise RuntimeError(f"runs on the scheduler failed: {failed}; logs in {home.airflow_home / 'logs'}")
+
+    overhead: dict[str, list[float]] = {}
+    memory: dict[str, list[tuple[float, float]]] = {}
+    for run in runs:
+        for task, info in run["tasks"].items():
+            if "process_seconds" in info:
+                overhead.setdefault(task, []).append(info["process_seconds"])
+            if info.get("pid") in watcher.peaks:
+                rss, uss = watcher.peaks[info["pid"]]
+                memory.setdefault(task, []).append((rss / 2**20, uss / 2**20))
+    not_training = [m for task, ms in memory.items() if task not in TRAINING for m in ms]
+    return {
+        "first_run_seconds": runs[0]["seconds"],
+        "cached_run_seconds": spread([r["seconds"] for r in runs[1:]]),
+        "task_overhead_seconds": spread([s for values in overhead.values() for s in values]),
+        "task_overhead_by_node": {task: spread(values) for task, values in overhead.items()},
+        "task_peak_mb_by_node": {task: {"rss": max(m[0] for m in ms), "uss": max(m[1] for m in ms)}
+                                 for task, ms in memory.items()},
+        "not_training_task_peak_rss_mb": max(m[0] for m in not_training),
+        "not_training_task_peak_uss_mb": max(m[1] for m in not_training),
+    }

@@ -1,0 +1,24 @@
+"""What every task of the DAG imports before its work starts, loaded once per task worker.
+
+Importing TFX's launcher imports TensorFlow, Beam, TF Model Analysis and every standard
+component's executor: about 6 s and 800 MB on this machine, in every task. Airflow can import
+modules once in a parent process and fork task processes from it, which then start with them
+loaded (copy-on-write):
+- LocalExecutor: the scheduler's `forkserver` preloads this module ([scheduler] mp_start_method
+  and mp_forkserver_preload, set by `pipeline.environment.airflow_environment`);
+- CeleryExecutor: each Celery worker imports it before it forks its pool
+  (`pipeline.celery_config`).
+Importing it only loads modules: it starts no threads and opens no files or connections, which
+would not survive the fork.
+"""
+from pipeline import environment
+
+environment.configure()
+
+import tensorflow  # noqa: E402,F401  (first, with the legacy-Keras switch set above)
+from tfx.dsl.compiler import compiler  # noqa: E402,F401  (prepare_data compiles the run's pipeline)
+from tfx.orchestration import metadata  # noqa: E402,F401
+from tfx.orchestration.local import runner_utils  # noqa: E402,F401
+from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa: E402,F401
+
+from pipeline import airflow_dag, data, report, runner  # noqa: E402,F401
