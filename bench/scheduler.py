@@ -40,10 +40,10 @@ class MemoryWatcher(threading.Thread):
     def __init__(self, root: int, interval: float = 0.25):
         super().__init__(daemon=True)
         self.root, self.interval, self.peaks = root, interval, {}
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             try:
                 tree = psutil.Process(self.root).children(recursive=True)
             except psutil.Error:
@@ -55,10 +55,10 @@ class MemoryWatcher(threading.Thread):
                     continue
                 rss, uss = self.peaks.get(process.pid, (0, 0))
                 self.peaks[process.pid] = (max(rss, memory.rss), max(uss, memory.uss))
-            self._stop.wait(self.interval)
+            self._done.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
 
