@@ -65,8 +65,9 @@ def start_detached(home: Home, name: str, args: list[str], env: dict[str, str]) 
 
 
 def start_attached(home: Home, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    """An Airflow command whose output this process reads line by line (`airflow dags test`)."""
-    return subprocess.Popen(airflow_command(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    """An Airflow command whose output this process reads line by line (`airflow dags test`); it
+    ends without Python's teardown (`pipeline.airflow_main`)."""
+    return subprocess.Popen([sys.executable, "-m", "pipeline.airflow_main", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, bufsize=1, cwd=home.airflow_home)
 
 
