@@ -132,6 +132,24 @@ def _task_logs(home: Home, run_id: str) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(folder.rglob("*.log")))
 
 
+def _service_tree(home: Home, name: str) -> list[psutil.Process]:
+    """A process that `airflow up` started, and all its descendants."""
+    from pipeline import services
+
+    root = psutil.Process(services.read_state(home)["processes"][name])
+    return [root, *root.children(recursive=True)]
+
+
+def _with_tensorflow(tree: list[psutil.Process]) -> list[int]:
+    """The pids among `tree` that have TensorFlow's library loaded."""
+    def loaded(process):
+        with contextlib.suppress(psutil.Error):
+            return any("libtensorflow_framework" in m.path for m in process.memory_maps(grouped=True))
+        return False
+
+    return [p.pid for p in tree if loaded(p)]
+
+
 def _assert_all_stopped(airflow: Airflow, port: int) -> None:
     assert processes.home_processes(airflow.home) == []
     assert processes.port_free(port)
@@ -220,6 +238,9 @@ class TestLocalExecutor:
         for _, output in two_runs:
             assert _side_by_side(local, _run_id(output)), "no two tasks overlapped in time"
 
+    def test_task_processes_fork_from_a_worker_that_loaded_tfx(self, local, two_runs):
+        assert _with_tensorflow(_service_tree(local.home, "scheduler"))
+
     def test_down_leaves_no_process_behind(self, local, two_runs):
         port = int(local.url.rsplit(":", 1)[1])
         down = local.cli("airflow", "down")
@@ -305,6 +326,10 @@ class TestCeleryExecutor:
             assert {c: runs[c].state for c in data_side} == {c: "CACHED" for c in data_side}
         assert not MLMD_ERROR.findall(_task_logs(celery.home, run_id))
 
+    def test_task_processes_fork_from_a_worker_that_loaded_tfx(self, celery, killed_run):
+        survivor = next(n for n in ("worker-1", "worker-2") if n != killed_run["killed"])
+        assert _with_tensorflow(_service_tree(celery.home, survivor))
+
     def test_status_reflects_the_killed_worker(self, celery, killed_run):
         status = killed_run["status"]
         assert status["processes"][killed_run["killed"]]["running"] is False
@@ -355,6 +380,9 @@ def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(tmp_p
     assert embedded["AIRFLOW__CORE__AUTH_MANAGER"] == environment.FAB_AUTH_MANAGER
     assert embedded["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
     assert "AIRFLOW__CORE__DEFAULT_TASK_RETRIES" not in embedded  # no retries in the embedded default
+    # Task processes fork from a parent that imported TFX once (pipeline/task_imports.py).
+    assert (embedded["AIRFLOW__SCHEDULER__MP_START_METHOD"], embedded["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"]) \
+        == ("forkserver", environment.TASK_IMPORTS)
 
     monkeypatch.setenv(AIRFLOW_DB_ENV, "postgresql://airflow@127.0.0.1:5432/from_env")
     monkeypatch.setenv("MNIST_PIPELINE_AIRFLOW_DB_PASSWORD", "s3cret/:@")
@@ -372,6 +400,8 @@ def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(tmp_p
     assert celery["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor" and "/from_file" in \
         celery["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert celery["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == environment.celery_queue(home)
+    assert celery["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == environment.CELERY_CONFIG
+    assert "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD" not in celery  # its scheduler runs no task
     home.config_file.write_text("airflow:\n  database: postgresql://airflow:pw@db/x\n")
     with pytest.raises(ConfigError, match="must not hold a password"):
         load_profile(home)
