@@ -117,8 +117,8 @@ def create_app():
     from components.anomalies import found_in_run
     from pipeline import airflow_pages as pages
     from pipeline import metadata, report
-    from pipeline.pipeline import NODES
     from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
+    from pipeline.pipeline import NODES
 
     app = FastAPI(title="MNIST pipeline: reports and results", docs_url=None, redoc_url=None, openapi_url=None)
     # Airflow's own checks: who the caller is (JWT), and whether they may read this DAG's runs/tasks.
