@@ -44,10 +44,14 @@ bench: install
 # Resolved for Python 3.11 on manylinux_2_28 (glibc 2.36 here), with the pins of
 # requirements-overrides.txt (each with its reason) above what packages declare. uv resolves this
 # set in under a minute where pip backtracks for long.
+# Left out: rfc3987-syntax (and lark, its only user), which jupyter-events (a TFX notebook
+# dependency, unused here) asks for through jsonschema[format-nongpl]. When installed, jsonschema
+# builds its grammar on import: 1 s of every Airflow process start, the DAG parse included.
 lock:
 	test -x .lock-venv/bin/uv || { $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv; }
 	.lock-venv/bin/uv pip compile requirements.in --override requirements-overrides.txt --python-version 3.11 \
-	  --python-platform x86_64-manylinux_2_28 --output-file requirements.lock
+	  --python-platform x86_64-manylinux_2_28 --no-emit-package rfc3987-syntax --no-emit-package lark \
+	  --output-file requirements.lock
 
 clean:
 	rm -rf $(VENV) .lock-venv
