@@ -9,7 +9,9 @@ loaded (copy-on-write):
 - CeleryExecutor: each Celery worker imports it before it forks its pool
   (`pipeline.celery_config`).
 Importing it only loads modules: it starts no threads and opens no files or connections, which
-would not survive the fork.
+would not survive the fork. It loads third-party modules only: the project's own code (pipeline/,
+components/) is imported by each task from the files as they are now, so a code update needs no
+restart of `airflow up`; an upgrade of TFX or TensorFlow does.
 """
 from pipeline import environment
 
@@ -20,5 +22,3 @@ from tfx.dsl.compiler import compiler  # noqa: E402,F401  (prepare_data compiles
 from tfx.orchestration import metadata  # noqa: E402,F401
 from tfx.orchestration.local import runner_utils  # noqa: E402,F401
 from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa: E402,F401
-
-from pipeline import airflow_dag, data, report, runner  # noqa: E402,F401
