@@ -174,3 +174,18 @@ def test_no_airflow_2_idioms_are_left():
     result = subprocess.run([str(ruff), "check", "--preview", "--select", "AIR3", "--no-cache", *folders],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_airflow_main_keeps_airflow_s_output_and_exit_code(tmp_path):
+    """`pipeline.airflow_main` (how `run` starts `airflow dags test`) leaves through os._exit: what
+    Airflow printed still arrives, and a failure still exits non-zero."""
+    env = airflow_env(tmp_path)
+
+    def airflow_main(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipeline.airflow_main", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+
+    version = airflow_main("version")
+    assert version.returncode == 0 and version.stdout.strip().splitlines()[-1].startswith("3.")
+    unknown = airflow_main("no-such-command")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
