@@ -1,7 +1,8 @@
 """What every task of the DAG imports before its work starts, loaded once per task worker.
 
 Importing TFX's launcher imports TensorFlow, Beam, TF Model Analysis and every standard
-component's executor: about 6 s and 800 MB on this machine, in every task. Airflow can import
+component's executor: about 6 s and 800 MB on this machine, in every task; Airflow's own worker
+and task-runner modules add about 1 s more. Airflow can import
 modules once in a parent process and fork task processes from it, which then start with them
 loaded (copy-on-write):
 - LocalExecutor: the scheduler's `forkserver` preloads this module ([scheduler] mp_start_method
@@ -22,3 +23,8 @@ from tfx.dsl.compiler import compiler  # noqa: E402,F401  (prepare_data compiles
 from tfx.orchestration import metadata  # noqa: E402,F401
 from tfx.orchestration.local import runner_utils  # noqa: E402,F401
 from tfx.orchestration.portable import launcher, runtime_parameter_utils  # noqa: E402,F401
+
+# What a LocalExecutor worker runs (a new worker starts at once, so two tasks can start together),
+# and what each task process runs before calling the task.
+from airflow.executors import local_executor  # noqa: E402,F401
+from airflow.sdk.execution_time import supervisor, task_runner  # noqa: E402,F401
