@@ -125,8 +125,8 @@ def test_log_in_trigger_with_a_conf_and_follow_the_run_to_its_report(airflow, tm
         page.goto(run_page)
         page.wait_for_load_state("networkidle")
         # Exact: the grid's write_report task is a link whose name also holds "report".
-        page.get_by_role("link", name="Report", exact=True).or_(
-            page.get_by_role("tab", name="Report", exact=True)).first.click()
+        page.get_by_role("link", name="Run report", exact=True).or_(
+            page.get_by_role("tab", name="Run report", exact=True)).first.click()
         report = page.frame_locator("iframe").first
         report.get_by_text("Evaluation").first.wait_for(timeout=120_000)
         page.screenshot(path=str(screenshots / "report.png"), full_page=True)
