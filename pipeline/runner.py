@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,27 +29,45 @@ def report(event: str, **fields: Any) -> None:
     print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
 
 
+def _process_age() -> float:
+    """Seconds since this process started, from the kernel's own clock since boot (psutil's
+    create_time adds the boot time, which /proc/stat rounds to the second: up to 1 s off)."""
+    with open("/proc/self/stat") as stat:
+        started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+    with open("/proc/uptime") as uptime:
+        return float(uptime.read().split()[0]) - started_ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def progress(node: str, run_id: str) -> Iterator[dict]:
     """Report a task's start, and its end: finished (with the state set in the yielded dict)
     or failed (with the error). The start says how long the task's process took to get here
-    (its fixed cost: `make bench` collects it) and its pid (whose memory `make bench` watches)."""
-    import os
-
-    import psutil
-
-    process = psutil.Process()
-    report("started", node=node, run_id=run_id, pid=os.getpid(),
-           process_seconds=round(time.time() - process.create_time(), 2))
+    (its fixed cost) and its pid, the end the process's memory: `make bench` collects them."""
+    report("started", node=node, run_id=run_id, pid=os.getpid(), process_seconds=round(_process_age(), 2))
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}
     try:
         yield outcome
     except BaseException as err:
         report("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
-               error=f"{type(err).__name__}: {err}")
+               error=f"{type(err).__name__}: {err}", **_memory())
         raise
-    report("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome)
+    report("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome,
+           **_memory())
+
+
+def _memory() -> dict[str, float]:
+    """This process's peak resident memory (VmHWM: in a forked task process it starts from what
+    it shares with its parent) and its private memory now (what it alone holds), in MB."""
+    try:
+        with open("/proc/self/status") as status:
+            peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        with open("/proc/self/smaps_rollup") as rollup:
+            private_kb = sum(int(line.split()[1]) for line in rollup if line.startswith(("Private_Clean:",
+                                                                                         "Private_Dirty:")))
+    except (OSError, StopIteration, ValueError):  # not Linux, or a kernel without these files
+        return {}
+    return {"peak_rss_mb": round(peak_kb / 1024), "private_mb": round(private_kb / 1024)}
 
 
 def compile_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
