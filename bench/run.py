@@ -279,6 +279,11 @@ def table(r: dict) -> str:
             ("Scheduler (LocalExecutor), first run: trigger to success / in-process wall",
              f"{s(c['first_run_seconds'])} s / {s(p['wall_seconds'])} s = {s(r['scheduler_vs_in_process'], 2)}",
              GOALS["scheduler_vs_in_process"]),
+            ("  components / outside them (orchestration): scheduler vs in-process",
+             f"{s(sum(c['first_run_components_seconds'].values()))} / {s(c['first_run_outside_components_seconds'])} s vs "
+             f"{s(sum(p['components_seconds'].values()))} / {s(p['outside_components_seconds'])} s", ""),
+            ("  per component on the scheduler", ", ".join(
+                f"{n} {v}" for n, v in c["first_run_components_seconds"].items()), ""),
             ("Scheduler, fully cached run: trigger to success", f"{sp(c['cached_run_seconds'])} s",
              GOALS["cached_scheduler_run_seconds"] + " s"),
             ("Task fixed cost (process start to node start), all tasks", f"{sp(c['task_overhead_seconds'], 2)} s",

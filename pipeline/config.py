@@ -312,5 +312,10 @@ class Home:
     def slices(self) -> Path:
         return self.root / "data" / "slices"
 
+    @property
+    def verified_inputs(self) -> Path:
+        """What input folders were last verified as (`pipeline.data.ensure_input`)."""
+        return self.root / "data" / "verified"
+
     def source_data(self, config: PipelineConfig) -> Path:
         return Path(config.data_dir).expanduser().resolve() if config.data_dir else self.mnist_data

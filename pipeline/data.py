@@ -349,8 +349,22 @@ def ensure_input(home: Home, config: PipelineConfig) -> Path:
     destination = input_dir(home, config)
     if destination != source:
         _ensure_slice(source, destination, config)
-    verify_records(destination)
+    _verify_once(home, destination)
     return destination
+
+
+def _verify_once(home: Home, folder: Path) -> None:
+    """`verify_records`, skipped when the folder holds the very files verified last time (same
+    names, sizes and modification times, as TFX fingerprints an input): every run checks its
+    input, and an unchanged re-run does not read all 70,000 records again (2.4 s)."""
+    files = {str(path): [path.stat().st_size, path.stat().st_mtime_ns]
+             for split in SPLITS for path in split_files(folder, split)}
+    stamp = home.verified_inputs / f"{_digest(str(folder))}.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == files:
+        return
+    verify_records(folder)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(files))
 
 
 def _ensure_slice(source: Path, destination: Path, config: PipelineConfig) -> None:

@@ -142,6 +142,21 @@ def test_own_tfrecords_are_read_from_data_dir(home, tmp_path, idx_folder):
     assert not home.mnist_data.exists()  # MNIST is not prepared when the user brings data
 
 
+def test_unchanged_input_is_verified_once(home, tmp_path, idx_folder, monkeypatch):
+    folder = tmp_path / "mine"
+    data.write_splits(folder, data.load_idx(idx_folder), "test")
+    config = PipelineConfig(data_dir=str(folder))
+    data.ensure_input(home, config)
+    reads = []
+    monkeypatch.setattr(data, "verify_records", lambda f: reads.append(f))
+    data.ensure_input(home, config)
+    assert reads == []
+    path = data.split_files(folder, "train")[0]
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))  # touched: read again
+    data.ensure_input(home, config)
+    assert reads == [folder]
+
+
 def test_data_dir_without_tfrecords_is_refused(home, tmp_path):
     (tmp_path / "empty" / "train").mkdir(parents=True)
     with pytest.raises(data.DataError, match="train/ and eval/"):
@@ -152,8 +167,9 @@ def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
     folder = tmp_path / "mine"
     data.write_splits(folder, data.load_idx(idx_folder), "test")
     assert data.verify_records(folder) == {"train": 50, "eval": 20}
+    assert data.ensure_input(home, PipelineConfig(data_dir=str(folder))) == folder
     [path] = data.split_files(folder, "eval")
-    path.write_bytes(path.read_bytes()[:-10])
+    path.write_bytes(path.read_bytes()[:-10])  # a file verified before, changed since
     with pytest.raises(data.DataError, match=f"{path}: truncated or corrupt TFRecord file, unreadable after 19"):
         data.ensure_input(home, PipelineConfig(data_dir=str(folder)))
     with tf.io.TFRecordWriter(str(path)) as writer:
