@@ -27,6 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import spread  # noqa: E402
 from pipeline import environment, metadata  # noqa: E402
 from pipeline.config import HOME_ENV, Home  # noqa: E402
 
@@ -55,10 +56,6 @@ def measured(command: list[str], env: dict | None = None, log: Path | None = Non
     if log:
         out.close()
     return {"seconds": seconds, "peak_mb": peak / 2**20, "returncode": process.returncode, "output": output}
-
-
-def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
 def cli(home: Home, *args, log: Path | None = None) -> dict:

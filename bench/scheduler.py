@@ -18,15 +18,16 @@ import itertools
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import psutil
 
+from bench.stats import spread
 from pipeline import metadata, processes, services
 from pipeline.airflow_api import Api, log_lines, trigger
 from pipeline.airflow_dag import DAG_ID
@@ -102,10 +103,6 @@ def timed_run(api: Api, conf: dict) -> dict:
             "seconds": (_when(run["end_date"]) - _when(run["queued_at"])).total_seconds()}
 
 
-def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
 def scheduler_figures(work: Path, conf: dict, cached_runs: int = 3) -> dict:
     home = Home(work / "scheduler-home")
     with postgres_database() as database, mariadb_store() as store:
@@ -124,13 +121,8 @@ def scheduler_figures(work: Path, conf: dict, cached_runs: int = 3) -> dict:
             finally:
                 watcher.stop()
             # The first run's components as MLMD timed them: what is left is orchestration.
-            saved = {key: os.environ.get(key) for key in store}
-            os.environ.update(store)
-            try:
+            with mock.patch.dict(os.environ, store):
                 first = metadata.summarize_run(home, runs[0]["run_id"])
-            finally:
-                for key, value in saved.items():
-                    os.environ.pop(key) if value is None else os.environ.update({key: value})
         finally:
             _cli(env, "airflow", "down")
     failed = [r["run_id"] for r in runs if r["state"] != "success"]

@@ -21,9 +21,10 @@ class ServiceError(RuntimeError):
     """Airflow's services cannot be started, reached or used; the message says what to do."""
 
 
-def airflow_command(args: list[str]) -> list[str]:
-    """The command line of `airflow ARGS` in this project's environment."""
-    return [sys.executable, "-m", "airflow", *args]
+def airflow_command(args: list[str], teardown: bool = True) -> list[str]:
+    """The command line of `airflow ARGS` in this project's environment; without Python's
+    teardown at its end if not `teardown` (`pipeline.airflow_main`)."""
+    return [sys.executable, "-m", "airflow" if teardown else "pipeline.airflow_main", *args]
 
 
 def last_lines(path: Path, count: int = 15) -> str:
@@ -67,7 +68,8 @@ def start_detached(home: Home, name: str, args: list[str], env: dict[str, str]) 
 def start_attached(home: Home, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """An Airflow command whose output this process reads line by line (`airflow dags test`); it
     ends without Python's teardown (`pipeline.airflow_main`)."""
-    return subprocess.Popen([sys.executable, "-m", "pipeline.airflow_main", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.Popen(airflow_command(args, teardown=False), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, bufsize=1, cwd=home.airflow_home)
 
 

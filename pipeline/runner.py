@@ -29,13 +29,17 @@ def report(event: str, **fields: Any) -> None:
     print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
 
 
-def _process_age() -> float:
+def _process_age() -> dict[str, float]:
     """Seconds since this process started, from the kernel's own clock since boot (psutil's
     create_time adds the boot time, which /proc/stat rounds to the second: up to 1 s off)."""
-    with open("/proc/self/stat") as stat:
-        started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
-    with open("/proc/uptime") as uptime:
-        return float(uptime.read().split()[0]) - started_ticks / os.sysconf("SC_CLK_TCK")
+    try:
+        with open("/proc/self/stat") as stat:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/uptime") as uptime:
+            age = float(uptime.read().split()[0]) - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):  # not Linux
+        return {}
+    return {"process_seconds": round(age, 2)}
 
 
 @contextlib.contextmanager
@@ -43,7 +47,7 @@ def progress(node: str, run_id: str) -> Iterator[dict]:
     """Report a task's start, and its end: finished (with the state set in the yielded dict)
     or failed (with the error). The start says how long the task's process took to get here
     (its fixed cost) and its pid, the end the process's memory: `make bench` collects them."""
-    report("started", node=node, run_id=run_id, pid=os.getpid(), process_seconds=round(_process_age(), 2))
+    report("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}
     try:
