@@ -50,7 +50,7 @@ def accuracy(folder: str) -> None:
     from components.evaluator import read_accuracy
 
     [evaluation] = glob.glob(os.path.join(folder, "root", "Evaluator.mnist", "evaluation", "*"))
-    print(json.dumps({"accuracy": read_accuracy(evaluation)[0]}))
+    print(json.dumps({"accuracy": read_accuracy(evaluation, "sparse_categorical_accuracy")[0]}))
 
 
 if __name__ == "__main__":

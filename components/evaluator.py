@@ -1,7 +1,7 @@
 """TFX's Evaluator, plus its results as properties of its output artifacts in MLMD.
 
 The stock Evaluator leaves its metrics in files that only TF Model Analysis reads. This executor
-also records on the `evaluation` artifact the accuracy overall (`accuracy`) and per digit
+also records on the `evaluation` artifact the accuracy overall (`accuracy`, features.ACCURACY) and per digit
 (`accuracy_per_digit`, JSON), and on the `blessing` artifact the thresholds that failed
 (`validation_failures`, JSON list of sentences): anyone can read a run's results from the
 metadata store, and the CLI does without importing TF Model Analysis.
@@ -13,7 +13,8 @@ from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_component_specs
 
-ACCURACY = "sparse_categorical_accuracy"
+from components import features
+
 BASELINE_MODEL_NAME = "baseline"  # tfma.BASELINE_KEY
 
 
@@ -24,14 +25,14 @@ def _slice_name(slice_key) -> str:
                      for k in slice_key.single_slice_keys)
 
 
-def read_accuracy(evaluation_uri: str) -> Tuple[Optional[float], Dict[str, float]]:
+def read_accuracy(evaluation_uri: str, metric: str = features.ACCURACY) -> Tuple[Optional[float], Dict[str, float]]:
     import tensorflow_model_analysis as tfma
 
     overall, per_digit = None, {}
     for metrics in tfma.load_metrics(evaluation_uri):
         for item in metrics.metric_keys_and_values:
             # With a baseline, TFMA reports both models ("candidate", "baseline") and their diff.
-            if item.key.name != ACCURACY or item.key.HasField("sub_key") or item.key.is_diff \
+            if item.key.name != metric or item.key.HasField("sub_key") or item.key.is_diff \
                     or item.key.model_name == BASELINE_MODEL_NAME:
                 continue
             value = item.value.double_value.value
@@ -68,7 +69,7 @@ class Executor(evaluator_executor.Executor):
         evaluation = artifact_utils.get_single_instance(output_dict[standard_component_specs.EVALUATION_KEY])
         overall, per_digit = read_accuracy(evaluation.uri)
         if overall is not None:
-            evaluation.set_float_custom_property("accuracy", overall)
+            evaluation.set_float_custom_property(features.ACCURACY, overall)
         evaluation.set_string_custom_property("accuracy_per_digit", json.dumps(per_digit))
         blessings = output_dict.get(standard_component_specs.BLESSING_KEY)
         if blessings:

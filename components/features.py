@@ -7,6 +7,12 @@ NUM_CLASSES = 10
 
 TRANSFORMED_IMAGE_KEY = "image"  # float32 [28, 28, 1] in [0, 1]
 
+# The accuracy metric, as Keras and TF Model Analysis both take a metric (class name and config),
+# and the name it goes by everywhere: Keras's history, TFMA's metric key, the `accuracy`
+# property of an evaluation in MLMD.
+ACCURACY_METRIC = {"class_name": "SparseCategoricalAccuracy", "config": {"name": "accuracy"}}
+ACCURACY = ACCURACY_METRIC["config"]["name"]
+
 # The exported model's signatures (components/trainer.py), for clients that must not import TensorFlow.
 SERVING_SIGNATURE = "serving_default"  # serialized tf.Example -> probabilities, digit
 CLASSIFY_SIGNATURE = "classify"  # TF Serving's Classify API: inputs -> classes, scores

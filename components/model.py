@@ -36,24 +36,36 @@ def build_feature_extractor() -> tf.keras.Model:
 def build_classifier_head() -> tf.keras.Model:
     embedding = tf.keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
     x = tf.keras.layers.Dropout(0.3)(embedding)
-    probabilities = tf.keras.layers.Dense(features.NUM_CLASSES, activation="softmax",
-                                          name="probabilities")(x)
+    # float32 whatever the compute precision: the softmax and the loss need its range.
+    probabilities = tf.keras.layers.Dense(features.NUM_CLASSES, activation="softmax", name="probabilities",
+                                          dtype="float32")(x)
     return tf.keras.Model(embedding, probabilities, name="classifier_head")
 
 
-def build_model(learning_rate: float = 0.003, decay_steps: int = 0) -> tf.keras.Model:
-    """Extractor + head, compiled. With `decay_steps`, the learning rate follows a cosine decay."""
+def _architecture() -> tf.keras.Model:
     extractor, head = build_feature_extractor(), build_classifier_head()
     image = tf.keras.Input(shape=extractor.input_shape[1:], name=features.TRANSFORMED_IMAGE_KEY)
-    model = tf.keras.Model(image, head(extractor(image)), name="digit_classifier")
-    schedule = (tf.keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
-                if decay_steps else learning_rate)
+    return tf.keras.Model(image, head(extractor(image)), name="digit_classifier")
+
+
+def build_model(learning_rate=0.003) -> tf.keras.Model:
+    """Extractor + head, compiled with Adam at `learning_rate` (a number or a schedule), in the
+    global Keras precision policy."""
+    model = _architecture()
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(schedule),
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        metrics=[tf.keras.metrics.deserialize(features.ACCURACY_METRIC)],
     )
     return model
+
+
+def float32_copy(model: tf.keras.Model) -> tf.keras.Model:
+    """The same model computing in float32 (uncompiled), e.g. of one trained in bfloat16: what
+    is exported, so that serving and evaluation do not depend on the CPU having bfloat16."""
+    copy = _architecture()
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def feature_extractor_of(model: tf.keras.Model) -> tf.keras.Model:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
+
+from components.recipe import Recipe
 
 HOME_ENV = "MNIST_PIPELINE_HOME"
 # The ML Metadata store: empty for SQLite at <home>/metadata.db, or mysql://USER@HOST:PORT/DATABASE,
@@ -30,6 +33,11 @@ CELERY_BROKER_ENV = "MNIST_PIPELINE_CELERY_BROKER"
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
+# Beam's direct runner, in this process, one worker: measured fastest for MNIST on one machine
+# (README, "Benchmark"); multi-processing workers each start their own TensorFlow.
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message says which and why."""
 
@@ -42,14 +50,15 @@ class PipelineConfig:
     train_examples: int = 0  # keep only the first N training examples; 0 = all
     eval_examples: int = 0  # keep only the first N evaluation examples; 0 = all
 
-    # Training.
-    epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 0.003
-    seed: int = 42
-    # Fraction of training labels shuffled among themselves before training: a deliberately
-    # bad model, for checking that the model gate refuses it. 0 in any real run.
-    label_noise: float = 0.0
+    # Training: the recipe's keys, whose defaults and meaning live in components/recipe.py.
+    epochs: int = Recipe.epochs
+    batch_size: int = Recipe.batch_size
+    learning_rate: float = Recipe.learning_rate
+    warmup_fraction: float = Recipe.warmup_fraction
+    max_shift: float = Recipe.max_shift
+    seed: int = Recipe.seed
+    label_noise: float = Recipe.label_noise
+    precision: str = Recipe.precision
 
     # Data validation: the eval split's mean pixel intensity and share of ink pixels may differ
     # from train's by at most this fraction (the label distribution's limit is in the schema).
@@ -64,6 +73,12 @@ class PipelineConfig:
 
     pipeline_name: str = "mnist"
 
+    # Apache Beam's pipeline options for the data-heavy components (ImportExampleGen's fallback,
+    # StatisticsGen, Transform, Evaluator), as on a command line: e.g. "--runner=FlinkRunner
+    # --flink_master=HOST:8081 --environment_type=LOOPBACK". Empty: DEFAULT_BEAM_ARGS, Beam's
+    # direct runner in this process, which measured fastest on one machine.
+    beam_args: str = ""
+
     # Where ML Metadata lives (see MLMD_ENV): "" = SQLite in the home folder.
     metadata_store: str = dataclasses.field(default_factory=lambda: os.environ.get(MLMD_ENV, ""))
 
@@ -72,12 +87,14 @@ class PipelineConfig:
         for key in ("train_examples", "eval_examples"):
             if getattr(self, key) < 0:
                 problems.append(f"{key} must be 0 (all) or a positive count, got {getattr(self, key)}")
-        for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
-        if not self.learning_rate > 0:
-            problems.append(f"learning_rate must be positive, got {self.learning_rate}")
-        for key in ("min_accuracy", "max_digit_drop", "label_noise", "max_pixel_shift"):
+        problems += self.recipe().problems()
+        try:
+            args = self.beam_pipeline_args()
+        except ValueError as err:
+            args = []
+            problems.append(f"beam_args cannot be split into options: {err}")
+        problems += [f"beam_args holds {arg!r}, which is not an --option" for arg in args if not arg.startswith("--")]
+        for key in ("min_accuracy", "max_digit_drop", "max_pixel_shift"):
             if not 0 <= getattr(self, key) <= 1:
                 problems.append(f"{key} must lie in [0, 1], got {getattr(self, key)}")
         if not self.pipeline_name.replace("_", "").replace("-", "").isalnum():
@@ -89,6 +106,13 @@ class PipelineConfig:
                 problems.append(str(err))
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def recipe(self) -> Recipe:
+        """The training settings, as the Trainer takes them."""
+        return Recipe(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Recipe)})
+
+    def beam_pipeline_args(self) -> list[str]:
+        return shlex.split(self.beam_args) if self.beam_args.strip() else list(DEFAULT_BEAM_ARGS)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

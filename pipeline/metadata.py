@@ -17,6 +17,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Optional
 
+from components import features
 from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config, mysql_store
 
 PIPELINE_RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
@@ -297,7 +298,7 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
     evaluator = runs.get("Evaluator")
     if evaluator:
         for artifact in evaluator.outputs.get("evaluation", []):
-            summary.accuracy = _prop(artifact, "accuracy")
+            summary.accuracy = _prop(artifact, features.ACCURACY)
             summary.accuracy_per_digit = json.loads(_prop(artifact, "accuracy_per_digit", "{}"))
         for artifact in evaluator.outputs.get("blessing", []):
             blessed = _prop(artifact, "blessed")

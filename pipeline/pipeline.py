@@ -12,6 +12,7 @@ time (the DAG file loads it); the builders import what they build.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from pipeline.topology import Graph
 from schema import SCHEMA_FILE
 
 COMPONENTS_DIR = Path(__file__).resolve().parent.parent / "components"
-ACCURACY_METRIC = "SparseCategoricalAccuracy"
 
 
 def code_version() -> str:
@@ -73,7 +73,8 @@ def eval_config(config: PipelineConfig):
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(
-                class_name=ACCURACY_METRIC,
+                class_name=features.ACCURACY_METRIC["class_name"],
+                config=json.dumps(features.ACCURACY_METRIC["config"]),
                 # Plain `threshold` would apply to every slice, each digit included.
                 per_slice_thresholds=[
                     tfma.PerSliceMetricThreshold(slicing_specs=[overall], threshold=tfma.MetricThreshold(
@@ -94,14 +95,20 @@ GRAPH = Graph()
 
 @GRAPH.node("ImportExampleGen")
 def _example_gen(input_dir: Path, **_):
-    """Reads the train/ and eval/ TFRecords of tf.Example as the two splits."""
+    """Reads the train/ and eval/ TFRecords of tf.Example as the two splits, copying the records
+    as they are (components/example_gen.py)."""
     from tfx.components import ImportExampleGen
+    from tfx.dsl.components.base import executor_spec
     from tfx.proto import example_gen_pb2
 
-    return ImportExampleGen(input_base=str(input_dir), input_config=example_gen_pb2.Input(splits=[
+    from components import example_gen as copying_example_gen
+
+    example_gen = ImportExampleGen(input_base=str(input_dir), input_config=example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name="train", pattern="train/*.tfrecord"),
         example_gen_pb2.Input.Split(name="eval", pattern="eval/*.tfrecord"),
     ]))
+    example_gen.executor_spec = executor_spec.BeamExecutorSpec(copying_example_gen.Executor)
+    return example_gen
 
 
 @GRAPH.node("ImportSchemaGen")
@@ -153,24 +160,22 @@ def _transform(examples, schema, **_):
     Runs only after the data gate passed."""
     from tfx.components import Transform
 
+    # materialize=False: the Trainer applies the graph as it loads the examples, cheaper than
+    # writing (and reading back) every image as 784 floats.
     return Transform(examples=examples, schema=schema, preprocessing_fn="components.preprocessing.preprocessing_fn",
-                     custom_config={"code_version": code_version()})
+                     materialize=False, custom_config={"code_version": code_version()})
 
 
-@GRAPH.node("Trainer", examples="Transform.transformed_examples", transform_graph="Transform.transform_graph",
+@GRAPH.node("Trainer", examples="ImportExampleGen.examples", transform_graph="Transform.transform_graph",
             schema="ImportSchemaGen.schema")
 def _trainer(config: PipelineConfig, examples, transform_graph, schema, **_):
-    """Trains the Keras CNN and exports it with the transform graph attached."""
+    """Trains the Keras CNN on the examples, transformed as it loads them, and exports it with the
+    transform graph attached."""
     from tfx.components import Trainer
 
     return Trainer(
         run_fn="components.trainer.run_fn", examples=examples, transform_graph=transform_graph, schema=schema,
-        custom_config={
-            "epochs": config.epochs, "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate, "seed": config.seed,
-            "label_noise": config.label_noise,
-            "code_version": code_version(),
-        },
+        custom_config={**config.recipe().to_custom_config(), "code_version": code_version()},
     )
 
 
@@ -229,5 +234,5 @@ def create_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
         components=GRAPH.build(config=config, home=home, input_dir=input_dir),
         enable_cache=True,
         metadata_connection_config=metadata.connection_config(home, config),
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        beam_pipeline_args=config.beam_pipeline_args(),
     )

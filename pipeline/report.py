@@ -98,7 +98,8 @@ def _confusion_image(matrix: np.ndarray) -> str:
 def _curves_svg(history: dict) -> str:
     """Inline SVG line charts of the per-epoch training history."""
     charts = []
-    for title, keys in (("loss", ("loss", "val_loss")), ("accuracy", ("accuracy", "val_accuracy"))):
+    accuracy = features.ACCURACY
+    for title, keys in (("loss", ("loss", "val_loss")), (accuracy, (accuracy, f"val_{accuracy}"))):
         series = {k: history[k] for k in keys if history.get(k)}
         if not series:
             continue

@@ -11,10 +11,10 @@ def test_defaults_come_from_the_dataclass(home):
 
 def test_yaml_overrides_then_command_line_overrides(home, tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("epochs: 7\nbatch_size: 64\n")
+    path.write_text("epochs: 7\nbatch_size: 256\n")
     config = load_config(path, parse_assignments(["epochs=2", "min_accuracy=0.5"]), home=home)
-    assert (config.epochs, config.batch_size, config.min_accuracy) == (2, 64, 0.5)
-    assert config.overrides() == {"epochs": 2, "batch_size": 64, "min_accuracy": 0.5}
+    assert (config.epochs, config.batch_size, config.min_accuracy) == (2, 256, 0.5)
+    assert config.overrides() == {"epochs": 2, "batch_size": 256, "min_accuracy": 0.5}
 
 
 def test_home_config_file_is_read_by_default(home):

