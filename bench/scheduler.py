@@ -27,7 +27,7 @@ from unittest import mock
 
 import psutil
 
-from bench.stats import spread
+from bench.stats import spread, weights_digest
 from pipeline import metadata, processes, services
 from pipeline.airflow_api import Api, log_lines, trigger
 from pipeline.airflow_dag import DAG_ID
@@ -142,6 +142,8 @@ def scheduler_figures(work: Path, conf: dict, cached_runs: int = 3) -> dict:
     components = {c.node_id: round(c.seconds, 1) for c in first.components.values()}
     return {
         "first_run_seconds": runs[0]["seconds"],
+        "first_run_accuracy": first.accuracy,
+        "first_run_weights_digest": weights_digest(first),
         "first_run_components_seconds": components,
         "first_run_outside_components_seconds": runs[0]["seconds"] - sum(components.values()),
         "cached_run_seconds": spread([r["seconds"] for r in runs[1:]]),

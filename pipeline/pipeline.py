@@ -23,6 +23,7 @@ from pipeline.topology import Graph
 from schema import SCHEMA_FILE
 
 COMPONENTS_DIR = Path(__file__).resolve().parent.parent / "components"
+EVAL_BATCH_SIZE = 1024
 
 
 def code_version() -> str:
@@ -67,8 +68,11 @@ def eval_config(config: PipelineConfig):
 
     overall, per_digit = tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])
     return tfma.EvalConfig(
+        # A fixed inference batch: TFMA otherwise grows its batches from one example up.
         model_specs=[tfma.ModelSpec(signature_name=features.SERVING_SIGNATURE, label_key=features.LABEL_KEY,
-                                    prediction_key="probabilities")],
+                                    prediction_key="probabilities", inference_batch_size=EVAL_BATCH_SIZE)],
+        # Only the metrics below, not those a model was compiled with.
+        options=tfma.Options(include_default_metrics={"value": False}),
         slicing_specs=[overall, per_digit],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),

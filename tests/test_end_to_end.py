@@ -80,6 +80,20 @@ def test_run_succeeds_and_reports_what_it_did(first_run):
     assert "pushed:" in first_run.stdout
 
 
+def test_the_same_commit_config_and_data_train_the_same_model(home, first_run, tmp_path):
+    """Reproducibility: another home, the same config and data, gives bit-identical weights
+    (the Trainer trains under TensorFlow's op determinism), hence the same accuracy."""
+    from bench.stats import weights_digest
+
+    other = Home(tmp_path / "home")
+    assert cli(other, "data", "--limit", "3000").returncode == 0
+    assert cli(other, "run", *SLICE).returncode == 0
+    first, second = (metadata.summarize_run(h, metadata.latest_run_id(metadata.open_store(h))) for h in (home, other))
+    assert first.config == second.config
+    assert abs(first.accuracy - second.accuracy) <= 0.0005
+    assert weights_digest(first) == weights_digest(second)
+
+
 def test_mlmd_links_every_component_to_its_artifacts(home, first_run):
     store = metadata.open_store(home)
     runs = metadata.component_runs(store, _latest_run_id(store))
