@@ -33,9 +33,10 @@ CELERY_BROKER_ENV = "MNIST_PIPELINE_CELERY_BROKER"
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
-# Beam's direct runner, in this process, one worker: measured fastest for MNIST on one machine
-# (README, "Benchmark"); multi-processing workers each start their own TensorFlow.
-DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+# No options: Beam's defaults, the direct runner in this process with one worker, measured
+# fastest for MNIST on one machine (README, "Benchmark"). Empty on purpose: given any option,
+# TFX's Beam executors package TFX itself as an sdist for remote workers, about 3 s each time.
+DEFAULT_BEAM_ARGS: tuple[str, ...] = ()
 
 
 class ConfigError(ValueError):

@@ -30,6 +30,10 @@ def test_home_config_file_is_read_by_default(home):
     ("min_accuracy=1.5", "min_accuracy must lie in [0, 1]"),
     ("learning_rate=0", "learning_rate must be positive"),
     ("colour=red", "unknown config key 'colour'"),
+    ("max_shift=9", "max_shift must lie in [0, 8] pixels"),
+    ("precision=half", "precision must be one of auto, float32, bfloat16"),
+    ("beam_args=direct_num_workers=2", "beam_args holds 'direct_num_workers=2', which is not an --option"),
+    ("beam_args=--runner='Flink", "beam_args cannot be split into options"),
 ])
 def test_bad_values_are_refused_with_the_reason(home, assignment, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -60,3 +64,24 @@ def test_everything_lives_under_the_home(home, monkeypatch, tmp_path):
     monkeypatch.delenv("MNIST_PIPELINE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert Home.from_env().root == tmp_path / ".mnist-pipeline"
+
+
+def test_the_trainer_gets_the_whole_recipe_and_nothing_else_decides_it(home):
+    from components.recipe import Recipe
+
+    config = load_config(overrides=parse_assignments(["epochs=5", "max_shift=0"]), home=home)
+    recipe = config.recipe()
+    assert (recipe.epochs, recipe.max_shift, recipe.batch_size) == (5, 0.0, PipelineConfig().batch_size)
+    assert Recipe.from_custom_config({**recipe.to_custom_config(), "code_version": "x"}) == recipe
+    # No fallback defaults in the Trainer: a recipe key missing from its custom_config is an error.
+    partial = {k: v for k, v in recipe.to_custom_config().items() if k != "batch_size"}
+    with pytest.raises(ValueError, match="lacks the recipe's batch_size"):
+        Recipe.from_custom_config(partial)
+
+
+def test_beam_args_default_to_beams_own_defaults_and_pass_through_as_split(home):
+    assert PipelineConfig().beam_pipeline_args() == []
+    config = load_config(overrides=parse_assignments(
+        ["beam_args=--runner=FlinkRunner --flink_master=flink:8081 --job_name='mnist nightly'"]), home=home)
+    assert config.beam_pipeline_args() == ["--runner=FlinkRunner", "--flink_master=flink:8081",
+                                           "--job_name=mnist nightly"]
