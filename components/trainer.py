@@ -120,7 +120,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model, history = training.train(recipe, train_split, eval_split, callbacks=[
         tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")])
 
-    model.save(fn_args.serving_model_dir, save_format="tf",
+    # save_traces=False: the signatures are traced anyway; Keras's traces of every layer's call
+    # (for reloading without the layer classes, which are all Keras's own here) cost seconds.
+    model.save(fn_args.serving_model_dir, save_format="tf", save_traces=False,
                signatures=_signatures(model, tf_transform_output))
     _mark_classification(fn_args.serving_model_dir, features.CLASSIFY_SIGNATURE)
     artifact_dir = os.path.dirname(fn_args.serving_model_dir)
