@@ -39,13 +39,19 @@ def _load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray,
     not write transformed copies of the examples (`materialize=False`, pipeline/pipeline.py),
     since applying the graph while loading costs less than writing and re-reading 784 floats an
     image. MNIST fits in memory easily, and fitting on arrays is as fast as Keras gets."""
+    transform = tf_transform_output.transform_features_layer()
+
+    # Not autograph-converted: TFT's code needs no conversion, and converting it cost seconds.
+    @tf.autograph.experimental.do_not_convert
+    def transformed(raw, label):
+        return transform(raw)[features.TRANSFORMED_IMAGE_KEY], label
+
     dataset = fn_args.data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=1024, label_key=features.LABEL_KEY,
                                        num_epochs=1, shuffle=False),
         tf_transform_output.raw_metadata.schema,
-    ).map(lambda raw, label: (tf_transform_output.transform_raw_features(raw)[features.TRANSFORMED_IMAGE_KEY],
-                              label), num_parallel_calls=tf.data.AUTOTUNE)
+    ).map(transformed, num_parallel_calls=tf.data.AUTOTUNE)
     images, labels = [], []
     for batch, label in dataset:
         images.append(batch.numpy())
