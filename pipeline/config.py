@@ -30,6 +30,14 @@ CELERY_BROKER_ENV = "MNIST_PIPELINE_CELERY_BROKER"
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
+# Upper bounds of the config's ranges (PipelineConfig.__post_init__).
+MAX_EPOCHS = 100
+MAX_BATCH_SIZE = 8192
+MAX_SEED = 2**32 - 1
+# How the config's value types are named in messages.
+KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
+
+
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message says which and why."""
 
@@ -68,15 +76,18 @@ class PipelineConfig:
     metadata_store: str = dataclasses.field(default_factory=lambda: os.environ.get(MLMD_ENV, ""))
 
     def __post_init__(self) -> None:
+        # Every range is checked here, at the door: a value that passes must not fail a run later.
         problems = []
         for key in ("train_examples", "eval_examples"):
             if getattr(self, key) < 0:
                 problems.append(f"{key} must be 0 (all) or a positive count, got {getattr(self, key)}")
-        for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
-        if not self.learning_rate > 0:
-            problems.append(f"learning_rate must be positive, got {self.learning_rate}")
+        for key, most in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
+            if not 1 <= getattr(self, key) <= most:
+                problems.append(f"{key} must be at least 1 and at most {most:,}, got {getattr(self, key)}")
+        if not 0 < self.learning_rate <= 1:  # also refuses NaN and infinity
+            problems.append(f"learning_rate must be positive and at most 1, got {self.learning_rate}")
+        if not 0 <= self.seed <= MAX_SEED:  # what TensorFlow's and NumPy's generators accept
+            problems.append(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {self.seed}")
         for key in ("min_accuracy", "max_digit_drop", "label_noise", "max_pixel_shift"):
             if not 0 <= getattr(self, key) <= 1:
                 problems.append(f"{key} must lie in [0, 1], got {getattr(self, key)}")
@@ -134,8 +145,8 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key} must be a whole number, got {value!r}")
     try:
         return kind(value) if value is not None else kind()
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a {kind.__name__}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key} must be {KIND_NAMES.get(kind, kind.__name__)}, got {value!r}") from None
 
 
 def parse_assignments(assignments: Iterable[str]) -> dict[str, Any]:
@@ -261,7 +272,11 @@ class Home:
 
     @classmethod
     def from_env(cls) -> "Home":
-        return cls(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve())
+        root = Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"the home {root} (${HOME_ENV}) is a file, not a folder: point ${HOME_ENV} at a "
+                              "folder (it is created if missing)")
+        return cls(root)
 
     @property
     def config_file(self) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -212,7 +213,7 @@ def _read_idx(path: Path) -> np.ndarray:
         try:
             with gzip.open(path) as f:
                 magic = f.read(4)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:
             raise ImageError(f"{path}: a damaged gzip file ({err})") from None
     if magic == IDX_LABELS_MAGIC:
         raise ImageError(f"{path}: an IDX label file; give the IDX image file (idx3-ubyte)")

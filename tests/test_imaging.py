@@ -77,6 +77,9 @@ def test_idx_image_files_plain_and_gzipped(tmp_path, mnist_test):
     ("empty.png", b"", "the file is empty"),
     ("random.bin", b"\x01\x02\x03" * 10, "unknown format"),
     ("broken.png", imaging.PNG_MAGIC + b"\x00" * 40, "not an image that can be read|damaged"),
+    # A gzip header over a damaged deflate stream: zlib.error, not an OSError.
+    ("t10k-images-idx3-ubyte.gz", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + b"\xff" * 64,
+     "a damaged gzip file"),
 ])
 def test_unreadable_files_get_a_clear_message(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)

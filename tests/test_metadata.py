@@ -1,10 +1,13 @@
 import json
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline import metadata
+from pipeline import home_lock, metadata
 
 
 @pytest.fixture
@@ -31,15 +34,54 @@ def test_a_run_records_its_config_and_commit(home, store):
     assert summary.config == {"epochs": 2} and summary.state == "NOT STARTED"
 
 
-def test_executions_orphaned_by_a_killed_run_are_closed_by_the_next(home, store):
+def _hold_lock_in_another_process(home):
+    """A live process holding the home's run lock, as an in-process run does."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from pipeline import home_lock
+        from pipeline.config import Home
+        lock = home_lock.HomeLock(Home(Path({str(home.root)!r}))).acquire()
+        lock.name_run("manual__1")
+        print("locked", flush=True)
+        time.sleep(600)
+        """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_executions_of_a_live_run_are_left_alone_and_closed_once_its_process_is_gone(home, store):
     metadata.record_run(home, "manual__1", {})
-    orphan = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
+    running = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
     done = _execution_in_run(store, "manual__1", pb.Execution.COMPLETE)
-    metadata.record_run(home, "manual__2", {})
-    states = {e.id: e.last_known_state for e in store.get_executions_by_id([orphan, done])}
-    assert states == {orphan: pb.Execution.FAILED, done: pb.Execution.COMPLETE}
-    [closed] = store.get_executions_by_id([orphan])
-    assert "manual__2" in closed.custom_properties["orphaned"].string_value
+    holder = _hold_lock_in_another_process(home)
+    try:
+        with pytest.raises(home_lock.RunInProgress, match=f"run manual__1, started .* by process {holder.pid}"):
+            home_lock.HomeLock(home).acquire()
+        metadata.record_run(home, "manual__2", {})  # e.g. a scheduler run while the live one trains
+        [still] = store.get_executions_by_id([running])
+        assert still.last_known_state == pb.Execution.RUNNING
+    finally:
+        holder.kill()
+        holder.wait()
+    assert home_lock.holder(home) is None  # the kernel released the lock with the process
+    metadata.record_run(home, "manual__3", {})
+    states = {e.id: e.last_known_state for e in store.get_executions_by_id([running, done])}
+    assert states == {running: pb.Execution.FAILED, done: pb.Execution.COMPLETE}
+    [closed] = store.get_executions_by_id([running])
+    assert "manual__3" in closed.custom_properties["orphaned"].string_value
+
+
+def test_orphans_of_another_home_sharing_the_store_are_left_alone(home, store, tmp_path):
+    metadata.record_run(home, "manual__elsewhere", {})
+    [context] = store.get_contexts_by_type(metadata.PIPELINE_RUN_CONTEXT)
+    # As a run of another home records itself in a shared (MySQL) store.
+    context.custom_properties["home"].string_value = str(tmp_path / "other-home")
+    store.put_contexts([context])
+    running = _execution_in_run(store, "manual__elsewhere", pb.Execution.RUNNING)
+    metadata.record_run(home, "manual__here", {})
+    [still] = store.get_executions_by_id([running])
+    assert still.last_known_state == pb.Execution.RUNNING
 
 
 def test_runs_are_found_by_id_part_or_position(home, store):

@@ -214,17 +214,20 @@ def test_bad_files_are_reported_and_the_rest_classified(served_home, test_digits
     Image.fromarray(rgba, "RGBA").save(tmp_path / "four-channels.png")
     Image.fromarray(images[1]).save(tmp_path / "good.png")
     files = ["notes.png", "empty.png", "huge.png", "four-channels.png", "missing.png", "good.png"]
+    files.insert(1, "damaged.gz")  # a gzip whose deflate stream is damaged (zlib.error)
+    (tmp_path / "damaged.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + b"\xff" * 64)
     done = cli(served_home, "predict", *[str(tmp_path / f) for f in files])
-    assert done.returncode == 0
+    assert done.returncode == 2
     assert "Traceback" not in done.stderr
     for name, message in [("notes.png", "not a PNG image"), ("empty.png", "the file is empty"),
-                          ("huge.png", "too large"), ("missing.png", "no such file")]:
+                          ("huge.png", "too large"), ("missing.png", "no such file"),
+                          ("damaged.gz", "a damaged gzip file")]:
         assert f"{tmp_path / name}: {message}" in done.stderr
     table = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[2:]}
     assert table == {str(tmp_path / "four-channels.png"): str(labels[0]), str(tmp_path / "good.png"): str(labels[1])}
 
     nothing = cli(served_home, "predict", str(tmp_path / "notes.png"), str(tmp_path / "missing.png"))
-    assert nothing.returncode == 1 and "nothing could be classified" in nothing.stderr
+    assert nothing.returncode == 2 and "nothing could be classified" in nothing.stderr
 
 
 def test_an_unreachable_server_and_a_missing_model_are_clear(served_home, tmp_path):
