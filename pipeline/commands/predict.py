@@ -33,11 +33,11 @@ def print_table(where: str, predictions) -> None:
     if not predictions:
         return
     width = max(len("file"), *(len(p.source) for p in predictions))
-    print(f"{'file':<{width}}  digit  confidence  runner-up")
+    print(f"{'file':<{width}}  digit  confidence  runner-up   reliable")
     for p in predictions:
         second = sorted(range(len(p.probabilities)), key=p.probabilities.__getitem__)[-2]
         print(f"{p.source:<{width}}  {p.digit:>5}  {p.confidence:>10.4f}  "
-              f"{second} ({p.probabilities[second]:.4f})")
+              f"{second} ({p.probabilities[second]:.4f})  {'NO: ' + p.unreliable if p.unreliable else 'yes'}")
 
 
 def add_commands(commands) -> None:
