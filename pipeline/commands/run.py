@@ -3,14 +3,15 @@
 On the embedded default the DAG runs in this machine's Airflow in-process (`airflow dags test`,
 one task at a time, nothing to start). While `mnist-pipeline airflow up` runs for the home, the
 run is triggered on that scheduler through the REST API instead, and followed task by task. Both
-paths show the same progress lines and summary, and exit 0 (success), 1 (a task failed) or 130
-(interrupted).
+paths show the same progress lines and summary, and exit 0 (success), 1 (a task failed), 2 (refused:
+another run holds the home), 130 or 143 (stopped by SIGINT or SIGTERM).
 """
 from __future__ import annotations
 
 import contextlib
 import datetime
 import json
+import os
 import re
 import signal
 import sys
@@ -150,7 +151,9 @@ class _Stop:
 
         if self.signal is None:
             self.signal, self.at_ms = signum, int(time.time() * 1000)
-            print(f"\n{signal.Signals(signum).name}: stopping the run (again to kill it at once)", flush=True)
+            # os.write, not print: a handler may run while print is writing (a reentrant call fails).
+            os.write(sys.stdout.fileno(),
+                     f"\n{signal.Signals(signum).name}: stopping the run (again to kill it at once)\n".encode())
             threading.Thread(target=processes.end_group, args=(self.process, STOP_GRACE), daemon=True).start()
         else:
             processes.end_group(self.process, 0, now=True)
