@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from pipeline import data
 from pipeline.config import PipelineConfig
-from tests.conftest import write_idx_images, write_idx_labels
+from tests.conftest import hold_run_lock, write_idx_images, write_idx_labels
 
 
 def _parse(record: bytes) -> dict:
@@ -225,3 +225,14 @@ def test_a_home_that_is_a_file_gets_one_line_and_exit_2(tmp_path):
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert refused.stderr.strip() == f"mnist-pipeline {command[0]}: the home {home.root} ($MNIST_PIPELINE_HOME) " \
             "is a file, not a folder: point $MNIST_PIPELINE_HOME at a folder (it is created if missing)"
+
+
+def test_data_is_not_rewritten_while_a_run_holds_the_home(home, idx_folder):
+    holder = hold_run_lock(home, "manual__busy")
+    try:
+        refused = _cli(home, "data", "--idx-dir", str(idx_folder))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 2 and "another run is in progress" in refused.stderr
+    assert "run manual__busy" in refused.stderr and not home.mnist_data.exists()

@@ -1,13 +1,11 @@
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from pipeline import home_lock, metadata
+from tests.conftest import hold_run_lock
 
 
 @pytest.fixture
@@ -34,27 +32,11 @@ def test_a_run_records_its_config_and_commit(home, store):
     assert summary.config == {"epochs": 2} and summary.state == "NOT STARTED"
 
 
-def _hold_lock_in_another_process(home):
-    """A live process holding the home's run lock, as an in-process run does."""
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
-        from pathlib import Path
-        from pipeline import home_lock
-        from pipeline.config import Home
-        lock = home_lock.HomeLock(Home(Path({str(home.root)!r}))).acquire()
-        lock.name_run("manual__1")
-        print("locked", flush=True)
-        time.sleep(600)
-        """)], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
 def test_executions_of_a_live_run_are_left_alone_and_closed_once_its_process_is_gone(home, store):
     metadata.record_run(home, "manual__1", {})
     running = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
     done = _execution_in_run(store, "manual__1", pb.Execution.COMPLETE)
-    holder = _hold_lock_in_another_process(home)
+    holder = hold_run_lock(home)
     try:
         with pytest.raises(home_lock.RunInProgress, match=f"run manual__1, started .* by process {holder.pid}"):
             home_lock.HomeLock(home).acquire()
