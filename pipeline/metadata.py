@@ -198,6 +198,9 @@ class ComponentRun:
     finished_ms: int
     inputs: dict[str, list]  # input key -> MLMD artifacts
     outputs: dict[str, list]  # output key -> MLMD artifacts
+    # Closed by a later run because its process died (`close_orphans`): when it stopped is not
+    # known, so its time is not counted (finished_ms = started_ms) and is shown as unknown.
+    orphaned: bool = False
 
     @property
     def seconds(self) -> float:
@@ -238,12 +241,18 @@ class RunSummary:
     def seconds(self) -> float:
         return max(self.finished_ms - self.started_ms, 0) / 1000
 
+    @property
+    def time_known(self) -> bool:
+        """False when a step's process died unseen (`ComponentRun.orphaned`): the run's end is unknown."""
+        return not any(c.orphaned for c in self.components.values())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "state": self.state, "started": _iso(self.started_ms),
-            "seconds": round(self.seconds, 1), "git_commit": self.git_commit, "config": self.config,
-            "components": {c.node_id: {"state": c.state, "seconds": round(c.seconds, 1),
-                                       "execution_id": c.execution_id} for c in self.components.values()},
+            "seconds": round(self.seconds, 1) if self.time_known else None, "git_commit": self.git_commit, "config": self.config,
+            "components": {c.node_id: {"state": c.state, "seconds": None if c.orphaned else round(c.seconds, 1),
+                                       "orphaned": c.orphaned, "execution_id": c.execution_id}
+                           for c in self.components.values()},
             "accuracy": self.accuracy, "accuracy_per_digit": self.accuracy_per_digit,
             "blessed": self.blessed, "baseline_model_id": self.baseline_model_id,
             "gate_failures": self.gate_failures, "drops_within_chance": self.drops_within_chance,
@@ -297,9 +306,11 @@ def component_runs(store, run_id: str, node_ids: dict[int, str] | None = None) -
                 key = event.path.steps[0].key if event.path.steps else ""
                 sides[event.type].setdefault(key, []).append(artifacts[event.artifact_id])
         node_id = node_ids.get(execution.id, str(execution.type_id))
+        orphaned = "orphaned" in execution.custom_properties
+        finished = execution.create_time_since_epoch if orphaned else execution.last_update_time_since_epoch
         runs[node_id] = ComponentRun(node_id, pb.Execution.State.Name(execution.last_known_state), execution.id,
-                                     execution.create_time_since_epoch, execution.last_update_time_since_epoch,
-                                     sides[pb.Event.INPUT], sides[pb.Event.OUTPUT])
+                                     execution.create_time_since_epoch, finished,
+                                     sides[pb.Event.INPUT], sides[pb.Event.OUTPUT], orphaned)
     return runs
 
 

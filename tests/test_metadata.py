@@ -14,9 +14,9 @@ def store(home):
     return metadata_store.MetadataStore(metadata.connection_config(home))
 
 
-def _execution_in_run(store, run_id, state):
+def _execution_in_run(store, run_id, state, component="Trainer"):
     [context] = [c for c in store.get_contexts_by_type(metadata.PIPELINE_RUN_CONTEXT) if c.name == run_id]
-    type_id = store.put_execution_type(pb.ExecutionType(name="tfx.components.trainer.component.Trainer"))
+    type_id = store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{component}"))
     [execution_id] = store.put_executions([pb.Execution(type_id=type_id, last_known_state=state)])
     store.put_attributions_and_associations([], [pb.Association(context_id=context.id, execution_id=execution_id)])
     return execution_id
@@ -35,7 +35,7 @@ def test_a_run_records_its_config_and_commit(home, store):
 def test_executions_of_a_live_run_are_left_alone_and_closed_once_its_process_is_gone(home, store):
     metadata.record_run(home, "manual__1", {})
     running = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
-    done = _execution_in_run(store, "manual__1", pb.Execution.COMPLETE)
+    done = _execution_in_run(store, "manual__1", pb.Execution.COMPLETE, "Transform")
     holder = hold_run_lock(home)
     try:
         with pytest.raises(home_lock.RunInProgress, match=f"run manual__1, started .* by process {holder.pid}"):
@@ -52,6 +52,10 @@ def test_executions_of_a_live_run_are_left_alone_and_closed_once_its_process_is_
     assert states == {running: pb.Execution.FAILED, done: pb.Execution.COMPLETE}
     [closed] = store.get_executions_by_id([running])
     assert "manual__3" in closed.custom_properties["orphaned"].string_value
+    # When the dead run stopped is not known: its step's time is not the time until manual__3 began.
+    [step] = [c for c in metadata.summarize_run(home, "manual__1").components.values() if c.execution_id == running]
+    assert step.orphaned and step.finished_ms == step.started_ms
+    assert metadata.summarize_run(home, "manual__1").to_json()["components"][step.node_id]["seconds"] is None
 
 
 def test_orphans_of_another_home_sharing_the_store_are_left_alone(home, store, tmp_path):

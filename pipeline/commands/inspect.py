@@ -52,7 +52,8 @@ def cmd_runs(args) -> int:
         started = (metadata._iso(r.started_ms) or "")[:19].replace("T", " ")
         accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else "-"
         blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
-        print(f"{r.run_id:<42} {started:<20} {r.seconds:>6.0f}  {r.state:<11} {accuracy:>8}  {blessed:<7} "
+        seconds = f"{r.seconds:>6.0f}" if r.time_known else f"{'?':>6}"
+        print(f"{r.run_id:<42} {started:<20} {seconds}  {r.state:<11} {accuracy:>8}  {blessed:<7} "
               f"{r.pushed_version or '-'}")
         print(f"{'':<4}{_states_short(r)}")
     return 0
@@ -75,7 +76,8 @@ def cmd_show(args) -> int:
     if args.json:
         data = summary.to_json()
         data["components"] = {
-            c.node_id: {"state": c.state, "execution_id": c.execution_id, "seconds": round(c.seconds, 1),
+            c.node_id: {"state": c.state, "execution_id": c.execution_id,
+                        "seconds": None if c.orphaned else round(c.seconds, 1), "orphaned": c.orphaned,
                         "inputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.inputs.items()},
                         "outputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.outputs.items()}}
             for c in summary.components.values()}
@@ -86,12 +88,15 @@ def cmd_show(args) -> int:
         print_json(data)
         return 0
     started = (metadata._iso(summary.started_ms) or "?")[:19].replace("T", " ")
-    print(f"run {run_id}\n  {summary.state}, {summary.seconds:.0f} s from {started} UTC, commit "
+    took = f"{summary.seconds:.0f} s from {started} UTC" if summary.time_known else \
+        f"started {started} UTC, its end unknown (a step's process died)"
+    print(f"run {run_id}\n  {summary.state}, {took}, commit "
           f"{summary.git_commit or 'unknown'}")
     print(f"  config: {' '.join(f'{k}={v}' for k, v in summary.config.items()) or '(not recorded)'}")
     print("\ncomponents:")
     for c in summary.components.values():
-        print(f"  {c.node_id:<30} {c.state:<9} {c.seconds:7.1f} s")
+        print(f"  {c.node_id:<30} {c.state:<9} " + ("      ? s  (its process died; when is not known)"
+                                                    if c.orphaned else f"{c.seconds:7.1f} s"))
         if args.verbose:
             _print_artifacts(store, c)
     print("\ndata validation:")
