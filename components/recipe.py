@@ -10,6 +10,10 @@ import dataclasses
 from typing import Any, Mapping
 
 PRECISIONS = ("auto", "float32", "bfloat16")
+# Upper bounds of the ranges checked by Recipe.problems (and so by PipelineConfig, at the door).
+MAX_EPOCHS = 100
+MAX_BATCH_SIZE = 8192
+MAX_SEED = 2**32 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,12 +37,13 @@ class Recipe:
     def problems(self) -> list[str]:
         """What is wrong with these values, in words; empty when all is well."""
         found = []
-        if self.epochs < 1:
-            found.append(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            found.append(f"batch_size must be at least 1, got {self.batch_size}")
-        if not self.learning_rate > 0:
-            found.append(f"learning_rate must be positive, got {self.learning_rate}")
+        for key, most in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
+            if not 1 <= getattr(self, key) <= most:
+                found.append(f"{key} must be at least 1 and at most {most:,}, got {getattr(self, key)}")
+        if not 0 < self.learning_rate <= 1:  # also refuses NaN and infinity
+            found.append(f"learning_rate must be positive and at most 1, got {self.learning_rate}")
+        if not 0 <= self.seed <= MAX_SEED:  # what TensorFlow's and NumPy's generators accept
+            found.append(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {self.seed}")
         if not 0 <= self.warmup_fraction < 1:
             found.append(f"warmup_fraction must lie in [0, 1), got {self.warmup_fraction}")
         if not 0 <= self.max_shift <= 8:

@@ -134,8 +134,9 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
         state_class = {"COMPLETE": "ok", "CACHED": "ok", "FAILED": "bad"}.get(component.state, "")
         parts.append(f'<p><b class="{state_class}">{_e(component.state)}</b>'
                      + (" (taken from an earlier run: its inputs had not changed)" if component.state == "CACHED" else "")
-                     + f" &middot; started {_e(_iso(component.started_ms) or '?')}, {component.seconds:.1f} s"
-                     f" &middot; ML Metadata execution {component.execution_id}</p>")
+                     + f" &middot; started {_e(_iso(component.started_ms) or '?')}, "
+                     + ("its process died, its end is not known" if component.orphaned else f"{component.seconds:.1f} s")
+                     + f" &middot; ML Metadata execution {component.execution_id}</p>")
     parts.append(results_section(task_id, summary, component, anomalies, baseline))
     if component:
         parts.append(f"<h2>Inputs</h2>{_artifacts(artifacts.get('inputs', {}))}")

@@ -37,6 +37,8 @@ EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 # fastest for MNIST on one machine (README, "Benchmark"). Empty on purpose: given any option,
 # TFX's Beam executors package TFX itself as an sdist for remote workers, about 3 s each time.
 DEFAULT_BEAM_ARGS: tuple[str, ...] = ()
+# How the config's value types are named in messages.
+KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 
 class ConfigError(ValueError):
@@ -84,6 +86,7 @@ class PipelineConfig:
     metadata_store: str = dataclasses.field(default_factory=lambda: os.environ.get(MLMD_ENV, ""))
 
     def __post_init__(self) -> None:
+        # Every range is checked here, at the door: a value that passes must not fail a run later.
         problems = []
         for key in ("train_examples", "eval_examples"):
             if getattr(self, key) < 0:
@@ -159,8 +162,8 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key} must be a whole number, got {value!r}")
     try:
         return kind(value) if value is not None else kind()
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a {kind.__name__}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key} must be {KIND_NAMES.get(kind, kind.__name__)}, got {value!r}") from None
 
 
 def parse_assignments(assignments: Iterable[str]) -> dict[str, Any]:
@@ -286,7 +289,11 @@ class Home:
 
     @classmethod
     def from_env(cls) -> "Home":
-        return cls(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve())
+        root = Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"the home {root} (${HOME_ENV}) is a file, not a folder: point ${HOME_ENV} at a "
+                              "folder (it is created if missing)")
+        return cls(root)
 
     @property
     def config_file(self) -> Path:

@@ -21,6 +21,7 @@ import pickle
 import shutil
 import struct
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -102,7 +103,7 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path) as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:  # zlib.error: a corrupt deflate stream
         raise DataError(f"{path}: cannot be read ({err})") from None
 
 
@@ -158,6 +159,8 @@ def load_idx(folder: Path) -> dict[str, Split]:
         images_path = _find_idx_file(folder, images_stem)
         labels_path = _find_idx_file(folder, labels_stem)
         images, labels = read_idx_images(images_path), read_idx_labels(labels_path)
+        if not len(images):  # would replace good data with nothing
+            raise DataError(f"{images_path}: holds no images (its header announces 0); nothing was changed")
         if len(images) != len(labels):
             raise DataError(f"{images_path} holds {len(images)} images but {labels_path} holds "
                             f"{len(labels)} labels")

@@ -28,6 +28,9 @@ from pipeline.config import Home
 
 MODEL_NAME = "mnist"
 BATCH = 256
+# Below this probability for its digit, an answer is flagged unreliable: on MNIST's own test digits
+# the model is this sure of nearly every answer, and on pictures unlike them it is often not.
+MIN_CONFIDENCE = 0.8
 
 
 class ModelError(LookupError):
@@ -39,6 +42,8 @@ class Prediction:
     source: str
     digit: int
     probabilities: tuple[float, ...]
+    # Why the answer is not to be trusted (`unreliable_because`), or None.
+    unreliable: str | None = None
 
     @property
     def confidence(self) -> float:
@@ -46,7 +51,17 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return {"source": self.source, "digit": self.digit, "confidence": round(self.confidence, 6),
+                "reliable": self.unreliable is None, "unreliable_because": self.unreliable,
                 "probabilities": [round(p, 6) for p in self.probabilities]}
+
+
+def unreliable_because(pixels: np.ndarray, probabilities) -> str | None:
+    """The documented rule: an answer is unreliable when the digit does not look like MNIST's (no
+    ink, too little or too much, or ink outside the digit's box: `imaging.unlike_training_data`),
+    or when the model gives its digit less than MIN_CONFIDENCE."""
+    confidence = float(max(probabilities))
+    return imaging.unlike_training_data(pixels) or (
+        f"low confidence ({confidence:.2f} < {MIN_CONFIDENCE})" if confidence < MIN_CONFIDENCE else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +99,9 @@ class _Model:
         predictions = []
         for start in range(0, len(digits), BATCH):
             batch = self.probabilities(digits[start:start + BATCH].astype(np.float32))
-            for source, row in zip(sources[start:start + BATCH], batch):
-                predictions.append(Prediction(source, int(np.argmax(row)), tuple(float(p) for p in row)))
+            for source, pixels, row in zip(sources[start:start + BATCH], digits[start:start + BATCH], batch):
+                predictions.append(Prediction(source, int(np.argmax(row)), tuple(float(p) for p in row),
+                                              unreliable_because(pixels, row)))
         return predictions
 
     def classify_files(self, paths: Iterable[str | Path]) -> tuple[list[Prediction], list[FileError]]:

@@ -89,12 +89,13 @@ def record_run(home: Home, run_id: str, config: dict[str, Any], compiled: bytes 
         pb.Context(type_id=type_id, name=run_id)
     context.custom_properties["config"].string_value = json.dumps(config, sort_keys=True)
     context.custom_properties["git_commit"].string_value = git_commit()
+    context.custom_properties["home"].string_value = str(home.root)
     if compiled is not None:
         context.custom_properties[COMPILED_PIPELINE].string_value = _pack(compiled)
     # Seconds, not milliseconds: MLMD's MySQL schema stores int properties as 32-bit INT.
     context.custom_properties["started_at"].int_value = int(time.time())
     store.put_contexts([context])
-    _close_orphans(store, run_id)
+    close_orphans(home, store, run_id)
 
 
 def recorded_config(store, run_id: str) -> dict[str, Any] | None:
@@ -132,19 +133,59 @@ def _has_context_type(store) -> bool:
         return False
 
 
-def _close_orphans(store, run_id: str) -> None:
-    """Executions left RUNNING by a run whose process died (killed, machine lost) are marked
-    FAILED: runs are one at a time, so any RUNNING execution of another run is an orphan."""
+def close_orphans(home: Home, store, run_id: str) -> list[int]:
+    """Mark FAILED the executions left RUNNING by this home's runs whose processes are gone
+    (killed, machine lost); returns their ids.
+
+    Whether a run is gone is not guessed: an in-process run holds the home's lock
+    (`pipeline.home_lock`) for as long as any of its processes lives, so while another live
+    process holds it nothing is touched. On the scheduler, Airflow runs one DAG run at a time
+    (`max_active_runs=1`), so any other run's RUNNING execution is an orphan. Runs recorded by
+    another home (a shared MySQL store) are left alone.
+    """
     from ml_metadata.proto import metadata_store_pb2 as pb
 
+    from pipeline import home_lock
+
+    if home_lock.live_run_elsewhere(home):
+        return []
     current = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
     mine = {e.id for e in store.get_executions_by_context(current.id)} if current else set()
-    orphans = [e for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING and e.id not in mine]
-    for execution in orphans:
-        execution.last_known_state = pb.Execution.FAILED
-        execution.custom_properties["orphaned"].string_value = f"its process died; closed by run {run_id}"
+    orphans = []
+    for execution in store.get_executions():
+        if execution.last_known_state != pb.Execution.RUNNING or execution.id in mine:
+            continue
+        runs = [c for c in store.get_contexts_by_execution(execution.id) if c.name != run_id
+                and _prop(c, "home", str(home.root)) == str(home.root) and "config" in c.custom_properties]
+        if runs:
+            execution.last_known_state = pb.Execution.FAILED
+            execution.custom_properties["orphaned"].string_value = f"its process died; closed by run {run_id}"
+            orphans.append(execution)
     if orphans:
         store.put_executions(orphans)
+    return [e.id for e in orphans]
+
+
+def mark_interrupted(home: Home, run_id: str, signal_name: str, since_ms: int, config=None) -> list[str]:
+    """After a run was stopped by a signal: its executions still RUNNING, or failed by the stop
+    itself (updated since `since_ms`), become CANCELED with an `interrupted` property, so that
+    the run reads as interrupted and each step's time ends when it was stopped. Returns the nodes."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    store = open_store(home, config)
+    context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
+    if context is None:
+        return []
+    node_ids = _node_ids(store)
+    stopped = [e for e in store.get_executions_by_context(context.id)
+               if e.last_known_state in (pb.Execution.RUNNING, pb.Execution.NEW)
+               or (e.last_known_state == pb.Execution.FAILED and e.last_update_time_since_epoch >= since_ms)]
+    for execution in stopped:
+        execution.last_known_state = pb.Execution.CANCELED
+        execution.custom_properties["interrupted"].string_value = f"stopped by {signal_name}"
+    if stopped:
+        store.put_executions(stopped)
+    return [node_ids.get(e.id, str(e.id)) for e in stopped]
 
 
 # --- Reading runs ---------------------------------------------------------------------------
@@ -152,12 +193,15 @@ def _close_orphans(store, run_id: str) -> None:
 @dataclasses.dataclass
 class ComponentRun:
     node_id: str
-    state: str  # COMPLETE, CACHED, FAILED, RUNNING, ...
+    state: str  # COMPLETE, CACHED, FAILED, RUNNING, CANCELED (interrupted), ...
     execution_id: int
     started_ms: int
     finished_ms: int
     inputs: dict[str, list]  # input key -> MLMD artifacts
     outputs: dict[str, list]  # output key -> MLMD artifacts
+    # Closed by a later run because its process died (`close_orphans`): when it stopped is not
+    # known, so its time is not counted (finished_ms = started_ms) and is shown as unknown.
+    orphaned: bool = False
 
     @property
     def seconds(self) -> float:
@@ -177,6 +221,8 @@ class RunSummary:
     blessed: Optional[bool] = None
     baseline_model_id: Optional[int] = None
     gate_failures: list[str] = dataclasses.field(default_factory=list)  # why it was not blessed
+    # Per-digit drops the gate let pass because chance explains them (components/evaluator.py).
+    drops_within_chance: list[str] = dataclasses.field(default_factory=list)
     pushed: Optional[bool] = None
     pushed_path: Optional[str] = None
     pushed_version: Optional[str] = None
@@ -184,6 +230,8 @@ class RunSummary:
     @property
     def state(self) -> str:
         states = {c.state for c in self.components.values()}
+        if "CANCELED" in states:  # stopped by Ctrl-C or SIGTERM (`mark_interrupted`)
+            return "INTERRUPTED"
         if "FAILED" in states:
             return "FAILED"
         if "RUNNING" in states or "NEW" in states:
@@ -194,15 +242,22 @@ class RunSummary:
     def seconds(self) -> float:
         return max(self.finished_ms - self.started_ms, 0) / 1000
 
+    @property
+    def time_known(self) -> bool:
+        """False when a step's process died unseen (`ComponentRun.orphaned`): the run's end is unknown."""
+        return not any(c.orphaned for c in self.components.values())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "state": self.state, "started": _iso(self.started_ms),
-            "seconds": round(self.seconds, 1), "git_commit": self.git_commit, "config": self.config,
-            "components": {c.node_id: {"state": c.state, "seconds": round(c.seconds, 1),
-                                       "execution_id": c.execution_id} for c in self.components.values()},
+            "seconds": round(self.seconds, 1) if self.time_known else None, "git_commit": self.git_commit, "config": self.config,
+            "components": {c.node_id: {"state": c.state, "seconds": None if c.orphaned else round(c.seconds, 1),
+                                       "orphaned": c.orphaned, "execution_id": c.execution_id}
+                           for c in self.components.values()},
             "accuracy": self.accuracy, "accuracy_per_digit": self.accuracy_per_digit,
             "blessed": self.blessed, "baseline_model_id": self.baseline_model_id,
-            "gate_failures": self.gate_failures, "pushed": self.pushed,
+            "gate_failures": self.gate_failures, "drops_within_chance": self.drops_within_chance,
+            "pushed": self.pushed,
             "pushed_version": self.pushed_version, "pushed_path": self.pushed_path,
         }
 
@@ -252,9 +307,11 @@ def component_runs(store, run_id: str, node_ids: dict[int, str] | None = None) -
                 key = event.path.steps[0].key if event.path.steps else ""
                 sides[event.type].setdefault(key, []).append(artifacts[event.artifact_id])
         node_id = node_ids.get(execution.id, str(execution.type_id))
+        orphaned = "orphaned" in execution.custom_properties
+        finished = execution.create_time_since_epoch if orphaned else execution.last_update_time_since_epoch
         runs[node_id] = ComponentRun(node_id, pb.Execution.State.Name(execution.last_known_state), execution.id,
-                                     execution.create_time_since_epoch, execution.last_update_time_since_epoch,
-                                     sides[pb.Event.INPUT], sides[pb.Event.OUTPUT])
+                                     execution.create_time_since_epoch, finished,
+                                     sides[pb.Event.INPUT], sides[pb.Event.OUTPUT], orphaned)
     return runs
 
 
@@ -305,6 +362,7 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
             summary.blessed = None if blessed is None else bool(blessed)
             summary.baseline_model_id = _prop(artifact, "baseline_model_id")
             summary.gate_failures = json.loads(_prop(artifact, "validation_failures", "[]"))
+            summary.drops_within_chance = json.loads(_prop(artifact, "digit_drops_within_chance", "[]"))
     pusher = runs.get("Pusher")
     if pusher:
         for artifact in pusher.outputs.get("pushed_model", []):
@@ -334,11 +392,16 @@ def describe_artifact(store, artifact, type_names: dict[int, str] | None = None)
 
 
 def find_pushed_model(store, model: str):
-    """The PushedModel artifact for a serving version number or a serving path."""
+    """The PushedModel artifact for a serving version number, a serving path, or a position
+    among the pushed models: -1 the latest, -2 the one before, ..."""
     target = str(Path(model).expanduser().resolve()) if "/" in model else None
-    for artifact in store.get_artifacts_by_type("PushedModel"):
-        if _prop(artifact, "pushed", 0) != 1:
-            continue
+    pushed = [a for a in sorted(store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id)
+              if _prop(a, "pushed", 0) == 1]
+    if model.startswith("-") and model[1:].isdigit() and int(model) != 0:
+        if len(pushed) < -int(model):
+            raise LookupError(f"no pushed model {model!r}: {len(pushed)} model(s) were pushed")
+        return pushed[int(model)]
+    for artifact in pushed:
         if (target and str(Path(_prop(artifact, "pushed_destination", "")).resolve()) == target) or \
                 (not target and _prop(artifact, "pushed_version") == model):
             return artifact
@@ -353,6 +416,25 @@ def _producer(store, artifact_id: int):
             [execution] = store.get_executions_by_id([event.execution_id])
             return execution
     return None
+
+
+def model_origin(store, model_id: int) -> dict[str, Any]:
+    """Where a Model artifact came from, to name it as a person would: the run that trained it
+    and the serving version it was pushed as (None if it never was)."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    origin = {"model_id": model_id, "run_id": None, "pushed_version": None}
+    trainer = _producer(store, model_id)
+    if trainer is not None:
+        run_type = store.get_context_type(PIPELINE_RUN_CONTEXT).id
+        runs = [c.name for c in store.get_contexts_by_execution(trainer.id) if c.type_id == run_type]
+        origin["run_id"] = runs[0] if runs else None
+    users = [e.execution_id for e in store.get_events_by_artifact_ids([model_id]) if e.type == pb.Event.INPUT]
+    outputs = [e.artifact_id for e in store.get_events_by_execution_ids(users) if e.type == pb.Event.OUTPUT]
+    for artifact in store.get_artifacts_by_id(outputs):
+        if _prop(artifact, "pushed", 0) == 1 and _prop(artifact, "pushed_version"):
+            origin["pushed_version"] = _prop(artifact, "pushed_version")
+    return origin
 
 
 def upstream(store, artifact_id: int) -> list[dict[str, Any]]:

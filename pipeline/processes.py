@@ -7,6 +7,7 @@ pid file and a log in <home>/airflow/services/.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -65,12 +66,46 @@ def start_detached(home: Home, name: str, args: list[str], env: dict[str, str]) 
     return process.pid
 
 
-def start_attached(home: Home, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+def start_attached(home: Home, args: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) \
+        -> subprocess.Popen:
     """An Airflow command whose output this process reads line by line (`airflow dags test`); it
-    ends without Python's teardown (`pipeline.airflow_main`)."""
+    ends without Python's teardown (`pipeline.airflow_main`).
+
+    It runs in a process group of its own: Ctrl-C in the terminal reaches only this process,
+    which then stops the whole group in order (`end_group`) while it keeps reading the output,
+    so no process is left blocked writing to a pipe nobody reads. `pass_fds` stay open in it
+    (the home's run lock). If this process is killed outright, the kernel kills it too."""
     return subprocess.Popen(airflow_command(args, teardown=False), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, text=True, bufsize=1, cwd=home.airflow_home)
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                            cwd=home.airflow_home, start_new_session=True, pass_fds=pass_fds,
+                            preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs Airflow: SIGKILL when the parent dies (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def end_group(process: subprocess.Popen, grace: float, now: bool = False) -> None:
+    """SIGTERM a process started by `start_attached` and everything it started, then SIGKILL
+    whatever is left after `grace` seconds (at once with `now`). Descendants that moved to a
+    session of their own are found through the process tree before anything is signalled."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.Error:
+        tree = []
+    for sig in ((signal.SIGKILL,) if now else (signal.SIGTERM, signal.SIGKILL)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        for member in tree:
+            with contextlib.suppress(psutil.Error):
+                member.send_signal(sig)
+        if sig == signal.SIGTERM:
+            _, tree = psutil.wait_procs(tree, timeout=grace)
 
 
 def in_process_runs(home: Home) -> list:

@@ -231,8 +231,8 @@ th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img
 """
 
 
-def write_report(home: Home, run_id: str) -> Path:
-    """Write (or rewrite) the report of `run_id`; returns its path."""
+def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
+    """Write (or rewrite) the report of `run_id`, to `output` or its place in the home; returns its path."""
     summary = metadata.summarize_run(home, run_id)
     states = [(c.node_id, c.state) for c in summary.components.values()]
     config = json.dumps(summary.config, indent=1, sort_keys=True) if summary.config else "(not recorded)"
@@ -249,9 +249,11 @@ def write_report(home: Home, run_id: str) -> Path:
 <h2>Config</h2><pre>{html.escape(config)}</pre>
 </body></html>
 """
-    path = report_path(home, run_id)
+    path = Path(output) if output else report_path(home, run_id)
+    if path.is_dir():
+        path = path / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
+    temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(body)
     os.replace(temporary, path)
     return path

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline import airflow_api, environment, logins, processes
+from pipeline import airflow_api, environment, home_lock, logins, processes
 from pipeline.airflow_api import Api
 from pipeline.config import AIRFLOW_DB_ENV, EXECUTORS, MLMD_ENV, Home, load_config, load_profile
 from pipeline.processes import ServiceError
@@ -96,6 +96,8 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
     executor = executor or profile.default_executor
     workers = workers or (2 if profile.database else 1)
     mlmd = _check_before_start(home, executor, workers, port, profile)
+    if holder := home_lock.holder(home):  # its executions would look orphaned to the scheduler's runs
+        raise ServiceError(home_lock.refusal(home, holder))
 
     home.airflow_services.mkdir(parents=True, exist_ok=True)
     env = environment.airflow_environment(home, executor)

@@ -1,5 +1,8 @@
 import gzip
 import struct
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,22 @@ def write_idx_labels(path: Path, labels: np.ndarray, magic: int = 0x801) -> Path
     with opener(path, "wb") as f:
         f.write(payload)
     return path
+
+
+def hold_run_lock(home: Home, run_id: str = "manual__1"):
+    """A live process holding the home's run lock, as an in-process run does; kill it to let go."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from pipeline import home_lock
+        from pipeline.config import Home
+        lock = home_lock.HomeLock(Home(Path({str(home.root)!r}))).acquire()
+        lock.name_run({run_id!r})
+        print("locked", flush=True)
+        time.sleep(600)
+        """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
 
 
 @pytest.fixture

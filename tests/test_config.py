@@ -25,7 +25,15 @@ def test_home_config_file_is_read_by_default(home):
 
 @pytest.mark.parametrize("assignment, message", [
     ("epochs=0", "epochs must be at least 1"),
-    ("epochs=two", "epochs must be a int"),
+    ("epochs=two", "epochs must be a whole number, got 'two'"),
+    ("epochs=101", "epochs must be at least 1 and at most 100, got 101"),
+    ("batch_size=100000", "batch_size must be at least 1 and at most 8,192"),
+    ("seed=-3", "seed must be a whole number from 0 to 4,294,967,295, got -3"),
+    ("seed=4294967296", "seed must be a whole number from 0 to 4,294,967,295"),
+    ("learning_rate=nan", "learning_rate must be positive and at most 1"),
+    ("learning_rate=5", "learning_rate must be positive and at most 1"),
+    ("min_accuracy=high", "min_accuracy must be a number, got 'high'"),
+    ("max_digit_drop=nan", "max_digit_drop must lie in [0, 1]"),
     ("train_examples=-5", "train_examples must be 0"),
     ("min_accuracy=1.5", "min_accuracy must lie in [0, 1]"),
     ("learning_rate=0", "learning_rate must be positive"),
@@ -85,3 +93,35 @@ def test_beam_args_default_to_beams_own_defaults_and_pass_through_as_split(home)
         ["beam_args=--runner=FlinkRunner --flink_master=flink:8081 --job_name='mnist nightly'"]), home=home)
     assert config.beam_pipeline_args() == ["--runner=FlinkRunner", "--flink_master=flink:8081",
                                            "--job_name=mnist nightly"]
+
+
+def test_every_accepted_seed_is_one_the_trainer_can_use():
+    """The Trainer seeds TensorFlow (and NumPy) with the config's seed: the extremes the config
+    accepts must be accepted there too, so that no run fails late on it."""
+    import tensorflow as tf
+
+    from components.recipe import MAX_SEED
+
+    for seed in (0, MAX_SEED):
+        PipelineConfig(seed=seed)
+        tf.keras.utils.set_random_seed(seed)
+
+
+def test_a_home_that_is_a_file_is_refused_in_words(tmp_path, monkeypatch):
+    (tmp_path / "home").write_text("not a folder")
+    monkeypatch.setenv("MNIST_PIPELINE_HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        Home.from_env()
+
+
+def test_output_to_a_closed_pipe_ends_quietly(home):
+    """`mnist-pipeline ... | head`: when the reader goes away, no BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "config"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "MNIST_PIPELINE_HOME": str(home.root)})
+    process.stdout.close()  # the reader is gone before the first line is written
+    assert process.wait(timeout=120) == 141
+    assert process.stderr.read() == b""

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from pipeline import data
 from pipeline.config import PipelineConfig
-from tests.conftest import write_idx_images, write_idx_labels
+from tests.conftest import hold_run_lock, write_idx_images, write_idx_labels
 
 
 def _parse(record: bytes) -> dict:
@@ -81,6 +81,14 @@ def _break(folder: Path, name: str, how: str) -> Path:
         path.unlink()
     elif how == "garbage":
         path.write_bytes(b"not gzip at all")
+    elif how == "deflate":  # a valid gzip header over a damaged deflate stream: zlib.error
+        damaged = bytearray(path.read_bytes())
+        stream = damaged.index(b"\0", 10) + 1  # after the header and its file name
+        damaged[stream:stream + 8] = b"\xff" * 8
+        path.write_bytes(bytes(damaged))
+    elif how == "empty":
+        write_idx_images(path, np.zeros((0, 28, 28), np.uint8))
+        write_idx_labels(path.with_name(path.name.replace("images-idx3", "labels-idx1")), [])
     return path
 
 
@@ -92,6 +100,8 @@ def _break(folder: Path, name: str, how: str) -> Path:
     ("train-images-idx3-ubyte.gz", "size", "32x32"),
     ("t10k-labels-idx1-ubyte.gz", "missing", "holds no t10k-labels-idx1-ubyte"),
     ("t10k-images-idx3-ubyte.gz", "garbage", "cannot be read"),
+    ("train-images-idx3-ubyte.gz", "deflate", "cannot be read"),
+    ("t10k-images-idx3-ubyte.gz", "empty", "holds no images"),
 ])
 def test_bad_source_files_get_a_clear_error_naming_the_file(home, idx_folder, name, how, message):
     path = _break(idx_folder, name, how)
@@ -176,3 +186,53 @@ def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
         writer.write(b"\xff\xff not a protobuf")
     with pytest.raises(data.DataError, match="record 0 is not a serialized tf.Example"):
         data.verify_records(folder)
+
+
+def _cli(home, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "MNIST_PIPELINE_HOME": str(home.root)}, timeout=300)
+
+
+def test_damaged_or_empty_idx_files_never_crash_nor_replace_good_data(home, idx_folder, tmp_path):
+    """`data` refuses with one line naming the file and exit 2; the prepared data stays as it was."""
+    import shutil
+
+    assert _cli(home, "data", "--idx-dir", str(idx_folder)).returncode == 0
+    before = {p: p.read_bytes() for p in home.mnist_data.rglob("*") if p.is_file()}
+    for how, name, message in (("deflate", "train-images-idx3-ubyte.gz", "cannot be read"),
+                               ("empty", "t10k-images-idx3-ubyte.gz", "holds no images")):
+        broken = tmp_path / how
+        shutil.copytree(idx_folder, broken)
+        _break(broken, name, how)
+        refused = _cli(home, "data", "--idx-dir", str(broken), "--force")
+        assert refused.returncode == 2, refused.stderr
+        [line] = [line for line in refused.stderr.splitlines() if line.startswith("mnist-pipeline data:")]
+        assert str(broken / name) in line and message in line
+        assert "Traceback" not in refused.stderr
+        assert {p: p.read_bytes() for p in home.mnist_data.rglob("*") if p.is_file()} == before
+
+
+def test_a_home_that_is_a_file_gets_one_line_and_exit_2(tmp_path):
+    from pipeline.config import Home
+
+    home = Home(tmp_path / "home-file")
+    home.root.write_text("a file, not a folder")
+    for command in (["data", "--limit", "10"], ["run"]):
+        refused = _cli(home, *command)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip() == f"mnist-pipeline {command[0]}: the home {home.root} ($MNIST_PIPELINE_HOME) " \
+            "is a file, not a folder: point $MNIST_PIPELINE_HOME at a folder (it is created if missing)"
+
+
+def test_data_is_not_rewritten_while_a_run_holds_the_home(home, idx_folder):
+    holder = hold_run_lock(home, "manual__busy")
+    try:
+        refused = _cli(home, "data", "--idx-dir", str(idx_folder))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 2 and "another run is in progress" in refused.stderr
+    assert "run manual__busy" in refused.stderr and not home.mnist_data.exists()

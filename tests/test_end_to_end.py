@@ -2,6 +2,7 @@
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 import subprocess
@@ -178,8 +179,26 @@ def test_runs_and_show_read_the_metadata_store(home, first_run):
     assert shown["anomalies"] == []
     assert set(shown["accuracy_per_digit"]) == {str(d) for d in range(10)}
     assert shown["report"] and Path(shown["report"]).is_file()
-    text = cli(home, "show").stdout  # the latest run, in words
-    assert "Data validation:" in text and "Evaluation:" in text and "report:" in text
+    text = cli(home, "show", first["run_id"]).stdout  # in words: one line per component, no artifacts
+    assert "data validation:\n  no anomalies" in text and "evaluation:" in text and "report:" in text
+    for component in COMPONENTS:
+        assert re.search(rf"^  {component} +COMPLETE +\d+\.\d s$", text, re.MULTILINE), component
+    assert "blessed: accuracy >= min_accuracy 0.9; no baseline (no earlier blessed model)" in text
+    assert "file://" not in text and str(home.root / "pipelines") not in text and len(text.splitlines()) < 40
+    verbose = cli(home, "show", "--verbose", first["run_id"]).stdout
+    assert str(home.root / "pipelines" / "mnist" / "Trainer" / "model") in verbose
+    assert "accuracy_per_digit = {" in verbose  # every property, none cut short
+
+
+def test_lineage_of_the_latest_push_schema_diff_json_and_a_report_elsewhere(home, first_run, tmp_path):
+    assert cli_json(home, "lineage", "-1")["pushed_model"]["properties"]["pushed_version"] == _versions(home)[-1]
+    first = cli_json(home, "runs")[0]["run_id"]
+    diff = cli_json(home, "schema-diff", first)
+    assert diff["run_id"] == first and diff["inferred"].endswith("schema.pbtxt")
+    assert isinstance(diff["differences"], list)
+    written = cli(home, "report", first, "--output", str(tmp_path / "elsewhere.html"))
+    assert written.returncode == 0 and written.stdout.strip().endswith(str(tmp_path / "elsewhere.html"))
+    assert (tmp_path / "elsewhere.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_lineage_names_the_data_schema_transform_config_and_commit(home, first_run):
@@ -332,3 +351,94 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
         assert tries["Trainer"] == 2 and tries["Transform"] == 1 and tries["prepare_data"] == 1
     finally:
         subprocess.run([sys.executable, "-m", "pipeline.cli", "airflow", "down"], env=env, timeout=300)
+
+
+# --- Interrupts and one run at a time (issue 15) ----------------------------------------------
+
+NEW_MODEL = [*SLICE, "--set", "epochs=2", "--set", "seed=46", "--set", "max_digit_drop=0.05"]
+
+
+@pytest.fixture(scope="module")
+def interrupted(home, first_run):
+    """Two runs of a new config started together on one home; the one that got the home's lock
+    is sent SIGINT (Ctrl-C) five seconds into its Trainer."""
+    import psutil
+
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    began_ms = int(time.time() * 1000)
+    pair = [subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", *NEW_MODEL], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    refused = None
+    while refused is None:
+        refused = next((p for p in pair if p.poll() is not None), None)
+        assert int(time.time() * 1000) - began_ms < 60_000, "neither run was refused"
+        time.sleep(0.2)
+    refused_after = (int(time.time() * 1000) - began_ms) / 1000
+    [winner] = [p for p in pair if p is not refused]
+    output = []
+    for line in winner.stdout:
+        output.append(line)
+        if "Trainer" in line and "running" in line:
+            break
+    trainer_seen = time.monotonic()
+    time.sleep(5)
+    tree = [psutil.Process(winner.pid), *psutil.Process(winner.pid).children(recursive=True)]
+    signalled = time.monotonic()
+    winner.send_signal(signal.SIGINT)
+    output.append(winner.stdout.read())
+    code = winner.wait(timeout=60)
+    return {"refused": refused, "refused_output": refused.stdout.read(), "refused_after": refused_after,
+            "winner": winner, "code": code, "output": "".join(output), "stop_seconds": time.monotonic() - signalled,
+            "trainer_seconds": time.monotonic() - trainer_seen, "tree": tree, "began_ms": began_ms}
+
+
+def test_two_runs_started_together_on_one_home_one_is_refused_at_once(interrupted):
+    assert interrupted["refused"].returncode == 2, interrupted["refused_output"]
+    assert "another run is in progress" in interrupted["refused_output"]
+    assert f"by process {interrupted['winner'].pid}" in interrupted["refused_output"]
+    assert interrupted["refused_after"] < 30
+
+
+def test_sigint_during_the_trainer_stops_the_run_within_15_s_leaving_nothing_running(home, interrupted):
+    import psutil
+
+    assert interrupted["code"] == 130, interrupted["output"]
+    assert interrupted["stop_seconds"] < 15
+    assert "interrupted by SIGINT" in interrupted["output"] and "mnist-pipeline resume" in interrupted["output"]
+    assert "Traceback" not in interrupted["output"]
+    assert not [p.pid for p in interrupted["tree"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    from pipeline import home_lock
+    assert home_lock.holder(home) is None
+
+
+def test_an_interrupted_run_shows_as_interrupted_with_its_true_duration(home, interrupted):
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    latest = cli_json(home, "runs")[-1]
+    assert latest["state"] == "INTERRUPTED"
+    trainer = latest["components"]["Trainer"]
+    assert trainer["state"] == "CANCELED"
+    # Its time ends when it was stopped, not when a later run noticed.
+    assert 4 <= trainer["seconds"] <= interrupted["trainer_seconds"] + 2
+    assert latest["seconds"] <= (int(time.time() * 1000) - interrupted["began_ms"]) / 1000
+    store = metadata.open_store(home)
+    assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
+    # Exactly one of the two runs trained.
+    trainer_type = store.get_execution_type("tfx.components.trainer.component.Trainer")
+    started = [e for e in store.get_executions_by_type(trainer_type.name)
+               if e.create_time_since_epoch >= interrupted["began_ms"]]
+    assert len(started) == 1
+
+
+def test_resume_after_an_interrupt_completes_from_the_trainer(home, interrupted):
+    resumed = cli(home, "resume")
+    assert resumed.returncode == 0, resumed.stdout
+    assert "stopped at Trainer" in resumed.stdout
+    store = metadata.open_store(home)
+    runs = metadata.component_runs(store, _latest_run_id(store))
+    assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
+    assert runs["Trainer"].state == "COMPLETE" and runs["Pusher"].state == "COMPLETE"
+    # `show` names the baseline it was judged against by version and run, not by an internal id.
+    baseline = cli_json(home, "show")["baseline"]
+    assert baseline["run_id"] and baseline["pushed_version"]
+    assert f"the baseline, version {baseline['pushed_version']} from run {baseline['run_id']}" in cli(home, "show").stdout

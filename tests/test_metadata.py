@@ -4,7 +4,8 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline import metadata
+from pipeline import home_lock, metadata
+from tests.conftest import hold_run_lock
 
 
 @pytest.fixture
@@ -13,9 +14,9 @@ def store(home):
     return metadata_store.MetadataStore(metadata.connection_config(home))
 
 
-def _execution_in_run(store, run_id, state):
+def _execution_in_run(store, run_id, state, component="Trainer"):
     [context] = [c for c in store.get_contexts_by_type(metadata.PIPELINE_RUN_CONTEXT) if c.name == run_id]
-    type_id = store.put_execution_type(pb.ExecutionType(name="tfx.components.trainer.component.Trainer"))
+    type_id = store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{component}"))
     [execution_id] = store.put_executions([pb.Execution(type_id=type_id, last_known_state=state)])
     store.put_attributions_and_associations([], [pb.Association(context_id=context.id, execution_id=execution_id)])
     return execution_id
@@ -31,15 +32,42 @@ def test_a_run_records_its_config_and_commit(home, store):
     assert summary.config == {"epochs": 2} and summary.state == "NOT STARTED"
 
 
-def test_executions_orphaned_by_a_killed_run_are_closed_by_the_next(home, store):
+def test_executions_of_a_live_run_are_left_alone_and_closed_once_its_process_is_gone(home, store):
     metadata.record_run(home, "manual__1", {})
-    orphan = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
-    done = _execution_in_run(store, "manual__1", pb.Execution.COMPLETE)
-    metadata.record_run(home, "manual__2", {})
-    states = {e.id: e.last_known_state for e in store.get_executions_by_id([orphan, done])}
-    assert states == {orphan: pb.Execution.FAILED, done: pb.Execution.COMPLETE}
-    [closed] = store.get_executions_by_id([orphan])
-    assert "manual__2" in closed.custom_properties["orphaned"].string_value
+    running = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
+    done = _execution_in_run(store, "manual__1", pb.Execution.COMPLETE, "Transform")
+    holder = hold_run_lock(home)
+    try:
+        with pytest.raises(home_lock.RunInProgress, match=f"run manual__1, started .* by process {holder.pid}"):
+            home_lock.HomeLock(home).acquire()
+        metadata.record_run(home, "manual__2", {})  # e.g. a scheduler run while the live one trains
+        [still] = store.get_executions_by_id([running])
+        assert still.last_known_state == pb.Execution.RUNNING
+    finally:
+        holder.kill()
+        holder.wait()
+    assert home_lock.holder(home) is None  # the kernel released the lock with the process
+    metadata.record_run(home, "manual__3", {})
+    states = {e.id: e.last_known_state for e in store.get_executions_by_id([running, done])}
+    assert states == {running: pb.Execution.FAILED, done: pb.Execution.COMPLETE}
+    [closed] = store.get_executions_by_id([running])
+    assert "manual__3" in closed.custom_properties["orphaned"].string_value
+    # When the dead run stopped is not known: its step's time is not the time until manual__3 began.
+    [step] = [c for c in metadata.summarize_run(home, "manual__1").components.values() if c.execution_id == running]
+    assert step.orphaned and step.finished_ms == step.started_ms
+    assert metadata.summarize_run(home, "manual__1").to_json()["components"][step.node_id]["seconds"] is None
+
+
+def test_orphans_of_another_home_sharing_the_store_are_left_alone(home, store, tmp_path):
+    metadata.record_run(home, "manual__elsewhere", {})
+    [context] = store.get_contexts_by_type(metadata.PIPELINE_RUN_CONTEXT)
+    # As a run of another home records itself in a shared (MySQL) store.
+    context.custom_properties["home"].string_value = str(tmp_path / "other-home")
+    store.put_contexts([context])
+    running = _execution_in_run(store, "manual__elsewhere", pb.Execution.RUNNING)
+    metadata.record_run(home, "manual__here", {})
+    [still] = store.get_executions_by_id([running])
+    assert still.last_known_state == pb.Execution.RUNNING
 
 
 def test_runs_are_found_by_id_part_or_position(home, store):
@@ -82,7 +110,7 @@ def test_a_run_s_tasks_execute_the_pipeline_compiled_when_it_started(home, tmp_p
     from tfx.proto.orchestration import pipeline_pb2
 
     from pipeline import airflow_dag, runner
-    from pipeline.config import load_config
+    from pipeline.config import PipelineConfig, load_config
 
     home.root.mkdir(parents=True)
     home.config_file.write_text("epochs: 2\n")
@@ -90,14 +118,14 @@ def test_a_run_s_tasks_execute_the_pipeline_compiled_when_it_started(home, tmp_p
     started = airflow_dag._requested_config(context)
     compiled = runner.compile_pipeline(started, home, tmp_path / "input").SerializeToString()
     metadata.record_run(home, context["run_id"], started.to_dict(), compiled)
-    home.config_file.write_text("epochs: 5\nbatch_size: 64\n")
+    home.config_file.write_text("epochs: 5\nbatch_size: 256\n")
     assert load_config(home=home).epochs == 5
 
     executed = pipeline_pb2.Pipeline.FromString(airflow_dag._run_pipeline(context))
     assert executed == pipeline_pb2.Pipeline.FromString(compiled)
     [trainer] = [n.pipeline_node for n in executed.nodes if n.pipeline_node.node_info.id == "Trainer"]
     trainer_config = json.loads(trainer.parameters.parameters["custom_config"].field_value.string_value)
-    assert (trainer_config["epochs"], trainer_config["batch_size"], trainer_config["seed"]) == (2, 32, 7)
+    assert (trainer_config["epochs"], trainer_config["batch_size"], trainer_config["seed"]) == (2, PipelineConfig().batch_size, 7)
     assert metadata.recorded_config(metadata.open_store(home), context["run_id"])["epochs"] == 2
     with pytest.raises(RuntimeError, match="recorded no compiled pipeline"):
         airflow_dag._run_pipeline({**context, "run_id": "manual__never-started"})

@@ -126,9 +126,9 @@ def test_corrupt_tfrecord_gets_a_clear_error(home, mnist, tmp_path):
 
 def test_a_worse_model_is_not_pushed_and_a_better_one_is(home, mnist, tmp_path):
     folder = write_dataset(tmp_path / "good", {"train": _good(mnist["train"]), "eval": _good(mnist["eval"])})
-    # Per-digit accuracy on ~100 eval images per digit moves 1 % per image: allow that noise.
-    base = ["run", "--set", f"data_dir={folder}", "--set", "epochs=1", "--set", "min_accuracy=0.5",
-            "--set", "max_digit_drop=0.05"]
+    # Per-digit accuracy on ~100 eval images per digit moves 1 % per image: the default gate
+    # (max_digit_drop 0.01 beyond what chance explains, components/evaluator.py) allows for it.
+    base = ["run", "--set", f"data_dir={folder}", "--set", "epochs=1", "--set", "min_accuracy=0.5"]
 
     # A first, deliberately weak model (large batches: few steps) is blessed and pushed.
     first = cli(home, *base, "--set", "batch_size=64")

@@ -19,13 +19,14 @@ def cmd_config(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from pipeline import data
+    from pipeline import data, home_lock
 
     home = Home.from_env()
     if args.limit < 0:
         raise ConfigError(f"--limit must be 0 (all) or a positive count, got {args.limit}")
     started = time.monotonic()
-    manifest = data.prepare(home, Path(args.idx_dir) if args.idx_dir else None, args.limit, args.force)
+    with home_lock.HomeLock(home):  # not while a run reads the data
+        manifest = data.prepare(home, Path(args.idx_dir) if args.idx_dir else None, args.limit, args.force)
     counts = ", ".join(f"{n} {split}" for split, n in manifest["counts"].items())
     print(f"MNIST from {manifest['source']}: {counts} examples in {home.mnist_data} "
           f"({time.monotonic() - started:.1f} s)")

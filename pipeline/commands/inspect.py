@@ -22,13 +22,18 @@ def cmd_schema_diff(args) -> int:
         raise LookupError(f"run {run_id} has no schema from SchemaGen")
     inferred_file = Path(inferred[0].uri) / "schema.pbtxt"
     lines = schema_diff.differences(schema_diff.load_schema(SCHEMA_FILE), schema_diff.load_schema(inferred_file))
+    if args.json:
+        print_json({"run_id": run_id, "curated": str(SCHEMA_FILE), "inferred": str(inferred_file),
+                    "differences": lines})
+        return 0
     print(f"curated: {SCHEMA_FILE}\ninferred (run {run_id}): {inferred_file}")
     print("\n".join(f"  {line}" for line in lines) if lines else "  no differences")
     return 0
 
 
 def _states_short(summary) -> str:
-    letters = {"COMPLETE": "ok", "CACHED": "cached", "FAILED": "FAILED", "RUNNING": "running"}
+    letters = {"COMPLETE": "ok", "CACHED": "cached", "FAILED": "FAILED", "RUNNING": "running",
+               "CANCELED": "interrupted"}
     return " ".join(f"{node}:{letters.get(c.state, c.state)}" for node, c in summary.components.items())
 
 
@@ -42,80 +47,108 @@ def cmd_runs(args) -> int:
     if not runs:
         print("no runs yet")
         return 0
-    print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<9} {'accuracy':>8}  {'blessed':<7} pushed")
+    print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<11} {'accuracy':>8}  {'blessed':<7} pushed")
     for r in runs:
         started = (metadata._iso(r.started_ms) or "")[:19].replace("T", " ")
         accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else "-"
         blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
-        print(f"{r.run_id:<42} {started:<20} {r.seconds:>6.0f}  {r.state:<9} {accuracy:>8}  {blessed:<7} "
+        seconds = f"{r.seconds:>6.0f}" if r.time_known else f"{'?':>6}"
+        print(f"{r.run_id:<42} {started:<20} {seconds}  {r.state:<11} {accuracy:>8}  {blessed:<7} "
               f"{r.pushed_version or '-'}")
         print(f"{'':<4}{_states_short(r)}")
     return 0
 
 
 def cmd_show(args) -> int:
+    """A run as a report: components with state and time, anomalies, metrics, the verdict with
+    its baseline named by version and run. `--verbose` adds every artifact with all its
+    properties; `--json` holds everything."""
+    from components.anomalies import found_in_run
     from pipeline import metadata, report
 
     home = Home.from_env()
     store = metadata.open_store(home)
     run_id = metadata.resolve_run_id(store, args.run)
     summary = metadata.summarize_run(home, run_id, store)
-    from components.anomalies import found_in_run
-
     validated, anomalies = found_in_run(summary.components)
+    baseline = metadata.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
     report_file = report.report_path(home, run_id)
     if args.json:
         data = summary.to_json()
         data["components"] = {
-            c.node_id: {"state": c.state, "execution_id": c.execution_id, "seconds": round(c.seconds, 1),
+            c.node_id: {"state": c.state, "execution_id": c.execution_id,
+                        "seconds": None if c.orphaned else round(c.seconds, 1), "orphaned": c.orphaned,
                         "inputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.inputs.items()},
                         "outputs": {k: [metadata.describe_artifact(store, a) for a in v] for k, v in c.outputs.items()}}
             for c in summary.components.values()}
         data["anomalies"] = [dict(zip(("found_by", "split", "feature", "kind", "description"), row))
                              for row in anomalies]
+        data["baseline"] = baseline
         data["report"] = str(report_file) if report_file.exists() else None
         print_json(data)
         return 0
-    print(f"run {run_id}: {summary.state}, {summary.seconds:.0f} s, commit {summary.git_commit or 'unknown'}")
-    print(f"config: {' '.join(f'{k}={v}' for k, v in summary.config.items()) or '(not recorded)'}")
+    started = (metadata._iso(summary.started_ms) or "?")[:19].replace("T", " ")
+    took = f"{summary.seconds:.0f} s from {started} UTC" if summary.time_known else \
+        f"started {started} UTC, its end unknown (a step's process died)"
+    print(f"run {run_id}\n  {summary.state}, {took}, commit "
+          f"{summary.git_commit or 'unknown'}")
+    print(f"  config: {' '.join(f'{k}={v}' for k, v in summary.config.items()) or '(not recorded)'}")
+    print("\ncomponents:")
     for c in summary.components.values():
-        print(f"\n{c.node_id}  {c.state}  {c.seconds:.1f} s  (execution {c.execution_id})")
-        for side, artifacts in (("in ", c.inputs), ("out", c.outputs)):
-            for key, items in artifacts.items():
-                for artifact in items:
-                    described = metadata.describe_artifact(store, artifact)
-                    props = ", ".join(f"{k}={v}" for k, v in sorted(described["properties"].items())
-                                      if k not in ("accuracy_per_digit", "validation_failures"))
-                    print(f"  {side} {key:<22} {described['type']:<18} {artifact.uri}")
-                    if props:
-                        print(f"      {props[:300]}")
-    print("\nData validation:")
+        print(f"  {c.node_id:<30} {c.state:<9} " + ("      ? s  (its process died; when is not known)"
+                                                    if c.orphaned else f"{c.seconds:7.1f} s"))
+        if args.verbose:
+            _print_artifacts(store, c)
+    print("\ndata validation:")
     if anomalies:
         for found_by, split, feature, kind, description in anomalies:
             print(f"  {found_by}: {split} {feature} {kind}: {description}")
-    elif validated:
-        print("  no anomalies")
     else:
+        print("  no anomalies" if validated else "  not run")
+    print("\nevaluation:")
+    if summary.accuracy is None:
         print("  not run")
-    print("\nEvaluation:")
-    if summary.accuracy is not None:
-        print(f"  accuracy {summary.accuracy:.4f}; per digit: "
-              + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
-        baseline = (f"baseline model {summary.baseline_model_id}" if summary.baseline_model_id
-                    else "no baseline (no earlier blessed model)")
-        min_accuracy = summary.config.get("min_accuracy", "?")
-        if summary.blessed:
-            print(f"  blessed: accuracy >= min_accuracy {min_accuracy}, and not below the {baseline}")
-        else:
-            print(f"  NOT blessed ({baseline}):")
-            for failure in summary.gate_failures:
-                print(f"    {failure}")
     else:
-        print("  not run")
+        print(f"  accuracy   {summary.accuracy:.4f} on the eval split")
+        print("  per digit  " + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
+        print("  " + _verdict(summary, baseline))
+        for failure in summary.gate_failures:
+            print(f"    failed: {failure}")
+        for drop in summary.drops_within_chance:
+            print(f"    allowed: {drop}")
     if summary.pushed_path:
         print(f"\npushed: version {summary.pushed_version} at {summary.pushed_path}")
-    print(f"\nreport: {report_file if report_file.exists() else '(none yet: mnist-pipeline report ' + run_id + ')'}")
+    print(f"report: {report_file if report_file.exists() else '(none yet: mnist-pipeline report ' + run_id + ')'}")
+    if not args.verbose:
+        print("(every artifact and its properties: --verbose, or --json)")
     return 0
+
+
+def _verdict(summary, baseline: dict | None) -> str:
+    """The model gate's decision in one sentence, naming the baseline as a person knows it."""
+    if baseline:
+        version = f"version {baseline['pushed_version']}" if baseline["pushed_version"] else "a model never pushed"
+        against = f"the baseline, {version} from run {baseline['run_id']} (model {baseline['model_id']})"
+    else:
+        against = "no baseline (no earlier blessed model)"
+    minimum = summary.config.get("min_accuracy", "?")
+    if summary.blessed:
+        rule = (f"accuracy >= min_accuracy {minimum}, not below {against} overall, and no digit worse beyond "
+                f"chance" if baseline else f"accuracy >= min_accuracy {minimum}; {against}")
+        return f"blessed: {rule}"
+    return f"NOT blessed, against {against}:"
+
+
+def _print_artifacts(store, component) -> None:
+    from pipeline import metadata
+
+    for side, artifacts in (("in ", component.inputs), ("out", component.outputs)):
+        for key, items in artifacts.items():
+            for artifact in items:
+                described = metadata.describe_artifact(store, artifact)
+                print(f"      {side} {key:<22} {described['type']:<18} id {artifact.id:<5} {artifact.uri}")
+                for name, value in sorted(described["properties"].items()):
+                    print(f"          {name} = {value}")
 
 
 def cmd_lineage(args) -> int:
@@ -201,7 +234,7 @@ def cmd_report(args) -> int:
     environment.quiet_tensorflow()
     home = Home.from_env()
     run_id = metadata.resolve_run_id(metadata.open_store(home), args.run)
-    path = report.write_report(home, run_id)
+    path = report.write_report(home, run_id, Path(args.output) if args.output else None)
     print(json.dumps({"run_id": run_id, "report": str(path)}) if args.json else path)
     return 0
 
@@ -209,18 +242,22 @@ def cmd_report(args) -> int:
 def add_commands(commands) -> None:
     diff = commands.add_parser("schema-diff",
                                help="how the schema SchemaGen inferred differs from the curated one")
-    diff.add_argument("run", nargs="?", help="the pipeline run id (default: the latest run)")
+    diff.add_argument("run", nargs="?", help=RUN_HELP)
     diff.set_defaults(func=cmd_schema_diff)
 
     runs = commands.add_parser("runs", help="one row per pipeline run, from the metadata store")
     runs.set_defaults(func=cmd_runs)
 
-    show = commands.add_parser("show", help="a run's executions, artifacts and validation results")
+    show = commands.add_parser("show", help="a run's components, anomalies, metrics and verdict")
     show.add_argument("run", nargs="?", help=RUN_HELP)
+    show.add_argument("--verbose", "-v", action="store_true",
+                      help="also every component's input and output artifacts with all their properties")
     show.set_defaults(func=cmd_show)
 
     lineage = commands.add_parser("lineage", help="from a pushed model back to its data, code and config")
-    lineage.add_argument("model", nargs="?", help="a pushed model: its version number or serving path")
+    lineage.add_argument("model", nargs="?",
+                         help="a pushed model: its version number, its serving path, or -1 for the latest pushed, "
+                              "-2 the one before, ...")
     lineage.add_argument("--examples", type=int, metavar="ARTIFACT_ID",
                          help="the other way: every model trained from this artifact (e.g. an Examples id)")
     lineage.set_defaults(func=cmd_lineage)
@@ -232,7 +269,9 @@ def add_commands(commands) -> None:
 
     report = commands.add_parser("report", help="(re)write a run's HTML report and print its path")
     report.add_argument("run", nargs="?", help=RUN_HELP)
+    report.add_argument("--output", "-o", metavar="PATH",
+                        help="write it here (a file, or a folder for index.html) instead of reports/<run id>/")
     report.set_defaults(func=cmd_report)
 
-    for command in (runs, show, lineage, compare, report):
+    for command in (runs, show, lineage, compare, report, diff):
         command.add_argument("--json", action="store_true", help="machine-readable output")

@@ -23,8 +23,9 @@ def cmd_predict(args) -> int:
         print(f"mnist-pipeline predict: {error.error}", file=sys.stderr)
     if not predictions:
         print("mnist-pipeline predict: nothing could be classified", file=sys.stderr)
-        return 1
-    return 0
+    # A file that could not be read is bad input, as for every command: exit 2, after every other
+    # file was classified.
+    return 2 if errors else 0
 
 
 def print_table(where: str, predictions) -> None:
@@ -32,11 +33,11 @@ def print_table(where: str, predictions) -> None:
     if not predictions:
         return
     width = max(len("file"), *(len(p.source) for p in predictions))
-    print(f"{'file':<{width}}  digit  confidence  runner-up")
+    print(f"{'file':<{width}}  digit  confidence  runner-up   reliable")
     for p in predictions:
         second = sorted(range(len(p.probabilities)), key=p.probabilities.__getitem__)[-2]
         print(f"{p.source:<{width}}  {p.digit:>5}  {p.confidence:>10.4f}  "
-              f"{second} ({p.probabilities[second]:.4f})")
+              f"{second} ({p.probabilities[second]:.4f})  {'NO: ' + p.unreliable if p.unreliable else 'yes'}")
 
 
 def add_commands(commands) -> None:
@@ -45,8 +46,8 @@ def add_commands(commands) -> None:
         description="Classify digits with the latest pushed model (or --server). PNG and JPEG images "
                     "of any size and colour are converted to 28x28 the way MNIST was made; .npy arrays "
                     "([28, 28], [N, 28, 28], [784] or [N, 784], values 0-255) and IDX image files are "
-                    "taken as MNIST-format digits. A file that cannot be read is reported and skipped; "
-                    "the exit code is 1 only when nothing could be classified.",
+                    "taken as MNIST-format digits. A file that cannot be read gets one line on stderr and "
+                    "the others are still classified; the exit code is then 2.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     predict.add_argument("files", nargs="+", metavar="FILE")
     predict.add_argument("--server", metavar="URL",

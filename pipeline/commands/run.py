@@ -3,14 +3,17 @@
 On the embedded default the DAG runs in this machine's Airflow in-process (`airflow dags test`,
 one task at a time, nothing to start). While `mnist-pipeline airflow up` runs for the home, the
 run is triggered on that scheduler through the REST API instead, and followed task by task. Both
-paths show the same progress lines and summary, and exit 0 (success), 1 (a task failed) or 130
-(interrupted).
+paths show the same progress lines and summary, and exit 0 (success), 1 (a task failed), 2 (refused:
+another run holds the home), 130 or 143 (stopped by SIGINT or SIGTERM).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -74,10 +77,13 @@ def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: floa
         if summary.accuracy_per_digit:
             print("  per digit:  " + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
     if summary.blessed is not None:
-        print(f"  blessed:    {'yes' if summary.blessed else 'NO'} (needs accuracy >= {config.min_accuracy} "
-              f"and not below the last blessed model's, overall and per digit)")
+        print(f"  blessed:    {'yes' if summary.blessed else 'NO'} (needs accuracy >= {config.min_accuracy}, not "
+              f"below the last blessed model's, and no digit more than {config.max_digit_drop} below its accuracy "
+              "beyond chance)")
         for failure in summary.gate_failures:
             print(f"    failed: {failure}")
+        for drop in summary.drops_within_chance:
+            print(f"    allowed: {drop}")
     if summary.pushed_path:
         cached = summary.components.get("Pusher") and summary.components["Pusher"].state == "CACHED"
         note = " (unchanged re-run: already pushed, nothing new)" if cached else ""
@@ -103,50 +109,84 @@ def cmd_resume(args) -> int:
     summary = metadata.summarize_run(home, metadata.resolve_run_id(store, args.run), store)
     if not summary.config:
         raise LookupError(f"run {summary.run_id} recorded no config to resume with")
-    failed = [c.node_id for c in summary.components.values() if c.state == "FAILED"]
-    print(f"resuming run {summary.run_id} ({summary.state}" + (f", failed at {', '.join(failed)}" if failed else "")
+    failed = [c.node_id for c in summary.components.values() if c.state in ("FAILED", "CANCELED")]
+    print(f"resuming run {summary.run_id} ({summary.state}" + (f", stopped at {', '.join(failed)}" if failed else "")
           + "): completed components come back CACHED from the metadata store")
     return run_pipeline(home, load_config(overrides=summary.config, home=home))
 
 
 def run_pipeline(home: Home, config: PipelineConfig) -> int:
-    from pipeline import services
+    from pipeline import home_lock, services
 
     scheduler = services.running_api(home)
-    home.logs.mkdir(parents=True, exist_ok=True)
-    log_path = home.logs / f"run-{datetime.datetime.now().strftime('%Y%m%dT%H%M%S')}.log"
-    overrides = " ".join(f"{k}={v}" for k, v in config.overrides().items()) or "defaults"
-    print(f"home {home.root}; config: {overrides}")
-    print(f"full log: {log_path}", flush=True)
-    if scheduler:
-        return _run_on_scheduler(home, config, *scheduler, log_path)
-    return _run_in_process(home, config, log_path)
+    # In-process, the home's lock is taken first: a second run is refused before it prints anything.
+    # On the scheduler, Airflow queues runs (max_active_runs=1).
+    with contextlib.nullcontext() if scheduler else home_lock.HomeLock(home) as lock:
+        home.logs.mkdir(parents=True, exist_ok=True)
+        log_path = home.logs / f"run-{datetime.datetime.now().strftime('%Y%m%dT%H%M%S')}.log"
+        overrides = " ".join(f"{k}={v}" for k, v in config.overrides().items()) or "defaults"
+        print(f"home {home.root}; config: {overrides}")
+        print(f"full log: {log_path}", flush=True)
+        if scheduler:
+            return _run_on_scheduler(home, config, *scheduler, log_path)
+        return _run_in_process(home, config, log_path, lock)
 
 
-def _run_in_process(home: Home, config: PipelineConfig, log_path: Path) -> int:
-    from pipeline import processes
+# After SIGTERM, how long the run's processes get to end before they are killed.
+STOP_GRACE = 5.0
+
+
+class _Stop:
+    """The signal handler of an in-process run: the first SIGINT or SIGTERM stops the run's
+    processes (SIGTERM, then SIGKILL after STOP_GRACE s, on a thread, while the main thread keeps
+    reading their output); a second one kills them at once. No KeyboardInterrupt is raised."""
+
+    def __init__(self, process):
+        self.process, self.signal, self.at_ms = process, None, 0
+
+    def __call__(self, signum, _frame) -> None:
+        import threading
+
+        from pipeline import processes
+
+        if self.signal is None:
+            self.signal, self.at_ms = signum, int(time.time() * 1000)
+            # os.write, not print: a handler may run while print is writing (a reentrant call fails).
+            os.write(sys.stdout.fileno(),
+                     f"\n{signal.Signals(signum).name}: stopping the run (again to kill it at once)\n".encode())
+            threading.Thread(target=processes.end_group, args=(self.process, STOP_GRACE), daemon=True).start()
+        else:
+            processes.end_group(self.process, 0, now=True)
+
+
+def _run_in_process(home: Home, config: PipelineConfig, log_path: Path, lock) -> int:
+    """`airflow dags test` in a child process that shares the home's lock (`pipeline.home_lock`)."""
+    from pipeline import home_lock, processes
     from pipeline.airflow_dag import DAG_ID
 
-    env = environment.airflow_environment(home)
+    env = {**environment.airflow_environment(home), home_lock.TOKEN_ENV: lock.token}
     started = time.monotonic()
     if not processes.database_ready(home, env):
         processes.migrate(home, env, say=lambda message: print(message + " (once)", flush=True))
     with open(log_path, "w") as log_file:
         print("Airflow is starting the run (about 10 s before the first task)", flush=True)
         process = processes.start_attached(home, ["dags", "test", DAG_ID, "-c", json.dumps(config.to_dict())],
-                                           env)
+                                           env, pass_fds=(lock.fd,))
+        stop = _Stop(process)
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         run_id, failures = None, []
         try:
             for line in process.stdout:
                 log_file.write(line)
                 run_id = show_progress(line, failures) or run_id
+                if run_id:
+                    lock.name_run(run_id)
             code = process.wait()
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait()
-            print(f"\ninterrupted; the log is in {log_path}. Run again to resume: finished "
-                  "components are taken from the metadata store.")
-            return 130
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if stop.signal is not None:
+        return _interrupted(home, config, run_id, stop, time.monotonic() - started, log_path)
     ok = code == 0 and not failures
     if run_id:
         print_summary(home, config, run_id, time.monotonic() - started, ok)
@@ -156,6 +196,27 @@ def _run_in_process(home: Home, config: PipelineConfig, log_path: Path) -> int:
         print(f"\nthe run failed; see {log_path}", file=sys.stderr)
         return 1
     return 0
+
+
+def _interrupted(home: Home, config: PipelineConfig, run_id: str | None, stop: _Stop, seconds: float,
+                 log_path: Path) -> int:
+    """Record the stop in MLMD (the run shows as INTERRUPTED, each step timed until the stop),
+    say how to go on, and exit as a shell does for the signal: 130 (SIGINT) or 143 (SIGTERM)."""
+    from pipeline import metadata
+
+    name = signal.Signals(stop.signal).name
+    stopped = []
+    if run_id:
+        try:
+            stopped = metadata.mark_interrupted(home, run_id, name, stop.at_ms, config)
+        except (LookupError, FileNotFoundError, RuntimeError):
+            pass
+    print(f"\nrun {run_id or '(not started)'} interrupted by {name} after {seconds:.0f} s"
+          + (f", during {', '.join(stopped)}" if stopped else "") + f"; the log is in {log_path}")
+    if run_id:
+        print("  resume it with `mnist-pipeline resume`: finished components come back CACHED from the metadata "
+              "store, and it goes on from " + (stopped[0] if stopped else "where it stopped"))
+    return 128 + stop.signal
 
 
 def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_path: Path) -> int:
