@@ -130,14 +130,15 @@ def test_a_worse_model_is_not_pushed_and_a_better_one_is(home, mnist, tmp_path):
     # (max_digit_drop 0.01 beyond what chance explains, components/evaluator.py) allows for it.
     base = ["run", "--set", f"data_dir={folder}", "--set", "epochs=1", "--set", "min_accuracy=0.5"]
 
-    # A first, deliberately weak model (large batches: few steps) is blessed and pushed.
-    first = cli(home, *base, "--set", "batch_size=64")
+    # A first, deliberately weak model (large batches: 12 steps, about 0.92 against the default's
+    # 0.95) is blessed and pushed.
+    first = cli(home, *base, "--set", "batch_size=256")
     assert first.returncode == 0 and "blessed:    yes" in first.stdout, first.stdout
     served = _serving_state(home)
     assert len({k.split("/")[0] for k in served}) == 1
 
     # A model trained on shuffled labels: refused, and serving stays byte for byte the same.
-    shuffled = cli(home, *base, "--set", "batch_size=64", "--set", "label_noise=1.0")
+    shuffled = cli(home, *base, "--set", "batch_size=256", "--set", "label_noise=1.0")
     assert shuffled.returncode == 0, shuffled.stdout
     assert "blessed:    NO" in shuffled.stdout
     assert "pushed:     nothing" in shuffled.stdout
