@@ -1,6 +1,7 @@
 """The pipeline's model trained by plain Keras on in-memory numpy arrays, with the same recipe
 (components/training.py): the baseline that the pipeline's wall time is measured against.
 Prints one JSON line."""
+import dataclasses
 import json
 import sys
 import time
@@ -12,8 +13,6 @@ from pipeline.config import PipelineConfig
 
 
 def main(train_examples: int, eval_examples: int, epochs: int) -> None:
-    import dataclasses
-
     recipe = dataclasses.replace(PipelineConfig().recipe(), epochs=epochs)
     splits = data.load_bundled()
     train, test = splits["train"].head(train_examples), splits["eval"].head(eval_examples)

@@ -281,10 +281,8 @@ def beam_modes(work: Path, slice_args: list[str], in_memory: dict) -> dict:
     Trainer does not use Beam) beside the default's (in memory, one worker) of the first run."""
     home = Home(work / "beam-home")
     multi = "--direct_running_mode=multi_processing --direct_num_workers=2"
-    epochs = [a for a in slice_args if a.startswith("epochs=")] or ["epochs=1"]
-    rest = [a for a in slice_args if a != "--set" and not a.startswith("epochs=")]
-    overrides = [arg for value in [*rest, *epochs] for arg in ("--set", value)]
-    run = cli(home, "run", *overrides, "--set", f"beam_args={multi}")
+    # The last --set of a key wins: one epoch whatever the slice says.
+    run = cli(home, "run", *slice_args, "--set", "epochs=1", "--set", f"beam_args={multi}")
     if run["returncode"]:
         raise RuntimeError(f"the multi-processing run failed:\n{run['output'][-3000:]}")
     components = {c.node_id: round(c.seconds, 1) for c in latest_summary(home).components.values()}

@@ -2,7 +2,7 @@
 
 `PipelineConfig` (pipeline/config.py) takes its training keys and their defaults from here, and
 the Trainer receives the recipe as its custom_config; `Recipe.from_custom_config` refuses a
-missing or unknown key instead of falling back to a default of its own. Imports no TensorFlow.
+missing key (or a value out of range) instead of falling back to a default of its own. Imports no TensorFlow.
 """
 from __future__ import annotations
 

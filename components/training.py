@@ -133,8 +133,7 @@ def recalibrate_batchnorm(model: tf.keras.Model, images: np.ndarray, sample: int
     for layer in layers:
         layer.momentum = 0.0
     try:
-        for start in range(0, min(sample, len(images)), sample):
-            model(images[start:start + sample], training=True)
+        model(images[:sample], training=True)
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
