@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stats import spread, weights_digest  # noqa: E402
+from components import tf_env  # noqa: E402
 from pipeline import environment, metadata  # noqa: E402
 from pipeline.config import HOME_ENV, Home  # noqa: E402
 
@@ -141,7 +142,7 @@ def main() -> int:
                         help="only this: the DAG parse, or the scheduler path (with the in-process runs it "
                              "is compared with)")
     args = parser.parse_args()
-    environment.configure()
+    tf_env.configure()
 
     work = Path(tempfile.mkdtemp(prefix="mnist-bench-"))
     if args.only == "dag-parse":

@@ -1,5 +1,5 @@
 """Code that runs inside TFX components: Transform's preprocessing_fn, the model, the Trainer's
 run_fn, and the baseline-model resolver strategy."""
-from pipeline import environment
+from components import tf_env
 
-environment.configure()
+tf_env.configure()

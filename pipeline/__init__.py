@@ -1,7 +1,7 @@
 """The MNIST TFX pipeline: configuration, data ingestion, pipeline definition, CLI.
 
-Importing this package sets the environment every TFX process needs (see `environment`).
+Importing this package sets the environment every TFX process needs (`components.tf_env`).
 """
-from pipeline import environment
+from components import tf_env
 
-environment.configure()
+tf_env.configure()

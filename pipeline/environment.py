@@ -1,36 +1,8 @@
-"""Process-wide settings that the stack needs, applied before TensorFlow is imported.
-
-TF 2.16 makes Keras 3 the default `tf.keras`, but TFX 1.16, TF Transform and TF Model Analysis
-are built on Keras 2: `TF_USE_LEGACY_KERAS=1` switches `tf.keras` to tf-keras. It only works if
-set before the first `import tensorflow`, so every entry point (CLI, DAG file, tests) imports
-this package first.
-"""
+"""The environment of Airflow processes: the stack's settings (`components.tf_env`) plus where
+Airflow keeps its home, database, DAGs and executor for a given home."""
 import os
-import warnings
 
-_DEFAULTS = {
-    "TF_USE_LEGACY_KERAS": "1",
-    # TensorFlow's C++ INFO lines (CPU feature banners, oneDNN notices) drown the task logs.
-    "TF_CPP_MIN_LOG_LEVEL": "1",
-    # google-api-core warns on every import that Python 3.11 support ends in 2027; TFX pulls it
-    # in dozens of times. A prefix match, so it silences nothing else.
-    "PYTHONWARNINGS": "ignore:You are using a Python version:FutureWarning",
-}
-
-
-def configure() -> None:
-    for key, value in _DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
-
-
-def quiet_tensorflow() -> None:
-    """For a process that reads results with TensorFlow but runs nothing: no import chatter."""
-    import logging
-
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    for name in ("tensorflow", "absl", "apache_beam"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+from components import tf_env
 
 
 def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
@@ -84,7 +56,7 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
         # starts in well under a second instead of importing it for 6 s (pipeline.task_imports).
         defaults.update({"AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
                          "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": TASK_IMPORTS})
-    for key, value in {**_DEFAULTS, **defaults}.items():
+    for key, value in {**tf_env.DEFAULTS, **defaults}.items():
         env.setdefault(key, value)
     return env
 

@@ -121,10 +121,10 @@ class LocalModel(_Model):
     """A pushed SavedModel, loaded in this process."""
 
     def __init__(self, model_dir: str | Path):
-        from pipeline import environment
+        from components import tf_env
 
-        environment.configure()
-        environment.quiet_tensorflow()
+        tf_env.configure()
+        tf_env.quiet_tensorflow()
         import tensorflow as tf
 
         self.where = str(model_dir)

@@ -14,9 +14,9 @@ would not survive the fork. It loads third-party modules only: the project's own
 components/) is imported by each task from the files as they are now, so a code update needs no
 restart of `airflow up`; an upgrade of TFX or TensorFlow does.
 """
-from pipeline import environment
+from components import tf_env
 
-environment.configure()
+tf_env.configure()
 
 import tensorflow  # noqa: E402,F401  (first, with the legacy-Keras switch set above)
 from tfx.dsl.compiler import compiler  # noqa: E402,F401  (prepare_data compiles the run's pipeline)

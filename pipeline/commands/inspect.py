@@ -227,11 +227,10 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from components import tf_env
     from pipeline import metadata, report
 
-    from pipeline import environment
-
-    environment.quiet_tensorflow()
+    tf_env.quiet_tensorflow()
     home = Home.from_env()
     run_id = metadata.resolve_run_id(metadata.open_store(home), args.run)
     path = report.write_report(home, run_id, Path(args.output) if args.output else None)

@@ -1,0 +1,36 @@
+"""Process-wide settings that the stack needs, applied before TensorFlow is imported.
+
+TF 2.16 makes Keras 3 the default `tf.keras`, but TFX 1.16, TF Transform and TF Model Analysis
+are built on Keras 2: `TF_USE_LEGACY_KERAS=1` switches `tf.keras` to tf-keras. It only works if
+set before the first `import tensorflow`, so every entry point (CLI, DAG file, tests, component
+code) imports the `pipeline` or `components` package first, and both call `configure()`.
+
+This module is the bottom layer: it imports nothing of the project, so component code can use
+it without pulling in the orchestration side (`pipeline.environment` builds Airflow's
+environment on top of these settings).
+"""
+import logging
+import os
+import warnings
+
+DEFAULTS = {
+    "TF_USE_LEGACY_KERAS": "1",
+    # TensorFlow's C++ INFO lines (CPU feature banners, oneDNN notices) drown the task logs.
+    "TF_CPP_MIN_LOG_LEVEL": "1",
+    # google-api-core warns on every import that Python 3.11 support ends in 2027; TFX pulls it
+    # in dozens of times. A prefix match, so it silences nothing else.
+    "PYTHONWARNINGS": "ignore:You are using a Python version:FutureWarning",
+}
+
+
+def configure() -> None:
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
+
+
+def quiet_tensorflow() -> None:
+    """For a process that reads results with TensorFlow but runs nothing: no import chatter."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    for name in ("tensorflow", "absl", "apache_beam"):
+        logging.getLogger(name).setLevel(logging.ERROR)
