@@ -87,12 +87,11 @@ def _no_such_run(dag_id: str, run_id: str) -> PageError:
 def _write_report(home: Home, run_id: str) -> None:
     """Write a finished run's missing report, in a child process: TensorFlow stays out of the API
     server. One at a time, whichever API server worker asks, and not again once written."""
-    from pipeline import report
 
     home.reports.mkdir(parents=True, exist_ok=True)
     with open(home.reports / ".writing.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if report.report_path(home, run_id).is_file():
+        if home.report_file(run_id).is_file():
             return
         try:
             result = subprocess.run([sys.executable, "-m", "pipeline.cli", "report", "--", run_id],
@@ -116,7 +115,7 @@ def create_app():
 
     from components.anomalies import found_in_run
     from pipeline import airflow_pages as pages
-    from pipeline import metadata, report
+    from pipeline import metadata
     from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
     from pipeline.pipeline import NODES
 
@@ -158,7 +157,7 @@ def create_app():
     def run_report(dag_id: str, run_id: str, airflow_state: str | None = Depends(airflow_run_state)):
         ours(dag_id)
         home = Home.from_env()
-        path = report.report_path(home, run_id)
+        path = home.report_file(run_id)
         if path.resolve().parent.parent != home.reports.resolve():  # a run id like ".."
             raise _no_such_run(dag_id, run_id)
         if not path.is_file():
@@ -201,7 +200,7 @@ def create_app():
             baseline = next((metadata.describe_artifact(store, a, type_names)
                              for a in store.get_artifacts_by_id([summary.baseline_model_id])), None)
         return HTMLResponse(pages.task_page(task_id, summary, component, artifacts,
-                                            report.report_path(home, run_id).is_file(), anomalies, baseline))
+                                            home.report_file(run_id).is_file(), anomalies, baseline))
 
     return app
 

@@ -7,7 +7,9 @@ overrides both. Everything a run writes lives under one home folder, `Home`.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -319,6 +321,15 @@ class Home:
     def reports(self) -> Path:
         return self.root / "reports"
 
+    def report_file(self, run_id: str) -> Path:
+        """A run's HTML report: <reports>/<run id, made safe as a folder name>/index.html."""
+        return self.reports / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) / "index.html"
+
+    @property
+    def run_lock(self) -> Path:
+        """The lock a run holds on this home (`pipeline.home_lock`)."""
+        return self.root / "run.lock"
+
     @property
     def staged_schemas(self) -> Path:
         return self.root / "schema"
@@ -333,8 +344,26 @@ class Home:
         return self.airflow_home / "services"
 
     @property
+    def services_state(self) -> Path:
+        """What `airflow up` started: processes, port, executor (`pipeline.services`)."""
+        return self.airflow_services / "services.json"
+
+    @property
+    def api_credentials(self) -> Path:
+        """The API user's name and password, readable by its owner only (`pipeline.logins`)."""
+        return self.airflow_services / "api-user.json"
+
+    def service_file(self, name: str, suffix: str) -> Path:
+        """An Airflow process's files: `<name>.log`, `<name>.pid`, `<name>.airflow-pid`."""
+        return self.airflow_services / f"{name}.{suffix}"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    def run_log(self, started: datetime.datetime) -> Path:
+        """The full output of the `mnist-pipeline run` started at `started`."""
+        return self.logs / f"run-{started.strftime('%Y%m%dT%H%M%S')}.log"
 
     @property
     def mnist_data(self) -> Path:

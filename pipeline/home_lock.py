@@ -20,7 +20,6 @@ import uuid
 
 from pipeline.config import Home
 
-LOCK_FILE = "run.lock"
 # Set in every process of the run holding the lock: the token written into the lock file.
 TOKEN_ENV = "MNIST_PIPELINE_RUN_LOCK"
 # How long to wait for the lock when the run holding it has lost its own process.
@@ -29,10 +28,6 @@ DYING_WAIT = 15.0
 
 class RunInProgress(RuntimeError):
     """Another run holds the home's lock; the message names it."""
-
-
-def _path(home: Home):
-    return home.root / LOCK_FILE
 
 
 def _alive(pid) -> bool:
@@ -72,7 +67,7 @@ class HomeLock:
 
     def acquire(self) -> "HomeLock":
         self.home.root.mkdir(parents=True, exist_ok=True)
-        handle = open(_path(self.home), "a+")
+        handle = open(self.home.run_lock, "a+")
         deadline = time.monotonic() + DYING_WAIT
         while True:
             try:
@@ -124,7 +119,7 @@ class HomeLock:
 
 def holder(home: Home) -> dict | None:
     """What the live run holding the home's lock wrote, or None when no live process holds it."""
-    path = _path(home)
+    path = home.run_lock
     if not path.is_file():
         return None
     with open(path) as handle:

@@ -22,12 +22,8 @@ ADMIN_USER = "admin"
 API_USER = "mnist-pipeline-api"
 
 
-def api_credentials_file(home: Home) -> Path:
-    return home.airflow_services / "api-user.json"
-
-
 def api_credentials(home: Home) -> tuple[str, str]:
-    path = api_credentials_file(home)
+    path = home.api_credentials
     if not path.is_file():
         raise ServiceError(f"no API credentials in {path}: start Airflow with `mnist-pipeline airflow up`")
     data = json.loads(path.read_text())
@@ -60,7 +56,7 @@ class Users:
 
     def __init__(self, home: Home, env: dict[str, str]):
         self.home, self.env = home, env
-        path = api_credentials_file(home)
+        path = home.api_credentials
         known = json.loads(path.read_text()) if path.is_file() else {}
         self.api_password = known.get("password") or secrets.token_urlsafe(24)
         self.new_api_password = not known

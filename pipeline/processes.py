@@ -43,7 +43,7 @@ def run_once(home: Home, name: str, args: list[str], env: dict[str, str], timeou
     command line). The command runs in a session of its own, without a controlling terminal, so
     that a prompt reads that input instead of the user's terminal.
     """
-    log = home.airflow_services / f"{name}.log"
+    log = home.service_file(name, "log")
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
         result = subprocess.run(airflow_command(args), env=env, input=stdin, stdout=subprocess.PIPE,
@@ -59,10 +59,10 @@ def run_once(home: Home, name: str, args: list[str], env: dict[str, str], timeou
 
 def start_detached(home: Home, name: str, args: list[str], env: dict[str, str]) -> int:
     """Start a long-running Airflow process detached from this one (own session, no terminal)."""
-    with open(home.airflow_services / f"{name}.log", "ab") as log:
+    with open(home.service_file(name, "log"), "ab") as log:
         process = subprocess.Popen(airflow_command(args), env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=home.airflow_home)
-    (home.airflow_services / f"{name}.pid").write_text(f"{process.pid}\n")
+    (home.service_file(name, "pid")).write_text(f"{process.pid}\n")
     return process.pid
 
 

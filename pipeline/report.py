@@ -11,7 +11,6 @@ import html
 import io
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +21,6 @@ from pipeline.config import Home
 
 SAMPLES = 24  # digits shown per split
 CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix
-
-
-def report_path(home: Home, run_id: str) -> Path:
-    return home.reports / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) / "index.html"
 
 
 def _png(image) -> str:
@@ -249,7 +244,7 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 <h2>Config</h2><pre>{html.escape(config)}</pre>
 </body></html>
 """
-    path = Path(output) if output else report_path(home, run_id)
+    path = Path(output) if output else home.report_file(run_id)
     if path.is_dir():
         path = path / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)

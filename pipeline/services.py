@@ -19,17 +19,12 @@ from pipeline.airflow_api import Api
 from pipeline.config import AIRFLOW_DB_ENV, EXECUTORS, MLMD_ENV, Home, load_config, load_profile
 from pipeline.processes import ServiceError
 
-STATE_FILE = "services.json"
 # Stopped in this order: the scheduler first, so that it hands out no new task while the rest stops.
 ORDER = ("scheduler", "dag-processor", "worker", "api-server")
 
 
-def _state_path(home: Home) -> Path:
-    return home.airflow_services / STATE_FILE
-
-
 def read_state(home: Home) -> dict[str, Any] | None:
-    path = _state_path(home)
+    path = home.services_state
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -123,14 +118,14 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
                 name = f"worker-{number}"
                 started[name] = processes.start_detached(home, name, [
                     "celery", "worker", "--celery-hostname", f"{state['queue']}-{number}@%h",
-                    "--pid", str(home.airflow_services / f"{name}.airflow-pid"),
+                    "--pid", str(home.service_file(name, "airflow-pid")),
                     "--skip-serve-logs", "--without-gossip", "--without-mingle"], env)
-        _state_path(home).write_text(json.dumps(state, indent=2))
+        home.services_state.write_text(json.dumps(state, indent=2))
         # The API server sets up FAB's roles as it starts, as `users create` does: one after the other.
         admin_password = users.wait()
         started["api-server"] = processes.start_detached(home, "api-server", [
             "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env)
-        _state_path(home).write_text(json.dumps(state, indent=2))
+        home.services_state.write_text(json.dumps(state, indent=2))
         say(f"started {', '.join(f'{n} (pid {p})' for n, p in started.items())}; waiting for the "
             "scheduler to report healthy and the DAG to load")
         api = Api(url, *logins.api_credentials(home))
@@ -154,7 +149,7 @@ def _wait_until_ready(home: Home, api: Api, state: dict[str, Any], dag_id: str, 
     while time.monotonic() < deadline:
         for name, alive in _alive(state).items():
             if not alive:
-                log = home.airflow_services / f"{name}.log"
+                log = home.service_file(name, "log")
                 raise ServiceError(f"the {name} stopped while starting; the end of its log ({log}):\n"
                                    f"{processes.last_lines(log)}")
         health = api.health()
@@ -180,7 +175,7 @@ def _wait_until_ready(home: Home, api: Api, state: dict[str, Any], dag_id: str, 
 def _clear_state(home: Home) -> None:
     for path in home.airflow_services.glob("*.pid"):
         path.unlink()
-    _state_path(home).unlink(missing_ok=True)
+    home.services_state.unlink(missing_ok=True)
 
 
 def down(home: Home, timeout: float = 30, say: Callable[[str], None] = print) -> list[str]:
@@ -262,7 +257,7 @@ def describe_up(state: dict[str, Any]) -> str:
     if state.get("broker"):
         lines.append(f"  broker:    {state['broker']} (queue {state['queue']})")
     lines += ["  processes: " + ", ".join(f"{n} {p}" for n, p in state["processes"].items()),
-              f"  logs:      {Path(state['home']) / 'airflow' / 'services'}",
+              f"  logs:      {Home(Path(state['home'])).airflow_services}",
               "`mnist-pipeline run` now triggers runs on this scheduler; stop it with `mnist-pipeline airflow down`"]
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline import airflow_plugin, metadata, report
+from pipeline import airflow_plugin, metadata
 from pipeline.airflow_dag import DAG_ID
 from pipeline.config import Home
 
@@ -213,7 +213,7 @@ def test_unknown_dags_runs_and_tasks_are_clear_404s(home, recorded):
 def test_a_written_report_is_served_and_a_running_run_has_none_yet(home, recorded):
     response = client(airflow_state="running").get(report_url())
     assert response.status_code == 404 and "No report yet" in response.text and "running" in response.text
-    path = report.report_path(home, RUN)
+    path = home.report_file(RUN)
     path.parent.mkdir(parents=True)
     path.write_text("<html><body>the report</body></html>")
     response = client().get(report_url())
@@ -225,10 +225,10 @@ def test_a_written_report_is_served_and_a_running_run_has_none_yet(home, recorde
 
 def test_an_ended_run_without_a_report_gets_one_written(home, recorded):
     """By `mnist-pipeline report` in a child process: TensorFlow stays out of the API server."""
-    assert not report.report_path(home, RUN).exists()
+    assert not home.report_file(RUN).exists()
     response = client(airflow_state="failed").get(report_url())
     assert response.status_code == 200, response.text
-    assert report.report_path(home, RUN).is_file() and "Model gate: <b>NOT blessed</b>" in response.text
+    assert home.report_file(RUN).is_file() and "Model gate: <b>NOT blessed</b>" in response.text
 
 
 # --- The real API server ----------------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path)
 
     home.airflow_services.mkdir(parents=True)
     metadata.record_run(home, RUN, {"epochs": 1})
-    path = report.report_path(home, RUN)
+    path = home.report_file(RUN)
     path.parent.mkdir(parents=True)
     path.write_text("<html><body>the report of the run</body></html>")
     port = processes.free_port()

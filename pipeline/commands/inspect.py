@@ -64,7 +64,7 @@ def cmd_show(args) -> int:
     its baseline named by version and run. `--verbose` adds every artifact with all its
     properties; `--json` holds everything."""
     from components.anomalies import found_in_run
-    from pipeline import metadata, report
+    from pipeline import metadata
 
     home = Home.from_env()
     store = metadata.open_store(home)
@@ -72,7 +72,7 @@ def cmd_show(args) -> int:
     summary = metadata.summarize_run(home, run_id, store)
     validated, anomalies = found_in_run(summary.components)
     baseline = metadata.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
-    report_file = report.report_path(home, run_id)
+    report_file = home.report_file(run_id)
     if args.json:
         data = summary.to_json()
         data["components"] = {

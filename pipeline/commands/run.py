@@ -61,7 +61,7 @@ def _last_error(log_path: Path) -> str:
 
 
 def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
-    from pipeline import metadata, report
+    from pipeline import metadata
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
@@ -90,7 +90,7 @@ def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: floa
         print(f"  pushed:     {summary.pushed_path}{note}")
     elif summary.pushed is False:
         print("  pushed:     nothing (the model was not blessed)")
-    report_file = report.report_path(home, run_id)
+    report_file = home.report_file(run_id)
     if report_file.exists():
         print(f"  report:     {report_file}")
 
@@ -123,7 +123,7 @@ def run_pipeline(home: Home, config: PipelineConfig) -> int:
     # On the scheduler, Airflow queues runs (max_active_runs=1).
     with contextlib.nullcontext() if scheduler else home_lock.HomeLock(home) as lock:
         home.logs.mkdir(parents=True, exist_ok=True)
-        log_path = home.logs / f"run-{datetime.datetime.now().strftime('%Y%m%dT%H%M%S')}.log"
+        log_path = home.run_log(datetime.datetime.now())
         overrides = " ".join(f"{k}={v}" for k, v in config.overrides().items()) or "defaults"
         print(f"home {home.root}; config: {overrides}")
         print(f"full log: {log_path}", flush=True)
