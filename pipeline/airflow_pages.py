@@ -6,12 +6,12 @@ meets HTML. Light on purpose: no TensorFlow, no Airflow.
 """
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
 from pipeline.airflow_dag import PREPARE_TASK, REPORT_TASK
-from pipeline.metadata import ComponentRun, RunSummary, _iso
+from pipeline.html_parts import e as _e, gate_verdict, table
+from pipeline.metadata import ComponentRun, RunSummary, iso_time
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; max-width: 70em; color: #222; }
@@ -22,10 +22,6 @@ th { background: #f3f3f3; text-align: left; } td.uri { font-family: monospace; w
 LONG_PROPERTIES = 300  # characters of an artifact's properties shown in its table cell
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value))
-
-
 def document(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
@@ -34,14 +30,6 @@ def document(title: str, body: str) -> str:
 def message(title: str, text: str, hint: str = "") -> str:
     """A page that says what is missing or wrong, and what to do."""
     return document(title, f"<h1>{_e(title)}</h1>\n<p>{_e(text)}</p>" + (f"\n<p>{_e(hint)}</p>" if hint else ""))
-
-
-def table(headers, rows, uri_column: int | None = None) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="uri">{_e(c)}</td>' if i == uri_column else f"<td>{_e(c)}</td>"
-                         for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _artifacts(artifacts: dict[str, list[dict[str, Any]]]) -> str:
@@ -71,23 +59,12 @@ def evaluation_section(summary: RunSummary, baseline: dict[str, Any] | None) -> 
     """The model gate's verdict: accuracy overall and per digit, blessed or not, and why."""
     if summary.accuracy is None:
         return "<p>No accuracy recorded: the evaluation did not finish.</p>"
-    parts = []
-    if summary.blessed:
-        parts.append('<p class="ok"><b>Blessed</b>: the model may be pushed.</p>')
-    elif summary.blessed is False:
-        parts.append('<p class="bad"><b>NOT blessed</b>: the model is not pushed. Thresholds that failed:</p>')
-        parts.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in summary.gate_failures) + "</ul>"
-                     if summary.gate_failures else "<p>(none recorded)</p>")
+    parts = [gate_verdict(summary, baseline)]
     thresholds = {k: summary.config[k] for k in ("min_accuracy", "max_digit_drop") if k in summary.config}
     parts.append(f"<p>Accuracy on the eval split: <b>{summary.accuracy:.4f}</b>"
                  + (" (" + ", ".join(f"{_e(k)} {_e(v)}" for k, v in thresholds.items()) + ")" if thresholds else "")
                  + "</p>")
     parts.append(table(("digit", "accuracy"), [(d, f"{a:.4f}") for d, a in summary.accuracy_per_digit.items()]))
-    if baseline:
-        parts.append(f"<p>Baseline: model {_e(baseline['id'])}, the latest blessed model before this one, at "
-                     f'<span class="uri">{_e(baseline["uri"])}</span>.</p>')
-    else:
-        parts.append("<p>Baseline: none (no earlier blessed model), so only the minimum accuracy applied.</p>")
     return "".join(parts)
 
 
@@ -134,7 +111,7 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
         state_class = {"COMPLETE": "ok", "CACHED": "ok", "FAILED": "bad"}.get(component.state, "")
         parts.append(f'<p><b class="{state_class}">{_e(component.state)}</b>'
                      + (" (taken from an earlier run: its inputs had not changed)" if component.state == "CACHED" else "")
-                     + f" &middot; started {_e(_iso(component.started_ms) or '?')}, "
+                     + f" &middot; started {_e(iso_time(component.started_ms) or '?')}, "
                      + ("its process died, its end is not known" if component.orphaned else f"{component.seconds:.1f} s")
                      + f" &middot; ML Metadata execution {component.execution_id}</p>")
     parts.append(results_section(task_id, summary, component, anomalies, baseline))
@@ -149,6 +126,6 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
 def run_record_section(summary: RunSummary) -> str:
     """What the first task recorded: the run's config and the code's commit."""
     config = json.dumps(summary.config, indent=1, sort_keys=True) if summary.config else "(not recorded)"
-    return (f"<p>Recorded the run in ML Metadata, started {_e(_iso(summary.started_ms) or '?')}, "
+    return (f"<p>Recorded the run in ML Metadata, started {_e(iso_time(summary.started_ms) or '?')}, "
             f"with the code at commit {_e(summary.git_commit or 'unknown')} and this config:</p>"
             f"<pre>{_e(config)}</pre>")

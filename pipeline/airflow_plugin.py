@@ -197,8 +197,7 @@ def create_app():
         anomalies = found_in_run({task_id: component}) if component and task_id in VALIDATORS else None
         baseline = None
         if task_id == "Evaluator" and summary.baseline_model_id:
-            baseline = next((metadata.describe_artifact(store, a, type_names)
-                             for a in store.get_artifacts_by_id([summary.baseline_model_id])), None)
+            baseline = metadata.model_origin(store, summary.baseline_model_id)
         return HTMLResponse(pages.task_page(task_id, summary, component, artifacts,
                                             home.report_file(run_id).is_file(), anomalies, baseline))
 

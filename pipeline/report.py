@@ -18,6 +18,7 @@ import numpy as np
 from components import features
 from pipeline import metadata
 from pipeline.config import Home
+from pipeline.html_parts import gate_verdict, table
 
 SAMPLES = 24  # digits shown per split
 CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix
@@ -121,12 +122,6 @@ def _curves_svg(history: dict) -> str:
     return "".join(charts) or "<p>No training history (the Trainer did not run).</p>"
 
 
-def _table(headers, rows) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _statistics_section(summary) -> str:
     import tensorflow_data_validation as tfdv
 
@@ -153,7 +148,7 @@ def _statistics_section(summary) -> str:
                 rows.append((".".join(feature.path.step), kind.replace("_stats", ""),
                              f"{common.num_non_missing:.0f}", f"{common.num_missing:.0f}", detail))
             parts.append(f"<p>{dataset.num_examples} examples</p>")
-            parts.append(_table(("feature", "kind", "present", "missing", "values"), rows))
+            parts.append(table(("feature", "kind", "present", "missing", "values"), rows))
         if examples and examples.outputs.get("examples"):
             images, labels, _ = _examples(examples.outputs["examples"][0].uri, split, SAMPLES)
             if images:
@@ -172,20 +167,15 @@ def _anomalies_section(summary) -> str:
         return "<p>The data was not validated in this run.</p>"
     if not rows:
         return '<p class="ok">No anomalies: the data meets the contract in schema/schema.pbtxt.</p>'
-    return _table(("found by", "split", "feature", "kind", "description"), rows)
+    return table(("found by", "split", "feature", "kind", "description"), rows)
 
 
-def _evaluation_section(summary) -> str:
+def _evaluation_section(summary, baseline) -> str:
     if summary.accuracy is None:
         return "<p>No evaluation (the Evaluator did not run).</p>"
     parts = [f"<p>Accuracy on the eval split: <b>{summary.accuracy:.4f}</b></p>"]
-    parts.append(_table(("digit", "accuracy"), [(d, f"{a:.4f}") for d, a in summary.accuracy_per_digit.items()]))
-    verdict = "blessed" if summary.blessed else "NOT blessed"
-    parts.append(f"<p>Model gate: <b>{verdict}</b>"
-                 + (f" against baseline model {summary.baseline_model_id}" if summary.baseline_model_id
-                    else " (no earlier blessed model to compare with)") + "</p>")
-    if summary.gate_failures:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in summary.gate_failures) + "</ul>")
+    parts.append(table(("digit", "accuracy"), [(d, f"{a:.4f}") for d, a in summary.accuracy_per_digit.items()]))
+    parts.append("<p>Model gate:</p>" + gate_verdict(summary, baseline))
     matrix = _confusion_for(summary)
     if matrix is not None:
         parts.append(f'<img id="confusion-matrix" alt="confusion matrix" src="{_confusion_image(matrix)}">')
@@ -228,7 +218,9 @@ th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img
 
 def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
     """Write (or rewrite) the report of `run_id`, to `output` or its place in the home; returns its path."""
-    summary = metadata.summarize_run(home, run_id)
+    store = metadata.open_store(home)
+    summary = metadata.summarize_run(home, run_id, store)
+    baseline = metadata.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
     states = [(c.node_id, c.state) for c in summary.components.values()]
     config = json.dumps(summary.config, indent=1, sort_keys=True) if summary.config else "(not recorded)"
     body = f"""<!DOCTYPE html>
@@ -236,10 +228,10 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 <style>{STYLE}</style></head><body>
 <h1>MNIST pipeline run</h1>
 <p>{html.escape(run_id)} &middot; commit {html.escape(summary.git_commit or "unknown")}</p>
-{_table(("component", "state"), states)}
+{table(("component", "state"), states)}
 <h2>Data: statistics and samples</h2>{_statistics_section(summary)}
 <h2>Anomalies</h2>{_anomalies_section(summary)}
-<h2>Evaluation</h2>{_evaluation_section(summary)}
+<h2>Evaluation</h2>{_evaluation_section(summary, baseline)}
 <h2>Training curves</h2>{_training_section(summary)}
 <h2>Config</h2><pre>{html.escape(config)}</pre>
 </body></html>

@@ -77,7 +77,7 @@ def test_run_succeeds_and_reports_what_it_did(first_run):
     for component in COMPONENTS:
         assert f"{component:<30} COMPLETE" in first_run.stdout
     assert "epoch 1/1" in first_run.stdout
-    assert "accuracy:" in first_run.stdout and "blessed:    yes" in first_run.stdout
+    assert "\n  accuracy   " in first_run.stdout and "\n  blessed: accuracy >=" in first_run.stdout
     assert "pushed:" in first_run.stdout
 
 

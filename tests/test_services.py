@@ -217,7 +217,7 @@ class TestLocalExecutor:
         assert code_a == 0, out_a
         assert code_b == 0, out_b
         for output in (out_a, out_b):
-            assert "succeeded" in output and "accuracy:" in output
+            assert "succeeded" in output and "\n  accuracy   " in output
         assert f"{'Trainer':<30} running" in out_a and f"{'Trainer':<30} COMPLETE" in out_a
         assert "epoch 1/1" in out_a
         for output in (out_a, out_b):  # every task's end was read from its log, the teardown's included

@@ -49,7 +49,7 @@ def cmd_runs(args) -> int:
         return 0
     print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<11} {'accuracy':>8}  {'blessed':<7} pushed")
     for r in runs:
-        started = (metadata._iso(r.started_ms) or "")[:19].replace("T", " ")
+        started = (metadata.iso_time(r.started_ms) or "")[:19].replace("T", " ")
         accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else "-"
         blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
         seconds = f"{r.seconds:>6.0f}" if r.time_known else f"{'?':>6}"
@@ -87,7 +87,7 @@ def cmd_show(args) -> int:
         data["report"] = str(report_file) if report_file.exists() else None
         print_json(data)
         return 0
-    started = (metadata._iso(summary.started_ms) or "?")[:19].replace("T", " ")
+    started = (metadata.iso_time(summary.started_ms) or "?")[:19].replace("T", " ")
     took = f"{summary.seconds:.0f} s from {started} UTC" if summary.time_known else \
         f"started {started} UTC, its end unknown (a step's process died)"
     print(f"run {run_id}\n  {summary.state}, {took}, commit "
@@ -106,37 +106,14 @@ def cmd_show(args) -> int:
     else:
         print("  no anomalies" if validated else "  not run")
     print("\nevaluation:")
-    if summary.accuracy is None:
-        print("  not run")
-    else:
-        print(f"  accuracy   {summary.accuracy:.4f} on the eval split")
-        print("  per digit  " + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
-        print("  " + _verdict(summary, baseline))
-        for failure in summary.gate_failures:
-            print(f"    failed: {failure}")
-        for drop in summary.drops_within_chance:
-            print(f"    allowed: {drop}")
+    for line in metadata.evaluation_lines(summary, baseline) or ["not run"]:
+        print("  " + line)
     if summary.pushed_path:
         print(f"\npushed: version {summary.pushed_version} at {summary.pushed_path}")
     print(f"report: {report_file if report_file.exists() else '(none yet: mnist-pipeline report ' + run_id + ')'}")
     if not args.verbose:
         print("(every artifact and its properties: --verbose, or --json)")
     return 0
-
-
-def _verdict(summary, baseline: dict | None) -> str:
-    """The model gate's decision in one sentence, naming the baseline as a person knows it."""
-    if baseline:
-        version = f"version {baseline['pushed_version']}" if baseline["pushed_version"] else "a model never pushed"
-        against = f"the baseline, {version} from run {baseline['run_id']} (model {baseline['model_id']})"
-    else:
-        against = "no baseline (no earlier blessed model)"
-    minimum = summary.config.get("min_accuracy", "?")
-    if summary.blessed:
-        rule = (f"accuracy >= min_accuracy {minimum}, not below {against} overall, and no digit worse beyond "
-                f"chance" if baseline else f"accuracy >= min_accuracy {minimum}; {against}")
-        return f"blessed: {rule}"
-    return f"NOT blessed, against {against}:"
 
 
 def _print_artifacts(store, component) -> None:

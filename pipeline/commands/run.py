@@ -60,30 +60,22 @@ def _last_error(log_path: Path) -> str:
     return errors[-1] if errors else "(no error line found)"
 
 
-def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
+def print_summary(home: Home, run_id: str, seconds: float, ok: bool) -> None:
     from pipeline import metadata
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
     try:
-        summary = metadata.summarize_run(home, run_id)
+        store = metadata.open_store(home)
+        summary = metadata.summarize_run(home, run_id, store)
     except (LookupError, FileNotFoundError):
         print("  components: none ran")
         return
     states = ", ".join(f"{c.node_id} {c.state}" for c in summary.components.values())
     print(f"  components: {states}")
-    if summary.accuracy is not None:
-        print(f"  accuracy:   {summary.accuracy:.4f} on the eval split")
-        if summary.accuracy_per_digit:
-            print("  per digit:  " + "  ".join(f"{d}: {a:.4f}" for d, a in summary.accuracy_per_digit.items()))
-    if summary.blessed is not None:
-        print(f"  blessed:    {'yes' if summary.blessed else 'NO'} (needs accuracy >= {config.min_accuracy}, not "
-              f"below the last blessed model's, and no digit more than {config.max_digit_drop} below its accuracy "
-              "beyond chance)")
-        for failure in summary.gate_failures:
-            print(f"    failed: {failure}")
-        for drop in summary.drops_within_chance:
-            print(f"    allowed: {drop}")
+    baseline = metadata.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
+    for line in metadata.evaluation_lines(summary, baseline):
+        print("  " + line)
     if summary.pushed_path:
         cached = summary.components.get("Pusher") and summary.components["Pusher"].state == "CACHED"
         note = " (unchanged re-run: already pushed, nothing new)" if cached else ""
@@ -189,7 +181,7 @@ def _run_in_process(home: Home, config: PipelineConfig, log_path: Path, lock) ->
         return _interrupted(home, config, run_id, stop, time.monotonic() - started, log_path)
     ok = code == 0 and not failures
     if run_id:
-        print_summary(home, config, run_id, time.monotonic() - started, ok)
+        print_summary(home, run_id, time.monotonic() - started, ok)
     if not ok:
         if not run_id:  # Airflow failed before any task started, e.g. the DAG did not load
             print("Airflow failed before the pipeline started:\n  " + _last_error(log_path), file=sys.stderr)
@@ -249,7 +241,7 @@ def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_
             print(f"\nstopped following; the run goes on in Airflow: {run_page}")
             return 130
     ok = final == "success"
-    print_summary(home, config, run_id, time.monotonic() - started, ok)
+    print_summary(home, run_id, time.monotonic() - started, ok)
     if not ok:
         print(f"\nthe run failed; see {log_path}, or the task logs at {run_page}", file=sys.stderr)
         return 1

@@ -1,0 +1,33 @@
+"""HTML pieces that the run's report (pipeline/report.py) and the Airflow UI's pages
+(pipeline/airflow_pages.py) share, so both say the same thing the same way."""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from pipeline import metadata
+from pipeline.metadata import RunSummary
+
+
+def e(value: Any) -> str:
+    """Any value as escaped HTML text."""
+    return html.escape(str(value))
+
+
+def table(headers, rows, uri_column: int | None = None) -> str:
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="uri">{e(c)}</td>' if i == uri_column else f"<td>{e(c)}</td>"
+                         for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def gate_verdict(summary: RunSummary, baseline: dict[str, Any] | None) -> str:
+    """The model gate's verdict (`metadata.verdict`, as `show` prints it) in HTML, with the
+    thresholds that failed and the per-digit drops allowed as chance."""
+    if summary.blessed is None:
+        return "<p>No verdict recorded.</p>"
+    lists = "".join(f"<ul>{''.join(f'<li>{e(label)}: {e(item)}</li>' for item in items)}</ul>"
+                    for label, items in (("failed", summary.gate_failures), ("allowed", summary.drops_within_chance))
+                    if items)
+    return f'<p class="{"ok" if summary.blessed else "bad"}"><b>{e(metadata.verdict(summary, baseline))}</b></p>{lists}'
