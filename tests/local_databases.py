@@ -3,6 +3,7 @@ the benchmark that run Airflow and MLMD as a team does."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import uuid
@@ -43,3 +44,17 @@ def mariadb_store():
         yield {"MNIST_PIPELINE_MLMD": f"mysql://{name}@127.0.0.1:3306/{name}", "MNIST_PIPELINE_MLMD_PASSWORD": password}
     finally:
         sql(f"DROP DATABASE {name}; DROP USER '{name}'@'127.0.0.1';")
+
+
+@contextlib.contextmanager
+def mariadb_store_here():
+    """`mariadb_store`, set in this process's environment too (restored afterwards), so that the
+    test reads the same MLMD store as the pipeline's tasks."""
+    with mariadb_store() as store:
+        saved = {key: os.environ.get(key) for key in store}
+        os.environ.update(store)
+        try:
+            yield store
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key) if value is None else os.environ.update({key: value})

@@ -26,7 +26,7 @@ import requests
 
 from pipeline import metadata, processes
 from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
-from tests.local_databases import mariadb_store, postgres_database
+from tests.local_databases import mariadb_store_here, postgres_database
 
 pytestmark = pytest.mark.e2e
 
@@ -92,17 +92,13 @@ def airflow_up(home: Home, env: dict[str, str], executor: str, workers: int = 2)
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     home = Home(tmp_path_factory.mktemp("services") / "home")
-    with mariadb_store() as store:
-        saved = {key: os.environ.get(key) for key in store}
-        os.environ.update(store)  # this process reads the same MLMD store as the tasks
+    with mariadb_store_here() as store:
         env = {**os.environ, HOME_ENV: str(home.root), **store,
                # Quick failure detection and retries, so that the killed worker costs a minute, not five.
                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
                "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "5"}
         assert cli(env, "data", "--limit", "1000").returncode == 0
         yield home, env
-        for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.update({key: value})
 
 
 def _run_id(output: str) -> str:

@@ -14,7 +14,8 @@ from playwright.sync_api import sync_playwright
 from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
 from pipeline.config import HOME_ENV, Home
 from pipeline.pipeline import NODES
-from tests.test_services import airflow_up, cli, mariadb_store
+from tests.local_databases import mariadb_store_here
+from tests.test_services import airflow_up, cli
 
 pytestmark = pytest.mark.e2e
 
@@ -30,17 +31,11 @@ RUN_ID = "ui_triggered_1"
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
     home = Home(tmp_path_factory.mktemp("web-ui") / "home")
-    with mariadb_store() as store:
-        saved = {key: os.environ.get(key) for key in store}
-        os.environ.update(store)  # this process reads the same MLMD store as the tasks
+    with mariadb_store_here():
         env = {**os.environ, HOME_ENV: str(home.root)}
-        try:
-            assert cli(env, "data", "--limit", "1000").returncode == 0
-            with airflow_up(home, env, "local") as running:
-                yield running
-        finally:
-            for key, value in saved.items():
-                os.environ.pop(key) if value is None else os.environ.update({key: value})
+        assert cli(env, "data", "--limit", "1000").returncode == 0
+        with airflow_up(home, env, "local") as running:
+            yield running
 
 
 def _log_in(page, url: str, password: str) -> None:
