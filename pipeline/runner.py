@@ -74,13 +74,14 @@ def _memory() -> dict[str, float]:
     return {"peak_rss_mb": round(peak_kb / 1024), "private_mb": round(private_kb / 1024)}
 
 
-def compile_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
-    """The pipeline's IR; refuses one whose graph is not the declared one (the Airflow DAG's)."""
+def compile_pipeline(config: PipelineConfig, home: Home, data_input):
+    """The pipeline's IR for `data_input` (see `create_pipeline`); refuses one whose graph is not
+    the declared one (the Airflow DAG's)."""
     from tfx.dsl.compiler import compiler
 
     from pipeline.pipeline import NODES, create_pipeline
 
-    ir = compiler.Compiler().compile(create_pipeline(config, home, input_dir))
+    ir = compiler.Compiler().compile(create_pipeline(config, home, data_input))
     drift = topology.differences(NODES, node_graph(ir))
     if drift:
         raise RuntimeError(f"the compiled pipeline is not wired as pipeline/pipeline.py declares (so the "
