@@ -9,7 +9,7 @@ several artifacts of one span (ingested again after its files changed), the late
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from tfx import types
 from tfx.dsl.components.common import resolver
@@ -43,9 +43,27 @@ def passed(store, artifact_id: int, gate_node: str) -> bool:
     return False
 
 
+def select(anchor: types.Artifact, candidates: List[types.Artifact], train_spans: int,
+           passed_gate: Callable[[int], bool]) -> List[types.Artifact]:
+    """The spans to train on, oldest first: of the anchor's data set, spans before the anchor's
+    whose gate passed (`passed_gate(artifact id)`), the latest artifact of each, the latest
+    `train_spans - 1` of them (all with 0), then the anchor."""
+    latest: Dict[int, types.Artifact] = {}
+    for artifact in sorted(candidates, key=lambda a: a.id, reverse=True):  # the latest of a span first
+        span = span_of(artifact)
+        if (artifact.id == anchor.id or span >= span_of(anchor) or span in latest
+                or data_set_of(artifact) != data_set_of(anchor)):
+            continue
+        if passed_gate(artifact.id):
+            latest[span] = artifact
+    older = sorted(latest)
+    keep = older[len(older) - (train_spans - 1):] if train_spans else older
+    return [latest[s] for s in keep] + [anchor]
+
+
 class LatestSpansStrategy(resolver.ResolverStrategy):
     """The `train_spans` latest spans (0: all) of the current span's data set that passed the
-    gate node, up to and including the current span, oldest first."""
+    gate node, up to and including the current span, oldest first (`select`)."""
 
     def __init__(self, train_spans: int = 0, gate_node: str = "DataValidationGate"):
         self._train_spans = train_spans
@@ -56,15 +74,6 @@ class LatestSpansStrategy(resolver.ResolverStrategy):
         current = list(input_dict.get(CURRENT_KEY, []))
         if len(current) != 1:
             return None
-        [anchor] = current
-        latest: Dict[int, types.Artifact] = {}
-        for artifact in input_dict.get(EXAMPLES_KEY, []):
-            span = span_of(artifact)
-            if (artifact.id == anchor.id or span >= span_of(anchor) or data_set_of(artifact) != data_set_of(anchor)
-                    or (span in latest and latest[span].id > artifact.id)):
-                continue
-            if passed(store, artifact.id, self._gate_node):
-                latest[span] = artifact
-        older = sorted(latest)
-        keep = older[len(older) - (self._train_spans - 1):] if self._train_spans else older
-        return {EXAMPLES_KEY: [latest[s] for s in keep] + [anchor], CURRENT_KEY: [anchor]}
+        chosen = select(current[0], list(input_dict.get(EXAMPLES_KEY, [])), self._train_spans,
+                        lambda artifact_id: passed(store, artifact_id, self._gate_node))
+        return {EXAMPLES_KEY: chosen, CURRENT_KEY: current}

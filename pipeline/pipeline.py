@@ -174,9 +174,9 @@ def _spans_resolver(config: PipelineConfig, current, **_):
 
     return Resolver(strategy_class=spans.LatestSpansStrategy,
                     config={"train_spans": config.train_spans, "gate_node": "DataValidationGate"}, **{
-                        spans.EXAMPLES_KEY: channel.Channel(type=standard_artifacts.Examples,
-                                                            producer_component_id="ImportExampleGen",
-                                                            output_key="examples"),
+                        # Every Examples of the pipeline (only ImportExampleGen makes them); not the
+                        # node's output channel, which would be this run's output alone.
+                        spans.EXAMPLES_KEY: channel.Channel(type=standard_artifacts.Examples),
                         spans.CURRENT_KEY: current,
                     })
 

@@ -122,14 +122,19 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
             executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
         ).launch()
-        if execution and execution.execution_id and _is_cached(connection_config, execution.execution_id):
+        state = _state(connection_config, execution.execution_id) if execution and execution.execution_id else None
+        if state == "CACHED":
             outcome["state"] = "CACHED"
+        elif state == "FAILED":
+            # TFX's launcher records a failed input resolution and returns without raising: the
+            # task must fail, or Airflow would run what follows on inputs that do not exist.
+            raise RuntimeError(f"{node_id} could not resolve its inputs (the log names the input and why)")
 
 
-def _is_cached(connection_config, execution_id: int) -> bool:
+def _state(connection_config, execution_id: int) -> str:
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
     store = metadata_store.MetadataStore(connection_config)
     [execution] = store.get_executions_by_id([execution_id])
-    return execution.last_known_state == metadata_store_pb2.Execution.CACHED
+    return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
