@@ -330,3 +330,12 @@ def test_a_write_killed_midway_leaves_no_span_that_a_run_would_read(home, tmp_pa
     assert span == 1
     assert data.ensure_input(home, PipelineConfig()).span == 1
     assert data.remove_partial(home.mnist_data) and not list(home.mnist_data.glob(".span-2*"))
+
+
+def test_a_home_prepared_before_spans_is_read_as_it_is_and_refuses_a_next_span(home, idx_folder):
+    data.write_splits(home.mnist_data, data.load_idx(idx_folder), "idx:old")  # the layout before spans
+    chosen = data.ensure_input(home, PipelineConfig())
+    assert (chosen.folder, chosen.span) == (home.mnist_data, None)
+    with pytest.raises(data.DataError, match="written before spans.*--force"):
+        data.prepare(home, idx_folder, next_span=True)
+    assert data.read_manifest(home.mnist_data)["source"] == "idx:old"
