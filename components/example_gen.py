@@ -8,10 +8,15 @@ per split, named as ExampleGen names them, with the same artifact properties) by
 input files through gzip: a TFRecord file is a sequence of framed records, so the concatenation
 of the input files, compressed, is exactly what TFX's readers expect. Anything else (other
 payloads or file formats, output splits by hash, remote file systems) goes to TFX's own executor.
+
+Beside TFX's `span` (and `version`), the examples carry the data set they belong to and the
+span's source in words (from the files `mnist-pipeline data` writes beside the records), so that
+the span resolver (components/spans.py) and `lineage` know which data a model saw.
 """
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
 import shutil
@@ -26,11 +31,32 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components import features
+
 log = logging.getLogger(__name__)
 
 # Level 1: six times faster than the default and, on MNIST, 5 % larger; readers decompress at
 # the same speed whatever the level.
 COMPRESS_LEVEL = 1
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def record_origin(examples: types.Artifact, base: str, input_config: example_gen_pb2.Input) -> None:
+    """The data set's id (or its folder, when it has none) and the span's source, as custom
+    properties of the examples."""
+    data_set = _read_json(os.path.join(base, features.DATA_SET_FILE)).get("id") or base
+    # A resolved split pattern is "span-3/train/*.tfrecord" (or "train/*.tfrecord"): its span's folder.
+    span_folder = os.path.join(base, os.path.dirname(os.path.dirname(input_config.splits[0].pattern)))
+    source = _read_json(os.path.join(span_folder, features.SPAN_MANIFEST)).get("source") or span_folder
+    examples.set_string_custom_property(features.DATA_SET_PROPERTY, data_set)
+    examples.set_string_custom_property(features.SOURCE_PROPERTY, source)
 
 
 def _proto(message, exec_properties: Dict[str, Any], key: str):
@@ -58,6 +84,7 @@ class Executor(import_executor.Executor):
         file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        record_origin(examples, base, input_config)
         if (output_config.split_config.splits or payload != example_gen_pb2.FORMAT_TF_EXAMPLE
                 or file_format != example_gen_pb2.FORMAT_TFRECORDS_GZIP or "://" in base + examples.uri):
             return super().Do(input_dict, output_dict, exec_properties)

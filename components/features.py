@@ -18,3 +18,13 @@ SERVING_SIGNATURE = "serving_default"  # serialized tf.Example -> probabilities,
 CLASSIFY_SIGNATURE = "classify"  # TF Serving's Classify API: inputs -> classes, scores
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 IMAGES_SIGNATURE = "predict_images"  # float [N, 28, 28] of 0-255 -> probabilities, digit
+
+# Spans: a data set is a folder of span folders, each with train/ and eval/ (pipeline/data.py);
+# ImportExampleGen reads the one span a run ingests through TFX's {SPAN} pattern.
+SPAN_FOLDER = "span-{SPAN}"
+DATA_SET_FILE = "data_set.json"  # in the data set's folder: {"id": ...}, new for every fresh data set
+SPAN_MANIFEST = "manifest.json"  # in each span's folder: where its examples came from, and how many
+# Custom properties of an Examples artifact beside TFX's `span` (components/example_gen.py).
+SPAN_PROPERTY = "span"
+DATA_SET_PROPERTY = "data_set"
+SOURCE_PROPERTY = "source"

@@ -40,18 +40,24 @@ def _run_pipeline(context) -> bytes:
 
 
 def prepare_data(**context) -> str:
-    """Compile the pipeline and record the run (config, commit, compiled pipeline) in MLMD, then
-    make sure its input data is there."""
+    """Make sure the run's input data is there and choose the span it ingests, then compile the
+    pipeline and record the run (config, commit, compiled pipeline) in MLMD."""
     from pipeline import data, metadata
 
     home, config = Home.from_env(), _requested_config(context)
     with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
-        folder = data.input_dir(home, config)
-        compiled = runner.compile_pipeline(config, home, folder).SerializeToString()
+        try:
+            chosen = data.ensure_input(home, config, lambda data_set: metadata.ingested_spans(home, config, data_set))
+        except Exception:
+            metadata.record_run(home, context["run_id"], config.to_dict())  # a failed run is a run
+            raise
+        compiled = runner.compile_pipeline(config, home, chosen).SerializeToString()
         metadata.record_run(home, context["run_id"], config.to_dict(), compiled)
-        data.ensure_input(home, config)
-        outcome["input_dir"] = str(folder)
-    return str(folder)
+        outcome["input_dir"] = str(chosen.folder)
+        if chosen.span is not None:
+            outcome["span"] = chosen.span
+            outcome["waiting"] = list(chosen.waiting)
+    return str(chosen.folder)
 
 
 def write_report(**context) -> str:

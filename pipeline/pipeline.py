@@ -1,8 +1,9 @@
 """The TFX pipeline, top to bottom in the order it runs: the one place that wires it.
 
-ImportExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataValidationGate ->
-Transform -> Trainer -> Evaluator (against the latest blessed model) -> Pusher, with the curated
-schema (ImportSchemaGen) as the data contract. Every knob comes from `config`.
+ImportExampleGen (this run's span) -> StatisticsGen -> SchemaGen -> ExampleValidator ->
+DataValidationGate -> the latest spans (from MLMD) -> Transform -> Trainer -> Evaluator (on the
+new span, against the latest blessed model) -> Pusher, with the curated schema (ImportSchemaGen)
+as the data contract. Every knob comes from `config`.
 
 Each node is a builder declared with `GRAPH.node` (pipeline/topology.py): TFX builds the pipeline
 from the builders, and the Airflow DAG takes its tasks and edges from the declarations. Adding a
@@ -98,19 +99,24 @@ GRAPH = Graph()
 
 
 @GRAPH.node("ImportExampleGen")
-def _example_gen(input_dir: Path, **_):
-    """Reads the train/ and eval/ TFRecords of tf.Example as the two splits, copying the records
-    as they are (components/example_gen.py)."""
+def _example_gen(data_input, **_):
+    """Ingests this run's span (`data_input.span`, chosen by `prepare_data`: the oldest span not
+    yet ingested, else the latest) through the `{SPAN}` pattern, or a plain folder as it is,
+    copying the records as they are (components/example_gen.py)."""
     from tfx.components import ImportExampleGen
     from tfx.dsl.components.base import executor_spec
-    from tfx.proto import example_gen_pb2
+    from tfx.proto import example_gen_pb2, range_config_pb2
 
     from components import example_gen as copying_example_gen
 
-    example_gen = ImportExampleGen(input_base=str(input_dir), input_config=example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name="train", pattern="train/*.tfrecord"),
-        example_gen_pb2.Input.Split(name="eval", pattern="eval/*.tfrecord"),
-    ]))
+    span, prefix = data_input.span, "" if data_input.span is None else features.SPAN_FOLDER + "/"
+    example_gen = ImportExampleGen(
+        input_base=str(data_input.folder),
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name=split, pattern=f"{prefix}{split}/*.tfrecord") for split in ("train", "eval")
+        ]),
+        range_config=None if span is None else range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)))
     example_gen.executor_spec = executor_spec.BeamExecutorSpec(copying_example_gen.Executor)
     return example_gen
 
@@ -157,11 +163,28 @@ def _data_gate(config: PipelineConfig, examples, statistics, anomalies, schema, 
                               max_pixel_shift=config.max_pixel_shift)
 
 
-@GRAPH.node("Transform", after=["DataValidationGate"], examples="ImportExampleGen.examples",
-            schema="ImportSchemaGen.schema")
+@GRAPH.node("latest_spans_resolver", after=["DataValidationGate"], current="ImportExampleGen.examples")
+def _spans_resolver(config: PipelineConfig, current, **_):
+    """The spans to train on: the latest `train_spans` spans that passed the data gate, this
+    run's included; the earlier ones come back from MLMD (components/spans.py)."""
+    from tfx.dsl.components.common.resolver import Resolver
+    from tfx.types import channel, standard_artifacts
+
+    from components import spans
+
+    return Resolver(strategy_class=spans.LatestSpansStrategy,
+                    config={"train_spans": config.train_spans, "gate_node": "DataValidationGate"}, **{
+                        # Every Examples of the pipeline (only ImportExampleGen makes them); not the
+                        # node's output channel, which would be this run's output alone.
+                        spans.EXAMPLES_KEY: channel.Channel(type=standard_artifacts.Examples),
+                        spans.CURRENT_KEY: current,
+                    })
+
+
+@GRAPH.node("Transform", examples="latest_spans_resolver.examples", schema="ImportSchemaGen.schema")
 def _transform(examples, schema, **_):
     """Decodes the image bytes and scales pixels to [0, 1]; the graph is reused at serving time.
-    Runs only after the data gate passed."""
+    Analyses the spans the Trainer learns from; runs only after the data gate passed."""
     from tfx.components import Transform
 
     # materialize=False: the Trainer applies the graph as it loads the examples, cheaper than
@@ -170,11 +193,11 @@ def _transform(examples, schema, **_):
                      materialize=False, custom_config={"code_version": code_version()})
 
 
-@GRAPH.node("Trainer", examples="ImportExampleGen.examples", transform_graph="Transform.transform_graph",
+@GRAPH.node("Trainer", examples="latest_spans_resolver.examples", transform_graph="Transform.transform_graph",
             schema="ImportSchemaGen.schema")
 def _trainer(config: PipelineConfig, examples, transform_graph, schema, **_):
-    """Trains the Keras CNN on the examples, transformed as it loads them, and exports it with the
-    transform graph attached."""
+    """Trains the Keras CNN on the latest spans' examples, transformed as it loads them, and
+    exports it with the transform graph attached."""
     from tfx.components import Trainer
 
     return Trainer(
@@ -202,7 +225,8 @@ def _baseline_resolver(candidate, **_):
 @GRAPH.node("Evaluator", examples="ImportExampleGen.examples", model="Trainer.model",
             baseline_model="latest_blessed_model_resolver.model", schema="ImportSchemaGen.schema")
 def _evaluator(config: PipelineConfig, examples, model, baseline_model, schema, **_):
-    """Evaluates the model on the eval split and blesses it if it passes the thresholds; also
+    """Evaluates the model on the new span's eval split (the data the baseline never saw either)
+    and blesses it if it passes the thresholds; also
     records its accuracy and verdict as artifact properties in MLMD (components/evaluator.py)."""
     from tfx.components import Evaluator
     from tfx.dsl.components.base import executor_spec
@@ -229,13 +253,19 @@ def _pusher(config: PipelineConfig, home: Home, model, model_blessing, **_):
 NODES = GRAPH.upstream()
 
 
-def create_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
+def create_pipeline(config: PipelineConfig, home: Home, data_input):
+    """`data_input`: a `pipeline.data.Input` (the folder and the span to ingest), or a folder."""
     from tfx.orchestration import pipeline as tfx_pipeline
+
+    from pipeline import data
+
+    if not isinstance(data_input, data.Input):
+        data_input = data.Input(Path(data_input))
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(home.pipeline_root(config)),
-        components=GRAPH.build(config=config, home=home, input_dir=input_dir),
+        components=GRAPH.build(config=config, home=home, data_input=data_input),
         enable_cache=True,
         metadata_connection_config=metadata.connection_config(home, config),
         beam_pipeline_args=config.beam_pipeline_args(),

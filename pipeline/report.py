@@ -198,6 +198,16 @@ def _confusion_for(summary):
     return confusion_matrix(labels, predicted)
 
 
+def _spans_section(summary) -> str:
+    """The span this run ingested and the spans its model learnt from."""
+    if summary.ingested is None:
+        return "<p>Nothing was ingested.</p>"
+    rows = [("ingested (statistics, validation, evaluation)", summary.ingested["span"],
+             summary.ingested["examples_id"], summary.ingested["source"])]
+    rows += [("trained on", s["span"], s["examples_id"], s["source"]) for s in summary.trained_on]
+    return table(("role", "span", "examples id", "source"), rows)
+
+
 def _training_section(summary) -> str:
     trainer = summary.components.get("Trainer")
     if not (trainer and trainer.outputs.get("model_run")):
@@ -229,6 +239,7 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 <h1>MNIST pipeline run</h1>
 <p>{html.escape(run_id)} &middot; commit {html.escape(summary.git_commit or "unknown")}</p>
 {table(("component", "state"), states)}
+<h2>Data: spans</h2>{_spans_section(summary)}
 <h2>Data: statistics and samples</h2>{_statistics_section(summary)}
 <h2>Anomalies</h2>{_anomalies_section(summary)}
 <h2>Evaluation</h2>{_evaluation_section(summary, baseline)}

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline import topology
@@ -74,13 +73,14 @@ def _memory() -> dict[str, float]:
     return {"peak_rss_mb": round(peak_kb / 1024), "private_mb": round(private_kb / 1024)}
 
 
-def compile_pipeline(config: PipelineConfig, home: Home, input_dir: Path):
-    """The pipeline's IR; refuses one whose graph is not the declared one (the Airflow DAG's)."""
+def compile_pipeline(config: PipelineConfig, home: Home, data_input):
+    """The pipeline's IR for `data_input` (see `create_pipeline`); refuses one whose graph is not
+    the declared one (the Airflow DAG's)."""
     from tfx.dsl.compiler import compiler
 
     from pipeline.pipeline import NODES, create_pipeline
 
-    ir = compiler.Compiler().compile(create_pipeline(config, home, input_dir))
+    ir = compiler.Compiler().compile(create_pipeline(config, home, data_input))
     drift = topology.differences(NODES, node_graph(ir))
     if drift:
         raise RuntimeError(f"the compiled pipeline is not wired as pipeline/pipeline.py declares (so the "
@@ -121,14 +121,19 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
             executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
         ).launch()
-        if execution and execution.execution_id and _is_cached(connection_config, execution.execution_id):
+        state = _state(connection_config, execution.execution_id) if execution and execution.execution_id else None
+        if state == "CACHED":
             outcome["state"] = "CACHED"
+        elif state == "FAILED":
+            # TFX's launcher records a failed input resolution and returns without raising: the
+            # task must fail, or Airflow would run what follows on inputs that do not exist.
+            raise RuntimeError(f"{node_id} could not resolve its inputs (the log names the input and why)")
 
 
-def _is_cached(connection_config, execution_id: int) -> bool:
+def _state(connection_config, execution_id: int) -> str:
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
     store = metadata_store.MetadataStore(connection_config)
     [execution] = store.get_executions_by_id([execution_id])
-    return execution.last_known_state == metadata_store_pb2.Execution.CACHED
+    return metadata_store_pb2.Execution.State.Name(execution.last_known_state)

@@ -20,6 +20,10 @@ def _records(folder: Path, split: str) -> list[dict]:
     return [_parse(r) for r in tf.data.TFRecordDataset(files).as_numpy_iterator()]
 
 
+def _span1(home) -> Path:
+    return data.span_dir(home.mnist_data, 1)
+
+
 def test_bundled_mnist_is_the_official_split():
     splits = data.load_bundled()
     assert splits["train"].images.shape == (60000, 28, 28)
@@ -36,7 +40,7 @@ def test_idx_folder_converts_to_tfrecords_with_the_documented_features(home, idx
     manifest = data.prepare(home, idx_folder)
     assert manifest["counts"] == {"train": 50, "eval": 20}
     expected = data.load_idx(idx_folder)
-    records = _records(home.mnist_data, "train")
+    records = _records(_span1(home), "train")
     assert len(records) == 50
     first = records[0]
     assert set(first) == {"image_raw", "label", "height", "width", "depth"}
@@ -44,7 +48,7 @@ def test_idx_folder_converts_to_tfrecords_with_the_documented_features(home, idx
     assert len(first["image_raw"][0]) == 784
     assert list(first["label"]) == [expected["train"].labels[0]]
     assert (first["height"][0], first["width"][0], first["depth"][0]) == (28, 28, 1)
-    assert len(_records(home.mnist_data, "eval")) == 20
+    assert len(_records(_span1(home), "eval")) == 20
 
 
 def test_uncompressed_and_dotted_idx_names_are_found(tmp_path):
@@ -58,7 +62,7 @@ def test_uncompressed_and_dotted_idx_names_are_found(tmp_path):
 def test_limit_keeps_the_first_examples(home, idx_folder):
     data.prepare(home, idx_folder, limit=5)
     expected = data.load_idx(idx_folder)
-    records = _records(home.mnist_data, "eval")
+    records = _records(_span1(home), "eval")
     assert [r["label"][0] for r in records] == list(expected["eval"].labels[:5])
 
 
@@ -126,29 +130,31 @@ def test_a_failed_conversion_keeps_the_previous_data(home, idx_folder):
 
 def test_prepare_skips_work_already_done(home, idx_folder):
     data.prepare(home, idx_folder)
-    stamp = [p.stat().st_mtime_ns for p in data.split_files(home.mnist_data, "train")]
+    stamp = [p.stat().st_mtime_ns for p in data.split_files(_span1(home), "train")]
     data.prepare(home, idx_folder)
-    assert stamp == [p.stat().st_mtime_ns for p in data.split_files(home.mnist_data, "train")]
+    assert stamp == [p.stat().st_mtime_ns for p in data.split_files(_span1(home), "train")]
 
 
 def test_slices_are_written_once_and_reused(home, idx_folder):
     data.prepare(home, idx_folder)
     config = PipelineConfig(train_examples=10, eval_examples=4)
-    folder = data.ensure_input(home, config)
+    chosen = data.ensure_input(home, config)
+    folder = chosen.folder
     assert folder == data.input_dir(home, config) and folder != home.mnist_data
-    assert len(_records(folder, "train")) == 10 and len(_records(folder, "eval")) == 4
-    assert _records(folder, "train")[3] == _records(home.mnist_data, "train")[3]
+    assert chosen.span == 1 and chosen.span_folder == data.span_dir(folder, 1)
+    assert len(_records(chosen.span_folder, "train")) == 10 and len(_records(chosen.span_folder, "eval")) == 4
+    assert _records(chosen.span_folder, "train")[3] == _records(_span1(home), "train")[3]
     stamp = [p.stat().st_mtime_ns for p in folder.rglob("*.tfrecord")]
-    assert data.ensure_input(home, config) == folder
+    assert data.ensure_input(home, config).folder == folder
     assert stamp == [p.stat().st_mtime_ns for p in folder.rglob("*.tfrecord")]
     # The whole data set needs no slice.
-    assert data.ensure_input(home, PipelineConfig()) == home.mnist_data
+    assert data.ensure_input(home, PipelineConfig()).folder == home.mnist_data
 
 
 def test_own_tfrecords_are_read_from_data_dir(home, tmp_path, idx_folder):
     data.write_splits(tmp_path / "mine", {k: v.head(7) for k, v in data.load_idx(idx_folder).items()}, "test")
     config = PipelineConfig(data_dir=str(tmp_path / "mine"))
-    assert data.ensure_input(home, config) == tmp_path / "mine"
+    assert data.ensure_input(home, config) == data.Input(tmp_path / "mine", None, str(tmp_path / "mine"))
     assert not home.mnist_data.exists()  # MNIST is not prepared when the user brings data
 
 
@@ -177,7 +183,7 @@ def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
     folder = tmp_path / "mine"
     data.write_splits(folder, data.load_idx(idx_folder), "test")
     assert data.verify_records(folder) == {"train": 50, "eval": 20}
-    assert data.ensure_input(home, PipelineConfig(data_dir=str(folder))) == folder
+    assert data.ensure_input(home, PipelineConfig(data_dir=str(folder))).folder == folder
     [path] = data.split_files(folder, "eval")
     path.write_bytes(path.read_bytes()[:-10])  # a file verified before, changed since
     with pytest.raises(data.DataError, match=f"{path}: truncated or corrupt TFRecord file, unreadable after 19"):
@@ -236,3 +242,100 @@ def test_data_is_not_rewritten_while_a_run_holds_the_home(home, idx_folder):
         holder.wait()
     assert refused.returncode == 2 and "another run is in progress" in refused.stderr
     assert "run manual__busy" in refused.stderr and not home.mnist_data.exists()
+
+
+# --- Spans (issue 16) ---------------------------------------------------------------------------
+
+def test_next_span_continues_where_the_earlier_spans_of_its_source_stopped(home, idx_folder):
+    whole = data.load_idx(idx_folder)
+    first = data.prepare(home, idx_folder, limit=20, eval_limit=5)
+    identity = data.data_set_id(home.mnist_data)
+    second = data.prepare(home, idx_folder, limit=20, eval_limit=5, next_span=True)
+    third = data.prepare(home, idx_folder, limit=20, next_span=True)
+    assert (first["span"], second["span"], third["span"]) == (1, 2, 3)
+    assert second["taken"] == {"train": [20, 40], "eval": [5, 10]}
+    assert third["taken"] == {"train": [40, 50], "eval": [10, 20]}  # what was left
+    span2 = data.span_dir(home.mnist_data, 2)
+    assert [r["label"][0] for r in _records(span2, "train")] == list(whole["train"].labels[20:40])
+    assert data.data_set_id(home.mnist_data) == identity
+    with pytest.raises(data.DataError, match="no train examples left after the 50"):
+        data.prepare(home, idx_folder, next_span=True)
+    assert list(data.spans(home.mnist_data)) == [1, 2, 3]
+
+
+def test_a_fresh_data_set_over_several_spans_needs_force_and_gets_a_new_id(home, idx_folder):
+    data.prepare(home, idx_folder, limit=10)
+    data.prepare(home, idx_folder, limit=10, next_span=True)
+    identity = data.data_set_id(home.mnist_data)
+    with pytest.raises(data.DataError, match="holds 2 spans.*--next-span to add this batch as span 3"):
+        data.prepare(home, idx_folder, limit=10)
+    data.prepare(home, idx_folder, limit=10, force=True)
+    assert list(data.spans(home.mnist_data)) == [1] and data.data_set_id(home.mnist_data) != identity
+
+
+def test_a_run_ingests_the_oldest_span_not_yet_ingested_else_the_latest(home, idx_folder):
+    for _ in range(3):
+        data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
+    identity = data.data_set_id(home.mnist_data)
+    asked = []
+
+    def ingested(done):
+        return lambda data_set: asked.append(data_set) or done
+
+    chosen = data.ensure_input(home, PipelineConfig(), ingested(set()))
+    assert (chosen.span, chosen.waiting, asked) == (1, (2, 3), [identity])
+    assert data.ensure_input(home, PipelineConfig(), ingested({1})).span == 2
+    assert data.ensure_input(home, PipelineConfig(), ingested({1, 2, 3})).span == 3  # a re-run: the latest
+
+
+def test_cuts_of_a_data_set_follow_its_spans_cutting_each_once(home, idx_folder):
+    config = PipelineConfig(train_examples=3, eval_examples=2)
+    data.prepare(home, idx_folder, limit=10, eval_limit=4)
+    data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
+    cut = data.ensure_input(home, config).folder
+    assert list(data.spans(cut)) == [1, 2]
+    assert len(_records(data.span_dir(cut, 2), "train")) == 3
+    assert data.data_set_id(cut) not in (data.data_set_id(home.mnist_data), str(cut))
+    stamp = [p.stat().st_mtime_ns for p in data.span_dir(cut, 1).rglob("*.tfrecord")]
+    data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
+    assert list(data.spans(data.ensure_input(home, config).folder)) == [1, 2, 3]
+    assert stamp == [p.stat().st_mtime_ns for p in data.span_dir(cut, 1).rglob("*.tfrecord")]
+
+
+def test_a_write_killed_midway_leaves_no_span_that_a_run_would_read(home, tmp_path):
+    """`data --next-span` killed (SIGKILL) while it writes: no span-2 appears; TFX's own span
+    resolution over the `{SPAN}` pattern still finds span 1; the next `data` clears the leftover."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tfx.components.example_gen import utils as example_gen_utils
+    from tfx.proto import example_gen_pb2
+
+    data.prepare(home, None, limit=100)
+    writer = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "data", "--next-span"],
+                              env={**os.environ, "MNIST_PIPELINE_HOME": str(home.root)})
+    deadline = time.monotonic() + 120
+    staging = []
+    while not staging:  # a half-written span: records in the hidden staging folder
+        staging = [p for p in home.mnist_data.glob(".span-2.tmp-*/train/*.tfrecord") if p.stat().st_size > 0]
+        assert writer.poll() is None and time.monotonic() < deadline, "the write ended before it could be killed"
+        time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert list(data.spans(home.mnist_data)) == [1]
+    splits = [example_gen_pb2.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*.tfrecord") for s in data.SPLITS]
+    _, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(str(home.mnist_data), splits)
+    assert span == 1
+    assert data.ensure_input(home, PipelineConfig()).span == 1
+    assert data.remove_partial(home.mnist_data) and not list(home.mnist_data.glob(".span-2*"))
+
+
+def test_a_home_prepared_before_spans_is_read_as_it_is_and_refuses_a_next_span(home, idx_folder):
+    data.write_splits(home.mnist_data, data.load_idx(idx_folder), "idx:old")  # the layout before spans
+    chosen = data.ensure_input(home, PipelineConfig())
+    assert (chosen.folder, chosen.span) == (home.mnist_data, None)
+    with pytest.raises(data.DataError, match="written before spans.*--force"):
+        data.prepare(home, idx_folder, next_span=True)
+    assert data.read_manifest(home.mnist_data)["source"] == "idx:old"

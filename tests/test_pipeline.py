@@ -7,7 +7,8 @@ from pipeline import runner
 from pipeline.config import PipelineConfig
 
 ORDER = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-         "DataValidationGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+         "DataValidationGate", "latest_spans_resolver", "Transform", "Trainer", "latest_blessed_model_resolver",
+         "Evaluator", "Pusher"]
 
 
 def test_pipeline_wires_the_components_in_order(home, tmp_path):
@@ -30,10 +31,27 @@ def test_compiled_dependencies(home, tmp_path):
     assert nodes["Evaluator"] == ["ImportExampleGen", "ImportSchemaGen", "Trainer",
                                   "latest_blessed_model_resolver"]
     assert nodes["Pusher"] == ["Evaluator", "Trainer"]
-    # The data gate holds Transform (and so everything after it) back.
-    assert "DataValidationGate" in nodes["Transform"]
+    # The data gate holds the spans, and so Transform and everything after it, back.
+    assert nodes["latest_spans_resolver"] == ["DataValidationGate", "ImportExampleGen"]
+    assert nodes["Transform"] == ["ImportSchemaGen", "latest_spans_resolver"]
+    assert "latest_spans_resolver" in nodes["Trainer"]
     assert nodes["DataValidationGate"] == ["ExampleValidator", "ImportExampleGen", "ImportSchemaGen",
                                            "StatisticsGen"]
+
+
+def test_import_example_gen_reads_the_chosen_span_by_its_pattern(home, tmp_path):
+    from pipeline import data
+
+    chosen = data.Input(tmp_path / "spans", span=3, data_set="abc")
+    by_id = {c.id: c for c in pipeline_lib.create_pipeline(PipelineConfig(train_spans=2), home, chosen).components}
+    example_gen = by_id["ImportExampleGen"].exec_properties
+    assert '"pattern": "span-{SPAN}/train/*.tfrecord"' in example_gen["input_config"]
+    assert '"start_span_number": 3' in example_gen["range_config"] and '"end_span_number": 3' in \
+        example_gen["range_config"]
+    assert by_id["latest_spans_resolver"].exec_properties["source_uri"]["train_spans"] == 2
+    plain = {c.id: c for c in pipeline_lib.create_pipeline(PipelineConfig(), home, tmp_path / "plain").components}
+    assert '"pattern": "train/*.tfrecord"' in plain["ImportExampleGen"].exec_properties["input_config"]
+    assert not plain["ImportExampleGen"].exec_properties.get("range_config")
 
 
 def test_code_changes_change_the_code_version(tmp_path, monkeypatch):

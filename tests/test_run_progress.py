@@ -30,3 +30,10 @@ def test_a_log_read_again_shows_only_its_new_lines_whatever_came_before_them():
     # Finished: the note on served logs is gone, one line repeats once more, the end is new.
     assert unseen(shown, ["started", "epoch 1/1", "epoch 1/1", "epoch 1/1", "finished"]) == ["epoch 1/1", "finished"]
     assert unseen(shown, ["started", "finished"]) == []
+
+
+def test_the_span_a_run_ingests_and_the_spans_waiting_are_shown(capsys):
+    show_progress(f'{PROGRESS_MARKER} {{"event": "finished", "node": "prepare_data", "run_id": "r1", '
+                  f'"seconds": 9.0, "state": "COMPLETE", "span": 2, "waiting": [3, 4]}}', [])
+    out = capsys.readouterr().out
+    assert "this run ingests span 2; span(s) 3-4 wait for the next runs, one each" in out

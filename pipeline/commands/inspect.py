@@ -47,14 +47,16 @@ def cmd_runs(args) -> int:
     if not runs:
         print("no runs yet")
         return 0
-    print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<11} {'accuracy':>8}  {'blessed':<7} pushed")
+    print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<11} {'span':>4}  {'trained on':<10}  "
+          f"{'accuracy':>8}  {'blessed':<7} pushed")
     for r in runs:
         started = (metadata.iso_time(r.started_ms) or "")[:19].replace("T", " ")
         accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else "-"
         blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
         seconds = f"{r.seconds:>6.0f}" if r.time_known else f"{'?':>6}"
-        print(f"{r.run_id:<42} {started:<20} {seconds}  {r.state:<11} {accuracy:>8}  {blessed:<7} "
-              f"{r.pushed_version or '-'}")
+        span = r.ingested["span"] if r.ingested and r.ingested["span"] is not None else "-"
+        print(f"{r.run_id:<42} {started:<20} {seconds}  {r.state:<11} {span:>4}  {r.trained_spans or '-':<10}  "
+              f"{accuracy:>8}  {blessed:<7} {r.pushed_version or '-'}")
         print(f"{'':<4}{_states_short(r)}")
     return 0
 
@@ -99,6 +101,9 @@ def cmd_show(args) -> int:
                                                     if c.orphaned else f"{c.seconds:7.1f} s"))
         if args.verbose:
             _print_artifacts(store, c)
+    print("\ndata:")
+    for line in _data_lines(summary):
+        print(f"  {line}")
     print("\ndata validation:")
     if anomalies:
         for found_by, split, feature, kind, description in anomalies:
@@ -116,6 +121,24 @@ def cmd_show(args) -> int:
     return 0
 
 
+def _span_words(span: dict) -> str:
+    number = "a folder without spans" if span["span"] is None else f"span {span['span']}"
+    return f"{number} (examples {span['examples_id']}: {span['source']})"
+
+
+def _data_lines(summary) -> list[str]:
+    """Which span the run ingested, and which spans its model learnt from."""
+    if summary.ingested is None:
+        return ["nothing ingested"]
+    lines = [f"ingested {_span_words(summary.ingested)}; the Evaluator judges on its eval split"]
+    if [s["examples_id"] for s in summary.trained_on] == [summary.ingested["examples_id"]]:
+        lines.append("trained on this span alone")
+    elif summary.trained_on:
+        lines.append(f"trained on spans {summary.trained_spans or '-'}:")
+        lines += [f"  {_span_words(span)}" for span in summary.trained_on]
+    return lines
+
+
 def _print_artifacts(store, component) -> None:
     from pipeline import metadata
 
@@ -131,9 +154,11 @@ def _print_artifacts(store, component) -> None:
 def cmd_lineage(args) -> int:
     from pipeline import metadata
 
-    if bool(args.model) == bool(args.examples):
-        raise ValueError("give a pushed model (version or path) or --examples ARTIFACT_ID")
+    if sum(map(bool, (args.model, args.examples, args.span is not None))) != 1:
+        raise ValueError("give a pushed model (version or path), --examples ARTIFACT_ID or --span N")
     store = metadata.open_store(Home.from_env())
+    if args.span is not None:
+        return _lineage_of_span(store, args.span, args.json)
     if args.examples:
         [artifact] = store.get_artifacts_by_id([args.examples]) or [None]
         if artifact is None:
@@ -153,7 +178,8 @@ def cmd_lineage(args) -> int:
     if args.json:
         print_json({"pushed_model": metadata.describe_artifact(store, pushed), "run_id": run_id,
                      "git_commit": summary.git_commit if summary else None,
-                     "config": summary.config if summary else None, "steps": steps})
+                     "config": summary.config if summary else None,
+                     "trained_on_spans": summary.trained_on if summary else [], "steps": steps})
         return 0
     described = metadata.describe_artifact(store, pushed)
     print(f"pushed model {described['properties'].get('pushed_version')} at "
@@ -161,11 +187,38 @@ def cmd_lineage(args) -> int:
     if summary:
         print(f"made by run {run_id}, commit {summary.git_commit}")
         print(f"config: {' '.join(f'{k}={v}' for k, v in summary.config.items())}")
+        print(f"trained on spans {summary.trained_spans or '-'}:")
+        for span in summary.trained_on:
+            print(f"  {_span_words(span)}")
     for step in steps:
         print(f"\n<- {step['component']} (execution {step['execution_id']}, {step['state']}, run {step['run_id']})")
         for key, artifacts in step["inputs"].items():
             for artifact in artifacts:
                 print(f"     {key:<22} {artifact['type']:<18} id {artifact['id']:<5} {artifact['uri']}")
+    return 0
+
+
+def _lineage_of_span(store, span: int, as_json: bool) -> int:
+    """Every model trained on a span: for each Examples artifact of that span (one per data set,
+    or more when it was ingested again), the models made from it, with their runs and versions."""
+    from pipeline import metadata
+
+    found = [a for a in store.get_artifacts_by_type("Examples") if metadata.span_of(a)["span"] == span]
+    if not found:
+        raise LookupError(f"no span {span} was ingested yet; `mnist-pipeline runs` lists the spans runs ingested")
+    result = []
+    for artifact in sorted(found, key=lambda a: a.id):
+        models = [{**metadata.model_origin(store, m["id"]), "uri": m["uri"]}
+                  for m in metadata.downstream_models(store, artifact.id)]
+        result.append({**metadata.span_of(artifact), "models": models})
+    if as_json:
+        print_json({"span": span, "examples": result})
+        return 0
+    for entry in result:
+        print(f"{_span_words(entry)} was used to train {len(entry['models'])} model(s):")
+        for model in entry["models"]:
+            pushed = f"pushed as version {model['pushed_version']}" if model["pushed_version"] else "not pushed"
+            print(f"  model {model['model_id']}, run {model['run_id']}, {pushed}")
     return 0
 
 
@@ -236,6 +289,7 @@ def add_commands(commands) -> None:
                               "-2 the one before, ...")
     lineage.add_argument("--examples", type=int, metavar="ARTIFACT_ID",
                          help="the other way: every model trained from this artifact (e.g. an Examples id)")
+    lineage.add_argument("--span", type=int, metavar="N", help="the other way: every model trained on span N")
     lineage.set_defaults(func=cmd_lineage)
 
     compare = commands.add_parser("compare", help="config and metric differences of two runs")

@@ -44,6 +44,13 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
         elif event["event"] == "finished":
             seconds = f"{event['seconds']:7.1f} s" if "seconds" in event else ""
             print(f"{_clock()}  {node:<30} {event.get('state', 'done'):<9}{seconds}", flush=True)
+            if "span" in event:  # prepare_data chose the span this run ingests
+                from pipeline.metadata import span_range
+
+                waiting = event.get("waiting") or []
+                print(f"{'':10}{'':30} this run ingests span {event['span']}"
+                      + (f"; span(s) {span_range(waiting)} wait for the next runs, one each" if waiting else ""),
+                      flush=True)
         elif event["event"] == "failed":
             failures.append(event)
             print(f"{_clock()}  {node:<30} FAILED   {event['seconds']:7.1f} s: {event['error']}", flush=True)
