@@ -19,9 +19,10 @@ def cmd_config(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from pipeline import data, environment, home_lock
+    from components import tf_env
+    from pipeline import data, home_lock
 
-    environment.quiet_tensorflow()  # TensorFlow only writes records here: no import chatter
+    tf_env.quiet_tensorflow()  # TensorFlow only writes records here: no import chatter
     home = Home.from_env()
     for flag, value in (("--limit", args.limit), ("--eval-limit", args.eval_limit)):
         if value is not None and value < 0:
