@@ -2,7 +2,7 @@
 
     from pipeline.inference import load_model
 
-    model = load_model()                        # the latest version under $MNIST_PIPELINE_HOME/serving/mnist
+    model = load_model()                        # the latest version under $MNIST_PIPELINE_HOME/serving/<pipeline_name>
     model.classify(images)                      # [N, 28, 28] array of 0-255 values -> list of Prediction
     model.classify_files(["seven.png", "digits.npy"])   # -> (predictions, errors)
 
@@ -24,9 +24,8 @@ import numpy as np
 
 from components.features import IMAGES_SIGNATURE
 from pipeline import imaging
-from pipeline.config import Home
+from pipeline.config import Home, PipelineConfig, load_config
 
-MODEL_NAME = "mnist"
 BATCH = 256
 # Below this probability for its digit, an answer is flagged unreliable: on MNIST's own test digits
 # the model is this sure of nearly every answer, and on pictures unlike them it is often not.
@@ -73,14 +72,28 @@ class FileError:
         return {"source": self.source, "error": self.error}
 
 
-def latest_model_dir(home: Home | None = None, model_name: str = MODEL_NAME) -> Path:
-    """The newest pushed version: <home>/serving/<model_name>/<highest version>/."""
+def served_name(home: Home) -> str:
+    """The model's name in serving: the pipeline's name (`pipeline_name` in the home's config),
+    since the Pusher pushes to <home>/serving/<pipeline_name>/ (`Home.serving_dir`)."""
+    return load_config(home=home).pipeline_name
+
+
+def _versions(folder: Path) -> list[tuple[int, Path]]:
+    return sorted((int(p.name), p) for p in folder.glob("*")
+                  if p.name.isdigit() and (p / "saved_model.pb").is_file()) if folder.is_dir() else []
+
+
+def latest_model_dir(home: Home | None = None, model_name: str | None = None) -> Path:
+    """The newest pushed version: <home>/serving/<model_name>/<highest version>/; the model name
+    defaults to the home's pipeline name (`served_name`)."""
     home = home or Home.from_env()
-    folder = home.serving_root / model_name
-    versions = sorted((int(p.name), p) for p in folder.glob("*")
-                      if p.name.isdigit() and (p / "saved_model.pb").is_file()) if folder.is_dir() else []
+    name = model_name or served_name(home)
+    versions = _versions(home.serving_root / name)
     if not versions:
-        raise ModelError(f"no pushed model in {folder}: run `mnist-pipeline run` first, or pass --server")
+        others = sorted(p.name for p in home.serving_root.glob("*") if _versions(p))
+        hint = (f"; models pushed here: {', '.join(others)} (--model-name NAME, or set pipeline_name in "
+                f"{home.config_file})") if others else ": run `mnist-pipeline run` first, or pass --server"
+        raise ModelError(f"no pushed model in {home.serving_root / name}{hint}")
     return versions[-1][1]
 
 
@@ -151,7 +164,7 @@ class ServingModel(_Model):
     reads {"predictions": [...]}; "columns" sends {"inputs": ...} and reads {"outputs": ...}.
     """
 
-    def __init__(self, server: str, model_name: str = MODEL_NAME, version: int | None = None,
+    def __init__(self, server: str, model_name: str = PipelineConfig.pipeline_name, version: int | None = None,
                  form: str = "rows", timeout: float = 60.0):
         if form not in ("rows", "columns"):
             raise ValueError(f"form must be 'rows' or 'columns', got {form!r}")
@@ -213,7 +226,7 @@ def _server_error(err: urllib.error.HTTPError) -> str:
         return body[:300] or err.reason
 
 
-def model_url(server: str, model_name: str = MODEL_NAME, version: int | None = None) -> str:
+def model_url(server: str, model_name: str = PipelineConfig.pipeline_name, version: int | None = None) -> str:
     """http://host:8501 (or a full .../v1/models/<name> URL) -> the model's REST URL."""
     from urllib.parse import urlsplit
 
@@ -227,14 +240,17 @@ def model_url(server: str, model_name: str = MODEL_NAME, version: int | None = N
     return f"{url}/versions/{version}" if version is not None else url
 
 
-def load_model(home: Home | None = None, server: str | None = None, model_name: str = MODEL_NAME,
+def load_model(home: Home | None = None, server: str | None = None, model_name: str | None = None,
                version: int | None = None, form: str = "rows") -> _Model:
     """The model to classify with: a TF Serving endpoint if `server` is given, else the latest (or
-    the given `version` of the) model pushed under the home folder."""
+    the given `version` of the) model pushed under the home folder. The model's name defaults to
+    the home's pipeline name, for both (`served_name`)."""
+    home = home or Home.from_env()
+    model_name = model_name or served_name(home)
     if server:
         return ServingModel(server, model_name, version, form)
     if version is not None:
-        model_dir = (home or Home.from_env()).serving_root / model_name / str(version)
+        model_dir = home.serving_root / model_name / str(version)
         if not (model_dir / "saved_model.pb").is_file():
             raise ModelError(f"no pushed model version {version} in {model_dir.parent}")
         return LocalModel(model_dir)

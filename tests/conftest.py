@@ -68,16 +68,22 @@ def idx_folder(tmp_path):
 # A model good enough to be judged on real digits (about 99 % on the MNIST test set), trained
 # once per test session through the real pipeline: 20,000 training images, 2 epochs.
 SERVED_SLICE = {"train_examples": 20000, "eval_examples": 2000, "epochs": 2}
+# The served home's team renamed its pipeline in its config.yaml: everything that finds the
+# pushed model (predict, serving, lineage) must follow the name, not assume `mnist`.
+SERVED_PIPELINE = "digits"
 
 
 @pytest.fixture(scope="session")
 def served_home(tmp_path_factory) -> Home:
-    """A home whose serving folder holds a model pushed by a real pipeline run."""
+    """A home whose serving folder holds a model pushed by a real pipeline run, of a pipeline
+    renamed to SERVED_PIPELINE in the home's config.yaml."""
     import os
     import subprocess
     import sys
 
     home = Home(tmp_path_factory.mktemp("served") / "home")
+    home.root.mkdir(parents=True)
+    home.config_file.write_text(f"pipeline_name: {SERVED_PIPELINE}\n")
     env = {**os.environ, HOME_ENV: str(home.root)}
     sets = [arg for key, value in SERVED_SLICE.items() for arg in ("--set", f"{key}={value}")]
     for args in (["data", "--limit", str(SERVED_SLICE["train_examples"])], ["run", *sets]):

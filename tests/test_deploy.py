@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from pipeline.config import PipelineConfig, mysql_store
+from pipeline.config import PipelineConfig, load_config, mysql_store
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -826,7 +826,7 @@ def test_health_checks_pass_against_a_live_airflow(resolved, airflow_database, t
 def test_pushed_model_has_the_layout_and_signatures_tensorflow_serving_needs(served_home):
     from components.features import IMAGES_SIGNATURE, SERVING_SIGNATURE
 
-    base = served_home.serving_dir(PipelineConfig())
+    base = served_home.serving_dir(load_config(home=served_home))
     versions = [child for child in base.iterdir() if child.is_dir()]
     assert versions, f"nothing pushed under {base}"
     for version in versions:

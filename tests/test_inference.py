@@ -38,3 +38,17 @@ def test_no_model_and_a_missing_version_are_clear(tmp_path):
     (home.serving_root / "mnist" / "3" / "saved_model.pb").write_bytes(b"")
     with pytest.raises(inference.ModelError, match="no pushed model version 4"):
         inference.load_model(home, version=4)
+
+
+def test_the_model_name_follows_the_homes_pipeline_name(tmp_path):
+    home = Home(tmp_path)
+    for name, version in (("mnist", 9), ("digits", 5)):
+        (home.serving_root / name / str(version)).mkdir(parents=True)
+        (home.serving_root / name / str(version) / "saved_model.pb").write_bytes(b"")
+    assert inference.latest_model_dir(home) == home.serving_root / "mnist" / "9"
+    home.config_file.write_text("pipeline_name: digits\n")
+    assert inference.latest_model_dir(home) == home.serving_root / "digits" / "5"
+    assert inference.latest_model_dir(home, "mnist") == home.serving_root / "mnist" / "9"
+    home.config_file.write_text("pipeline_name: letters\n")
+    with pytest.raises(inference.ModelError, match=r"serving/letters; models pushed here: digits, mnist \(--model-name"):
+        inference.latest_model_dir(home)

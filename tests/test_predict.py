@@ -13,8 +13,8 @@ from PIL import Image
 
 from components import features
 from pipeline import data, inference
-from pipeline.config import HOME_ENV
-from tests.conftest import write_idx_images
+from pipeline.config import HOME_ENV, Home
+from tests.conftest import SERVED_PIPELINE, write_idx_images
 from tests.serving_standin import TFServingStandIn
 
 pytestmark = pytest.mark.e2e
@@ -164,14 +164,14 @@ def test_predict_through_the_model_server_rest_api_gives_the_same_output(served_
     files = [str(tmp_path / "digits.npy"), str(tmp_path / "digits-idx3-ubyte.gz")]
     local = cli(served_home, "predict", "--json", *files)
     assert local.returncode == 0, local.stderr
-    with TFServingStandIn(served_home.serving_root / "mnist") as server:
+    with TFServingStandIn(served_home.serving_root / SERVED_PIPELINE, SERVED_PIPELINE) as server:
         rows = cli(served_home, "predict", "--json", "--server", server.url, *files)
         columns = cli(served_home, "predict", "--json", "--server", server.url, "--request-form", "columns", *files)
         requests = list(server.requests)
     for remote in (rows, columns):
         assert remote.returncode == 0, remote.stderr
         local_out, remote_out = json.loads(local.stdout), json.loads(remote.stdout)
-        assert remote_out["model"] == f"{server.url}/v1/models/mnist"
+        assert remote_out["model"] == f"{server.url}/v1/models/{SERVED_PIPELINE}"
         assert [(p["source"], p["digit"]) for p in remote_out["predictions"]] == \
                [(p["source"], p["digit"]) for p in local_out["predictions"]]
         np.testing.assert_allclose([p["probabilities"] for p in remote_out["predictions"]],
@@ -180,7 +180,7 @@ def test_predict_through_the_model_server_rest_api_gives_the_same_output(served_
     # The exact requests, in TF Serving's documented REST format.
     [row_request, column_request] = requests
     for request in requests:
-        assert (request["method"], request["path"]) == ("POST", "/v1/models/mnist:predict")
+        assert (request["method"], request["path"]) == ("POST", f"/v1/models/{SERVED_PIPELINE}:predict")
         assert request["content_type"] == "application/json"
         assert request["body"]["signature_name"] == features.IMAGES_SIGNATURE
     assert set(row_request["body"]) == {"signature_name", "instances"}
@@ -191,13 +191,13 @@ def test_predict_through_the_model_server_rest_api_gives_the_same_output(served_
 
 def test_the_stand_in_answers_in_tf_servings_documented_shapes(served_home, test_digits):
     images, _ = test_digits
-    with TFServingStandIn(served_home.serving_root / "mnist") as server:
-        rows = inference.ServingModel(server.url, form="rows")
+    with TFServingStandIn(served_home.serving_root / SERVED_PIPELINE, SERVED_PIPELINE) as server:
+        rows = inference.ServingModel(server.url, SERVED_PIPELINE, form="rows")
         status = rows.status()["model_version_status"]
         assert status[0]["state"] == "AVAILABLE" and status[0]["status"]["error_code"] == "OK"
         answer = rows._post(rows.model_url + ":predict", rows.request_body(images[:2].astype(np.float32)))
         assert set(answer) == {"predictions"} and set(answer["predictions"][0]) == {"probabilities", "digit"}
-        columns = inference.ServingModel(server.url, form="columns")
+        columns = inference.ServingModel(server.url, SERVED_PIPELINE, form="columns")
         answer = columns._post(columns.model_url + ":predict", columns.request_body(images[:2].astype(np.float32)))
         assert set(answer) == {"outputs"} and set(answer["outputs"]) == {"probabilities", "digit"}
         with pytest.raises(inference.ModelError, match="HTTP 404: Servable not found for request: Latest\\(digits\\)"):
@@ -233,7 +233,7 @@ def test_bad_files_are_reported_and_the_rest_classified(served_home, test_digits
 def test_an_unreachable_server_and_a_missing_model_are_clear(served_home, tmp_path):
     np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
     down = cli(served_home, "predict", "--server", "http://127.0.0.1:9", str(tmp_path / "one.npy"))
-    assert down.returncode == 2 and "cannot reach the model server at http://127.0.0.1:9/v1/models/mnist" in down.stderr
+    assert down.returncode == 2 and f"cannot reach the model server at http://127.0.0.1:9/v1/models/{SERVED_PIPELINE}" in down.stderr
     empty_home = served_home.__class__(tmp_path / "empty-home")
     missing = cli(empty_home, "predict", str(tmp_path / "one.npy"))
     assert missing.returncode == 2 and "no pushed model in" in missing.stderr
@@ -270,3 +270,32 @@ def test_blank_and_noise_are_flagged_unreliable_not_answered_with_confidence(ser
     assert "no digit found" in answer["errors"][0]["error"] and done.returncode == 2
     table = cli(served_home, "predict", str(tmp_path / "odd.npy")).stdout
     assert "NO: no digit found (blank)" in table and "NO: unlike the training data" in table
+
+
+def test_a_renamed_pipeline_is_pushed_predicted_and_traced(served_home, test_digits, tmp_path):
+    """The served home's pipeline is named `digits` in its config.yaml: the Pusher pushed under
+    that name, `predict` finds it with no flag, and `lineage` traces it to its run and data."""
+    assert not (served_home.serving_root / "mnist").exists()
+    [version] = [p for p in (served_home.serving_root / SERVED_PIPELINE).iterdir() if p.name.isdigit()]
+    images, labels = test_digits
+    np.save(tmp_path / "digits.npy", images[:20])
+    done = cli(served_home, "predict", "--json", str(tmp_path / "digits.npy"))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["model"] == str(version)
+    assert np.mean([p["digit"] for p in answer["predictions"]] == labels[:20]) >= 0.9
+    traced = cli(served_home, "lineage", "-1", "--json")
+    assert traced.returncode == 0, traced.stderr
+    lineage = json.loads(traced.stdout)
+    pushed_to = lineage["pushed_model"]["properties"]["pushed_destination"]
+    assert Path(pushed_to).resolve() == version.resolve()
+    assert lineage["run_id"] and lineage["config"]["pipeline_name"] == SERVED_PIPELINE
+    assert any(step["component"] == "ImportExampleGen" for step in lineage["steps"])
+    # Another home whose config names a pipeline without a model: the error names the one there is.
+    other = Home(tmp_path / "other")
+    (other.serving_root / SERVED_PIPELINE).mkdir(parents=True)
+    (other.serving_root / SERVED_PIPELINE / version.name).symlink_to(version)
+    missing = cli(other, "predict", str(tmp_path / "digits.npy"))
+    assert missing.returncode == 2 and f"models pushed here: {SERVED_PIPELINE} (--model-name NAME" in missing.stderr
+    named = cli(other, "predict", "--model-name", SERVED_PIPELINE, str(tmp_path / "digits.npy"))
+    assert named.returncode == 0, named.stderr
