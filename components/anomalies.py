@@ -5,6 +5,8 @@ Light on purpose (no TFX import), so the CLI can read them quickly.
 import os
 from typing import List, Tuple
 
+from components import features
+
 ANOMALIES_FILE = "SchemaDiff.pb"  # the name ExampleValidator uses
 
 
@@ -12,7 +14,7 @@ def load_anomalies(uri: str, split: str):
     """The Anomalies proto of one split of an ExampleAnomalies artifact."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    with open(os.path.join(uri, f"Split-{split}", ANOMALIES_FILE), "rb") as f:
+    with open(os.path.join(features.split_dir(uri, split), ANOMALIES_FILE), "rb") as f:
         return anomalies_pb2.Anomalies.FromString(f.read())
 
 
@@ -37,8 +39,8 @@ def found_in_run(components) -> Tuple[bool, List[Tuple[str, str, str, str, str]]
     for node, key in (("ExampleValidator", "anomalies"), ("DataValidationGate", "findings")):
         component = components.get(node)
         for artifact in (component.outputs.get(key, []) if component else []):
-            for split in ("train", "eval"):
-                if os.path.exists(os.path.join(artifact.uri, f"Split-{split}", ANOMALIES_FILE)):
+            for split in features.SPLITS:
+                if os.path.exists(os.path.join(features.split_dir(artifact.uri, split), ANOMALIES_FILE)):
                     validated = True
                     rows += [(node,) + row for row in describe(split, load_anomalies(artifact.uri, split))]
     return validated, rows

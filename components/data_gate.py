@@ -51,7 +51,7 @@ def _feature_stats(statistics, name: str):
 
 def check_image_bytes(statistics, anomalies) -> None:
     feature = _feature_stats(statistics, features.IMAGE_KEY)
-    expected = features.IMAGE_SIZE * features.IMAGE_SIZE
+    expected = features.IMAGE_BYTES
     if feature is None or feature.WhichOneof("stats") != "bytes_stats":
         return  # a missing or mistyped image_raw is ExampleValidator's finding already
     low, high = feature.bytes_stats.min_num_bytes, feature.bytes_stats.max_num_bytes
@@ -67,7 +67,7 @@ def _pixel_stats(files: Iterable[str], limit: int) -> Tuple[float, float, int]:
     dataset = tf.data.TFRecordDataset(list(files), compression_type="GZIP").take(limit)
     # Missing or wrongly sized images are anomalies of their own: leave them out here.
     spec = {features.IMAGE_KEY: tf.io.VarLenFeature(tf.string)}
-    size = features.IMAGE_SIZE * features.IMAGE_SIZE
+    size = features.IMAGE_BYTES
     total, ink, count = 0.0, 0.0, 0
     for batch in dataset.batch(1024):
         values = tf.io.parse_example(batch, spec)[features.IMAGE_KEY].values.numpy()
@@ -85,8 +85,8 @@ def check_pixel_skew(examples_uri: str, anomalies, max_shift: float) -> None:
     import tensorflow as tf
 
     stats = {}
-    for split in ("train", "eval"):
-        files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
+    for split in features.SPLITS:
+        files = tf.io.gfile.glob(os.path.join(features.split_dir(examples_uri, split), "*"))
         stats[split] = _pixel_stats(files, PIXEL_SAMPLE)
     (train_mean, train_ink, _), (eval_mean, eval_ink, count) = stats["train"], stats["eval"]
     if not count or not train_mean:
@@ -136,20 +136,20 @@ def DataValidationGate(
     from tfx.utils import io_utils
 
     schema_proto = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
-    stats = {split: tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
-             for split in ("train", "eval")}
+    stats = {split: tfdv.load_stats_binary(os.path.join(features.split_dir(statistics.uri, split), features.STATISTICS_FILE))
+             for split in features.SPLITS}
     found: Dict[str, object] = {}
-    for split in ("train", "eval"):
+    for split in features.SPLITS:
         found[split] = load_anomalies(anomalies.uri, split)
         check_image_bytes(stats[split], found[split])
     check_label_skew(stats["train"], stats["eval"], schema_proto, found["eval"])
     check_pixel_skew(examples.uri, found["eval"], max_pixel_shift)
 
-    findings.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    findings.split_names = artifact_utils.encode_split_names(list(features.SPLITS))
     for split, result in found.items():
-        io_utils.write_bytes_file(os.path.join(findings.uri, f"Split-{split}", ANOMALIES_FILE),
+        io_utils.write_bytes_file(os.path.join(features.split_dir(findings.uri, split), ANOMALIES_FILE),
                                   result.SerializeToString())
-    rows = [row for split in ("train", "eval") for row in describe(split, found[split])]
+    rows = [row for split in features.SPLITS for row in describe(split, found[split])]
     if rows:
         raise DataValidationError(format_report(rows))
 

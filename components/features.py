@@ -1,11 +1,25 @@
-"""Names and shapes shared by the data, the Transform and the model."""
+"""Names and shapes shared by the data, the Transform, the model and whatever reads their
+artifacts: the one home of each (the curated schema, schema/schema.pbtxt, states the same)."""
+import os
 
 IMAGE_KEY = "image_raw"  # raw feature: the 784 uint8 pixel bytes
 LABEL_KEY = "label"  # raw and transformed: int64 digit 0-9
+SHAPE_KEYS = ("height", "width", "depth")  # raw: int64 28, 28 and 1
 IMAGE_SIZE = 28
+IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE  # one uint8 per pixel, one channel, row-major
 NUM_CLASSES = 10
 
 TRANSFORMED_IMAGE_KEY = "image"  # float32 [28, 28, 1] in [0, 1]
+
+# The splits: the official 60,000 training and 10,000 test images, as `train/` and `eval/`
+# folders of raw data and as TFX lays them out in an artifact (`split_dir`).
+SPLITS = ("train", "eval")
+STATISTICS_FILE = "FeatureStats.pb"  # StatisticsGen's file in each split's folder
+
+
+def split_dir(uri: str, split: str) -> str:
+    """A split's folder inside an Examples, statistics or anomalies artifact."""
+    return os.path.join(uri, f"Split-{split}")
 
 # The accuracy metric, as Keras and TF Model Analysis both take a metric (class name and config),
 # and the name it goes by everywhere: Keras's history, TFMA's metric key, the `accuracy`

@@ -42,8 +42,8 @@ from pipeline.config import Home, PipelineConfig
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "eval")
-IMAGE_SIZE = 28
+SPLITS = features.SPLITS
+IMAGE_SIZE = features.IMAGE_SIZE
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
 # The standard file names, per split; each may also end in .gz, and some mirrors use a dot
@@ -194,11 +194,9 @@ def serialize_example(image: np.ndarray, label: int) -> bytes:
 
     height, width = image.shape
     return tf.train.Example(features=tf.train.Features(feature={
-        "image_raw": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
-        "label": int64(int(label)),
-        "height": int64(height),
-        "width": int64(width),
-        "depth": int64(1),
+        features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+        features.LABEL_KEY: int64(int(label)),
+        **dict(zip(features.SHAPE_KEYS, (int64(height), int64(width), int64(1)))),
     })).SerializeToString()
 
 

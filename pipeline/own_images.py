@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components import features
 from pipeline import imaging
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def convert(folder: Path) -> Converted:
         raise ValueError(f"{folder}: not a folder (give a folder of class folders 0-9)")
     problems: list[str] = []
     done = [0]
-    given = [folder / split for split in ("train", "eval")]
+    given = [folder / split for split in features.SPLITS]
     result = Converted({"train": [], "eval": []}, {"train": [], "eval": []}, problems, [])
     if all(p.is_dir() for p in given):
         for split_folder in given:
@@ -108,14 +109,14 @@ def convert(folder: Path) -> Converted:
             digits = _read_class(classes[digit], problems, done) if digit in classes else []
             if not digits:
                 problems.append(f"{folder / digit}: no readable images; class {digit} is empty")
-            for split, part in zip(("train", "eval"), _seeded_split(digits, int(digit))):
+            for split, part in zip(features.SPLITS, _seeded_split(digits, int(digit))):
                 result.images[split] += part
                 result.labels[split] += [int(digit)] * len(part)
     totals = {d: sum(counts[d] for counts in result.counts().values()) for d in DIGITS}
     if not any(totals.values()):
         raise ValueError(f"{folder}: no usable images (PNG or JPEG in class folders 0-9)"
                          + (f"; {len(problems)} problem(s), the first: {problems[0]}" if problems else ""))
-    for split in ("train", "eval"):
+    for split in features.SPLITS:
         if not result.labels[split]:
             raise ValueError(f"{folder}: no usable {split} images (each class needs at least two images to be "
                              f"split, or give train/ and eval/ folders)")

@@ -113,7 +113,7 @@ def _example_gen(data_input, **_):
     example_gen = ImportExampleGen(
         input_base=str(data_input.folder),
         input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name=split, pattern=f"{prefix}{split}/*.tfrecord") for split in ("train", "eval")
+            example_gen_pb2.Input.Split(name=split, pattern=f"{prefix}{split}/*.tfrecord") for split in features.SPLITS
         ]),
         range_config=None if span is None else range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)))

@@ -34,13 +34,15 @@ def _examples(uri: str, split: str, limit: int):
     """(images uint8 [N, 28, 28] or None per unreadable record, labels, serialized) of a split."""
     import tensorflow as tf
 
-    files = tf.io.gfile.glob(os.path.join(uri, f"Split-{split}", "*"))
+    files = tf.io.gfile.glob(os.path.join(features.split_dir(uri, split), "*"))
     images, labels, serialized = [], [], []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).as_numpy_iterator():
         feature = tf.train.Example.FromString(record).features.feature
-        raw = feature["image_raw"].bytes_list.value[0] if "image_raw" in feature else b""
-        images.append(np.frombuffer(raw, np.uint8).reshape(28, 28) if len(raw) == 784 else None)
-        labels.append(feature["label"].int64_list.value[0] if feature["label"].int64_list.value else -1)
+        raw = feature[features.IMAGE_KEY].bytes_list.value[0] if features.IMAGE_KEY in feature else b""
+        size = features.IMAGE_SIZE
+        images.append(np.frombuffer(raw, np.uint8).reshape(size, size) if len(raw) == features.IMAGE_BYTES else None)
+        label = feature[features.LABEL_KEY].int64_list.value
+        labels.append(label[0] if label else -1)
         serialized.append(record)
     return images, np.array(labels), serialized
 
@@ -128,10 +130,10 @@ def _statistics_section(summary) -> str:
     parts = []
     stats_gen = summary.components.get("StatisticsGen")
     examples = summary.components.get("ImportExampleGen")
-    for split in ("train", "eval"):
+    for split in features.SPLITS:
         parts.append(f"<h3>{split}</h3>")
         if stats_gen and stats_gen.outputs.get("statistics"):
-            path = os.path.join(stats_gen.outputs["statistics"][0].uri, f"Split-{split}", "FeatureStats.pb")
+            path = os.path.join(features.split_dir(stats_gen.outputs["statistics"][0].uri, split), features.STATISTICS_FILE)
             dataset = tfdv.load_stats_binary(path).datasets[0]
             rows = []
             for feature in dataset.features:
