@@ -18,3 +18,7 @@ SERVING_SIGNATURE = "serving_default"  # serialized tf.Example -> probabilities,
 CLASSIFY_SIGNATURE = "classify"  # TF Serving's Classify API: inputs -> classes, scores
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 IMAGES_SIGNATURE = "predict_images"  # float [N, 28, 28] of 0-255 -> probabilities, digit
+
+# Where the Trainer saves the feature extractor, relative to the serving model's folder: inside it
+# (TensorFlow Serving ignores `assets.extra/`), so the Pusher pushes it with its model.
+FEATURE_EXTRACTOR_FILE = "assets.extra/feature_extractor.keras"

@@ -76,7 +76,12 @@ class FileError:
 def latest_model_dir(home: Home | None = None, model_name: str = MODEL_NAME) -> Path:
     """The newest pushed version: <home>/serving/<model_name>/<highest version>/."""
     home = home or Home.from_env()
-    folder = home.serving_root / model_name
+    return latest_version(home.serving_root / model_name)
+
+
+def latest_version(folder: Path) -> Path:
+    """The highest-numbered version folder holding a SavedModel in a serving folder
+    (`Home.serving_dir(config)`)."""
     versions = sorted((int(p.name), p) for p in folder.glob("*")
                       if p.name.isdigit() and (p / "saved_model.pb").is_file()) if folder.is_dir() else []
     if not versions:

@@ -1,7 +1,7 @@
 """The TFX pipeline, top to bottom in the order it runs: the one place that wires it.
 
 ImportExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataValidationGate ->
-Transform -> Trainer -> Evaluator (against the latest blessed model) -> Pusher, with the curated
+Transform -> Tuner -> Trainer -> Evaluator (against the latest blessed model) -> Pusher, with the curated
 schema (ImportSchemaGen) as the data contract. Every knob comes from `config`.
 
 Each node is a builder declared with `GRAPH.node` (pipeline/topology.py): TFX builds the pipeline
@@ -170,17 +170,41 @@ def _transform(examples, schema, **_):
                      materialize=False, custom_config={"code_version": code_version()})
 
 
-@GRAPH.node("Trainer", examples="ImportExampleGen.examples", transform_graph="Transform.transform_graph",
+@GRAPH.node("Tuner", examples="ImportExampleGen.examples", transform_graph="Transform.transform_graph",
             schema="ImportSchemaGen.schema")
-def _trainer(config: PipelineConfig, examples, transform_graph, schema, **_):
-    """Trains the Keras CNN on the examples, transformed as it loads them, and exports it with the
-    transform graph attached."""
-    from tfx.components import Trainer
+def _tuner(config: PipelineConfig, examples, transform_graph, schema, **_):
+    """Searches the recipe's and the model's knobs with KerasTuner when `tune_trials` > 0 (every
+    trial kept); with 0 (the default) it hands the recipe's own values on without training."""
+    from tfx.components import Tuner
+    from tfx.dsl.components.base import executor_spec
 
-    return Trainer(
+    from components import tuner as recipe_tuner
+
+    tuner = Tuner(tuner_fn="components.tuner.tuner_fn", examples=examples, transform_graph=transform_graph,
+                  schema=schema, custom_config={**config.recipe().to_custom_config(),
+                                                **config.tuning_budget().to_custom_config(),
+                                                "code_version": code_version()})
+    tuner.executor_spec = executor_spec.ExecutorClassSpec(recipe_tuner.Executor)
+    return tuner
+
+
+@GRAPH.node("Trainer", examples="ImportExampleGen.examples", transform_graph="Transform.transform_graph",
+            schema="ImportSchemaGen.schema", hyperparameters="Tuner.best_hyperparameters")
+def _trainer(config: PipelineConfig, examples, transform_graph, schema, hyperparameters, **_):
+    """Trains the Keras CNN on the examples, transformed as it loads them, with the Tuner's best
+    settings, and exports it with the transform graph attached and its feature extractor inside."""
+    from tfx.components import Trainer
+    from tfx.dsl.components.base import executor_spec
+
+    from components import trainer as recipe_trainer
+
+    trainer = Trainer(
         run_fn="components.trainer.run_fn", examples=examples, transform_graph=transform_graph, schema=schema,
+        hyperparameters=hyperparameters,
         custom_config={**config.recipe().to_custom_config(), "code_version": code_version()},
     )
+    trainer.executor_spec = executor_spec.ExecutorClassSpec(recipe_trainer.Executor)
+    return trainer
 
 
 # The baseline excludes the model just trained (components/baseline.py), so it waits for it.

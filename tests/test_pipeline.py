@@ -7,7 +7,7 @@ from pipeline import runner
 from pipeline.config import PipelineConfig
 
 ORDER = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-         "DataValidationGate", "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+         "DataValidationGate", "Transform", "Tuner", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
 
 def test_pipeline_wires_the_components_in_order(home, tmp_path):
@@ -19,6 +19,9 @@ def test_pipeline_wires_the_components_in_order(home, tmp_path):
     by_id = {c.id: c for c in tfx_pipeline.components}
     trainer = by_id["Trainer"]
     assert '"epochs": 2' in trainer.exec_properties["custom_config"]
+    # The Trainer takes the Tuner's best hyperparameters; tuning is off unless the config says so.
+    assert by_id["Trainer"].inputs["hyperparameters"] is by_id["Tuner"].outputs["best_hyperparameters"]
+    assert '"tune_trials": 0' in by_id["Tuner"].exec_properties["custom_config"]
     pusher = by_id["Pusher"]
     assert str(home.serving_dir(config)) in str(pusher.exec_properties["push_destination"])
 
@@ -30,6 +33,8 @@ def test_compiled_dependencies(home, tmp_path):
     assert nodes["Evaluator"] == ["ImportExampleGen", "ImportSchemaGen", "Trainer",
                                   "latest_blessed_model_resolver"]
     assert nodes["Pusher"] == ["Evaluator", "Trainer"]
+    assert nodes["Trainer"] == ["ImportExampleGen", "ImportSchemaGen", "Transform", "Tuner"]
+    assert nodes["Tuner"] == ["ImportExampleGen", "ImportSchemaGen", "Transform"]
     # The data gate holds Transform (and so everything after it) back.
     assert "DataValidationGate" in nodes["Transform"]
     assert nodes["DataValidationGate"] == ["ExampleValidator", "ImportExampleGen", "ImportSchemaGen",
