@@ -143,7 +143,9 @@ def run_fn(fn_args: FnArgs) -> None:
     model.save(fn_args.serving_model_dir, save_format="tf", save_traces=False,
                signatures=_signatures(model, tf_transform_output))
     _mark_classification(fn_args.serving_model_dir, features.CLASSIFY_SIGNATURE)
-    model_lib.feature_extractor_of(model).save(os.path.join(fn_args.serving_model_dir, features.FEATURE_EXTRACTOR_FILE))
+    extractor_path = os.path.join(fn_args.serving_model_dir, features.FEATURE_EXTRACTOR_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(extractor_path))
+    model_lib.feature_extractor_of(model).save(extractor_path)
     with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir), TRAINED_WITH_FILE), "w") as f:
         json.dump(recipe.to_custom_config(), f, sort_keys=True)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:

@@ -101,7 +101,7 @@ def tuner_fn(fn_args: fn_args_utils.FnArgs) -> TunerFnResult:
 
     recipe = Recipe.from_custom_config(fn_args.custom_config)
     budget = tuning.Budget.from_custom_config(fn_args.custom_config)
-    images, labels = trainer.load_split(fn_args, fn_args.train_files, tft.TFTransformOutput(fn_args.transform_output))
+    images, labels = trainer.load_split(fn_args, fn_args.train_files, tft.TFTransformOutput(fn_args.transform_graph_path))
     train_split, holdout = holdout_split(images, labels, recipe.seed)
     log.info("tuning: up to %d trials or %g minutes; each trains on %d images, scored on %d held out (tuning)",
              budget.trials, budget.minutes, len(train_split[1]), len(holdout[1]))
