@@ -70,7 +70,9 @@ def fresh_copy(extractor):
 
     from components.model import feature_extractor_of
 
-    return with_pixel_input(tf.keras.models.clone_model(feature_extractor_of(extractor)))
+    copy = tf.keras.models.clone_model(feature_extractor_of(extractor))
+    copy.trainable = True  # a clone keeps the original's (frozen) setting
+    return with_pixel_input(copy)
 
 
 def trained_by(extractor) -> str:
