@@ -10,6 +10,11 @@ transform graph, and two signatures that both return class probabilities and the
 - `predict_images` takes a float [N, 28, 28] array of 0-255 pixel values, so a REST client can send
   plain JSON. It encodes the pixels as the 784 `image_raw` bytes and goes through the same transform
   graph, so both signatures preprocess exactly as Transform did in training.
+
+It trains with the config's recipe (custom_config) with the Tuner's best hyperparameters applied
+(the Tuner hands the recipe's own values on when tuning is off). The feature extractor is saved
+inside the serving model's folder (features.FEATURE_EXTRACTOR_FILE), so the Pusher pushes it with
+the model; `Executor` records the recipe trained with on the Model artifact in MLMD.
 """
 from __future__ import annotations
 
