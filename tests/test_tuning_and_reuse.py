@@ -170,7 +170,7 @@ def test_lineage_of_the_extractor_leads_back_to_its_run(home, tuned_run):
 
 
 def test_the_reuse_example_prints_its_accuracy_beside_the_from_scratch_baseline(home, tuned_run):
-    example = cli(home, "--train", "100", "--epochs", "10", script=str(ROOT / "examples" / "reuse_extractor.py"))
+    example = cli(home, "--train", "100", "--epochs", "20", script=str(ROOT / "examples" / "reuse_extractor.py"))
     assert example.returncode == 0, example.stdout
     assert re.search(r"feature extractor: pushed model version \d+, trained by run manual__", example.stdout)
     rows = dict(re.findall(r"^(extractor frozen|then extractor fine-tuned|from scratch)[^\n]*? (\d\.\d{4}) +\d+\.\d$",
