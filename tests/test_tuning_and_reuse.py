@@ -88,7 +88,7 @@ def test_a_tuned_run_keeps_every_trial_and_the_trainer_uses_the_winner(home, tun
     assert json.loads(Path(results["uri"], "tuner_results.json").read_text()) == trials
     # In words: the table with the winner marked, and what the Trainer used.
     text = cli(home, "show").stdout
-    assert f"tuning: 4 trials" in text and f"the winner, trial {best}" in text
+    assert "tuning: 4 trials" in text and f"the winner, trial {best}" in text
     assert re.search(rf"^  {best} \* +", text, re.MULTILINE)
     assert "trained with: " + " ".join(f"{k}={v}" for k, v in shown["trained_with"].items()) in text
     report = Path(shown["report"]).read_text()
