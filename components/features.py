@@ -42,3 +42,7 @@ SPAN_MANIFEST = "manifest.json"  # in each span's folder: where its examples cam
 SPAN_PROPERTY = "span"
 DATA_SET_PROPERTY = "data_set"
 SOURCE_PROPERTY = "source"
+
+# Where the Trainer saves the feature extractor, relative to the serving model's folder: inside it
+# (TensorFlow Serving ignores `assets.extra/`), so the Pusher pushes it with its model.
+FEATURE_EXTRACTOR_FILE = "assets.extra/feature_extractor.keras"

@@ -37,38 +37,40 @@ def _conv_block(x, filters):
     return tf.keras.layers.MaxPooling2D()(x)
 
 
-def build_feature_extractor() -> tf.keras.Model:
+def build_feature_extractor(conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
+    """Image [28, 28, 1] in [0, 1] -> EMBEDDING_SIZE embedding. The defaults are the recipe's
+    (components/recipe.py); the Tuner searches them."""
     size = features.IMAGE_SIZE
     image = tf.keras.Input(shape=(size, size, 1), name=features.TRANSFORMED_IMAGE_KEY)
-    x = _conv_block(image, 32)  # 14x14
-    x = _conv_block(x, 64)  # 7x7
+    x = _conv_block(image, conv_filters)  # 14x14
+    x = _conv_block(x, 2 * conv_filters)  # 7x7
     x = tf.keras.layers.Flatten()(x)
-    x = tf.keras.layers.Dropout(0.3)(x)
+    x = tf.keras.layers.Dropout(dropout)(x)
     x = tf.keras.layers.Dense(EMBEDDING_SIZE, use_bias=False)(x)
     x = tf.keras.layers.BatchNormalization(momentum=0.9)(x)
     embedding = tf.keras.layers.ReLU(name="embedding")(x)
     return tf.keras.Model(image, embedding, name="feature_extractor")
 
 
-def build_classifier_head() -> tf.keras.Model:
+def build_classifier_head(dropout: float = 0.3) -> tf.keras.Model:
     embedding = tf.keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
-    x = tf.keras.layers.Dropout(0.3)(embedding)
+    x = tf.keras.layers.Dropout(dropout)(embedding)
     # float32 whatever the compute precision: the softmax and the loss need its range.
     probabilities = tf.keras.layers.Dense(features.NUM_CLASSES, activation="softmax", name="probabilities",
                                           dtype="float32")(x)
     return tf.keras.Model(embedding, probabilities, name="classifier_head")
 
 
-def _architecture() -> tf.keras.Model:
-    extractor, head = build_feature_extractor(), build_classifier_head()
+def _architecture(conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
+    extractor, head = build_feature_extractor(conv_filters, dropout), build_classifier_head(dropout)
     image = tf.keras.Input(shape=extractor.input_shape[1:], name=features.TRANSFORMED_IMAGE_KEY)
     return tf.keras.Model(image, head(extractor(image)), name="digit_classifier")
 
 
-def build_model(learning_rate=0.003) -> tf.keras.Model:
+def build_model(learning_rate=0.003, conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
     """Extractor + head, compiled with Adam at `learning_rate` (a number or a schedule), in the
     global Keras precision policy."""
-    model = _architecture()
+    model = _architecture(conv_filters, dropout)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(),
@@ -77,10 +79,11 @@ def build_model(learning_rate=0.003) -> tf.keras.Model:
     return model
 
 
-def float32_copy(model: tf.keras.Model) -> tf.keras.Model:
+def float32_copy(model: tf.keras.Model, conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
     """The same model computing in float32 (uncompiled), e.g. of one trained in bfloat16: what
-    is exported, so that serving and evaluation do not depend on the CPU having bfloat16."""
-    copy = _architecture()
+    is exported, so that serving and evaluation do not depend on the CPU having bfloat16. The
+    knobs must be those `model` was built with."""
+    copy = _architecture(conv_filters, dropout)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -14,6 +14,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 MAX_EPOCHS = 100
 MAX_BATCH_SIZE = 8192
 MAX_SEED = 2**32 - 1
+MAX_CONV_FILTERS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Recipe:
     # mixed_bfloat16), about twice as fast on CPUs with native bfloat16 (AVX-512 BF16, AMX);
     # auto picks it on those CPUs only. The exported model computes in float32 either way.
     precision: str = "auto"
+    # The model's own knobs (components/model.py): the filters of the first convolution block
+    # (the second has twice as many), and the dropout before the embedding and before the softmax.
+    conv_filters: int = 32
+    dropout: float = 0.3
 
     def problems(self) -> list[str]:
         """What is wrong with these values, in words; empty when all is well."""
@@ -50,12 +55,28 @@ class Recipe:
             found.append(f"max_shift must lie in [0, 8] pixels, got {self.max_shift}")
         if not 0 <= self.label_noise <= 1:
             found.append(f"label_noise must lie in [0, 1], got {self.label_noise}")
+        if not 1 <= self.conv_filters <= MAX_CONV_FILTERS:
+            found.append(f"conv_filters must be at least 1 and at most {MAX_CONV_FILTERS}, got {self.conv_filters}")
+        if not 0 <= self.dropout < 1:
+            found.append(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.precision not in PRECISIONS:
             found.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         return found
 
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def with_settings(self, settings: Mapping[str, Any]) -> "Recipe":
+        """This recipe with some of its values replaced (the Tuner's best hyperparameters);
+        refuses a name that is not the recipe's, and values out of range."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(settings) - names)
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not a setting of the training recipe")
+        recipe = dataclasses.replace(self, **{k: type(getattr(self, k))(v) for k, v in settings.items()})
+        if recipe.problems():
+            raise ValueError("; ".join(recipe.problems()))
+        return recipe
 
     @classmethod
     def from_custom_config(cls, custom_config: Mapping[str, Any]) -> "Recipe":

@@ -10,6 +10,11 @@ transform graph, and two signatures that both return class probabilities and the
 - `predict_images` takes a float [N, 28, 28] array of 0-255 pixel values, so a REST client can send
   plain JSON. It encodes the pixels as the 784 `image_raw` bytes and goes through the same transform
   graph, so both signatures preprocess exactly as Transform did in training.
+
+It trains with the config's recipe (custom_config) with the Tuner's best hyperparameters applied
+(the Tuner hands the recipe's own values on when tuning is off). The feature extractor is saved
+inside the serving model's folder (features.FEATURE_EXTRACTOR_FILE), so the Pusher pushes it with
+the model; `Executor` records the recipe trained with on the Model artifact in MLMD.
 """
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ import os
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.trainer import executor as trainer_executor
+from tfx.types import artifact_utils, standard_component_specs
 from tfx_bsl.public import tfxio
 
 from components import features
@@ -30,11 +37,14 @@ from components.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
-FEATURE_EXTRACTOR_FILE = "feature_extractor.keras"
 HISTORY_FILE = "history.json"
+# The recipe the model was trained with (the config's, with the Tuner's best settings applied),
+# beside the model; the executor below also records it in MLMD as the Model's `trained_with`.
+TRAINED_WITH_FILE = "trained_with.json"
+TRAINED_WITH = "trained_with"
 
 
-def _load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray, np.ndarray]:
+def load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray, np.ndarray]:
     """A whole split as in-memory arrays, transformed here by the transform graph: Transform does
     not write transformed copies of the examples (`materialize=False`, pipeline/pipeline.py),
     since applying the graph while loading costs less than writing and re-reading 784 floats an
@@ -117,11 +127,18 @@ def _mark_classification(model_dir: str, signature: str) -> None:
         f.write(saved_model.SerializeToString())
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    recipe = Recipe.from_custom_config(fn_args.custom_config or {})
+def trained_recipe(custom_config, hyperparameters) -> Recipe:
+    """The config's recipe with the Tuner's best hyperparameters (a KerasTuner config) applied."""
+    recipe = Recipe.from_custom_config(custom_config or {})
+    return recipe.with_settings(hyperparameters["values"]) if hyperparameters else recipe
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    recipe = trained_recipe(fn_args.custom_config, fn_args.hyperparameters)
+    log.info("training with %s", " ".join(f"{k}={v}" for k, v in recipe.to_custom_config().items()))
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_split = _load_split(fn_args, fn_args.train_files, tf_transform_output)
-    eval_split = _load_split(fn_args, fn_args.eval_files, tf_transform_output)
+    train_split = load_split(fn_args, fn_args.train_files, tf_transform_output)
+    eval_split = load_split(fn_args, fn_args.eval_files, tf_transform_output)
     log.info("validating on %d examples after every epoch", len(eval_split[1]))
     model, history = training.train(recipe, train_split, eval_split, callbacks=[
         tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")])
@@ -131,8 +148,23 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model.save(fn_args.serving_model_dir, save_format="tf", save_traces=False,
                signatures=_signatures(model, tf_transform_output))
     _mark_classification(fn_args.serving_model_dir, features.CLASSIFY_SIGNATURE)
-    artifact_dir = os.path.dirname(fn_args.serving_model_dir)
-    model_lib.feature_extractor_of(model).save(os.path.join(artifact_dir, FEATURE_EXTRACTOR_FILE))
+    extractor_path = os.path.join(fn_args.serving_model_dir, features.FEATURE_EXTRACTOR_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(extractor_path))
+    model_lib.feature_extractor_of(model).save(extractor_path)
+    with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir), TRAINED_WITH_FILE), "w") as f:
+        json.dump(recipe.to_custom_config(), f, sort_keys=True)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
         json.dump(history, f)
-    log.info("exported the model to %s and the feature extractor beside it", fn_args.serving_model_dir)
+    log.info("exported the model to %s, its feature extractor in %s", fn_args.serving_model_dir,
+             features.FEATURE_EXTRACTOR_FILE)
+
+
+class Executor(trainer_executor.GenericExecutor):
+    """TFX's Trainer (run_fn above), and the recipe it trained with recorded in MLMD as the Model's
+    `trained_with` property (JSON), where `show` and `compare` read it."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        super().Do(input_dict, output_dict, exec_properties)
+        model = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY])
+        with tf.io.gfile.GFile(os.path.join(model.uri, TRAINED_WITH_FILE)) as f:
+            model.set_string_custom_property(TRAINED_WITH, f.read())

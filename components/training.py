@@ -187,13 +187,13 @@ def train(recipe: Recipe, train_split: tuple[np.ndarray, np.ndarray],
     log.info("training on %d examples, %d epochs of batch %d, %s compute", len(labels), recipe.epochs,
              recipe.batch_size, precision)
     with _deterministic(), _precision(precision):
-        model = model_lib.build_model(schedule)
+        model = model_lib.build_model(schedule, recipe.conv_filters, recipe.dropout)
         history = model.fit(training_data(recipe, images, labels), epochs=recipe.epochs, verbose=0,
                             validation_data=eval_split,
                             callbacks=[DivergenceGuard(recipe.learning_rate), EpochLog(recipe.epochs), *callbacks])
         recalibrate_batchnorm(model, images)
     if precision != "float32":
-        model = model_lib.float32_copy(model)
+        model = model_lib.float32_copy(model, recipe.conv_filters, recipe.dropout)
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
 
 

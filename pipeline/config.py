@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from components.recipe import Recipe
+from components.tuning import Budget
 
 HOME_ENV = "MNIST_PIPELINE_HOME"
 # The ML Metadata store: empty for SQLite at <home>/metadata.db, or mysql://USER@HOST:PORT/DATABASE,
@@ -68,6 +69,13 @@ class PipelineConfig:
     seed: int = Recipe.seed
     label_noise: float = Recipe.label_noise
     precision: str = Recipe.precision
+    conv_filters: int = Recipe.conv_filters
+    dropout: float = Recipe.dropout
+
+    # Hyperparameter search (the Tuner, components/tuning.py): how many trials, 0 = none (the
+    # default: the recipe as set goes to the Trainer), and the minutes after which no trial starts.
+    tune_trials: int = Budget.trials
+    tune_minutes: float = Budget.minutes
 
     # Data validation: the eval split's mean pixel intensity and share of ink pixels may differ
     # from train's by at most this fraction (the label distribution's limit is in the schema).
@@ -99,6 +107,7 @@ class PipelineConfig:
             if getattr(self, key) < 0:
                 problems.append(f"{key} must be 0 (all) or a positive count, got {getattr(self, key)}")
         problems += self.recipe().problems()
+        problems += self.tuning_budget().problems()
         try:
             args = self.beam_pipeline_args()
         except ValueError as err:
@@ -121,6 +130,9 @@ class PipelineConfig:
     def recipe(self) -> Recipe:
         """The training settings, as the Trainer takes them."""
         return Recipe(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Recipe)})
+
+    def tuning_budget(self) -> Budget:
+        return Budget(self.tune_trials, self.tune_minutes)
 
     def beam_pipeline_args(self) -> list[str]:
         return shlex.split(self.beam_args) if self.beam_args.strip() else list(DEFAULT_BEAM_ARGS)

@@ -262,6 +262,12 @@ class RunSummary:
     pushed_version: Optional[str] = None
     ingested: Optional[dict] = None  # the span ImportExampleGen ingested (`span_of`)
     trained_on: list[dict] = dataclasses.field(default_factory=list)  # the spans the Trainer read, oldest first
+    # The recipe the Trainer trained with: the config's, with the Tuner's winner applied
+    # (the Model's `trained_with`, components/trainer.py).
+    trained_with: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # What the Tuner did (components/tuner.py): every trial (trial, settings, score, seconds,
+    # state), the winner's number (None when it did not search), the settings it handed on.
+    tuning: Optional[dict[str, Any]] = None
 
     @property
     def trained_spans(self) -> str:
@@ -300,7 +306,19 @@ class RunSummary:
             "pushed": self.pushed,
             "pushed_version": self.pushed_version, "pushed_path": self.pushed_path,
             "ingested_span": self.ingested, "trained_on_spans": self.trained_on,
+            "trained_with": self.trained_with, "tuning": self.tuning,
         }
+
+    def trial_table(self) -> tuple[list[str], list[list[str]]]:
+        """The Tuner's trials as a table (header, rows), the winner marked with '*'."""
+        trials = (self.tuning or {}).get("trials") or []
+        knobs = list(dict.fromkeys(k for t in trials for k in t["settings"]))
+        header = ["trial", *knobs, "holdout accuracy", "seconds"]
+        best = (self.tuning or {}).get("best_trial")
+        rows = [[f"{t['trial']}{' *' if t['trial'] == best else ''}", *(str(t["settings"].get(k)) for k in knobs),
+                 f"{t['score']:.4f}" + ("" if t["state"] == "COMPLETED" else " (diverged)"), f"{t['seconds']:.1f}"]
+                for t in trials]
+        return header, rows
 
 
 def iso_time(ms: int) -> Optional[str]:
@@ -410,6 +428,15 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
             summary.baseline_model_id = _prop(artifact, "baseline_model_id")
             summary.gate_failures = json.loads(_prop(artifact, "validation_failures", "[]"))
             summary.drops_within_chance = json.loads(_prop(artifact, "digit_drops_within_chance", "[]"))
+    trainer = runs.get("Trainer")
+    for artifact in trainer.outputs.get("model", []) if trainer else []:
+        summary.trained_with = json.loads(_prop(artifact, "trained_with", "{}"))
+    tuner = runs.get("Tuner")
+    if tuner and tuner.outputs.get("tuner_results"):
+        [results] = tuner.outputs["tuner_results"]
+        settings = [json.loads(_prop(a, "settings", "{}")) for a in tuner.outputs.get("best_hyperparameters", [])]
+        summary.tuning = {"trials": json.loads(_prop(results, "trials", "[]")),
+                          "best_trial": _prop(results, "best_trial"), "settings": settings[0] if settings else {}}
     pusher = runs.get("Pusher")
     if pusher:
         for artifact in pusher.outputs.get("pushed_model", []):
@@ -439,9 +466,10 @@ def describe_artifact(store, artifact, type_names: dict[int, str] | None = None)
 
 
 def find_pushed_model(store, model: str):
-    """The PushedModel artifact for a serving version number, a serving path, or a position
-    among the pushed models: -1 the latest, -2 the one before, ..."""
-    target = str(Path(model).expanduser().resolve()) if "/" in model else None
+    """The PushedModel artifact for a serving version number, a serving path (or a file inside
+    one, such as its feature extractor), or a position among the pushed models: -1 the latest,
+    -2 the one before, ..."""
+    target = Path(model).expanduser().resolve() if "/" in model else None
     pushed = [a for a in sorted(store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id)
               if _prop(a, "pushed", 0) == 1]
     if model.startswith("-") and model[1:].isdigit() and int(model) != 0:
@@ -449,7 +477,8 @@ def find_pushed_model(store, model: str):
             raise LookupError(f"no pushed model {model!r}: {len(pushed)} model(s) were pushed")
         return pushed[int(model)]
     for artifact in pushed:
-        if (target and str(Path(_prop(artifact, "pushed_destination", "")).resolve()) == target) or \
+        destination = Path(_prop(artifact, "pushed_destination", "")).resolve()
+        if (target and (destination == target or destination in target.parents)) or \
                 (not target and _prop(artifact, "pushed_version") == model):
             return artifact
     raise LookupError(f"no pushed model {model!r}: give a version number from serving/<name>/ or its path")

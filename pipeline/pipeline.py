@@ -1,9 +1,9 @@
 """The TFX pipeline, top to bottom in the order it runs: the one place that wires it.
 
 ImportExampleGen (this run's span) -> StatisticsGen -> SchemaGen -> ExampleValidator ->
-DataValidationGate -> the latest spans (from MLMD) -> Transform -> Trainer -> Evaluator (on the
-new span, against the latest blessed model) -> Pusher, with the curated schema (ImportSchemaGen)
-as the data contract. Every knob comes from `config`.
+DataValidationGate -> the latest spans (from MLMD) -> Transform -> Tuner -> Trainer -> Evaluator
+(on the new span, against the latest blessed model) -> Pusher, with the curated schema
+(ImportSchemaGen) as the data contract. Every knob comes from `config`.
 
 Each node is a builder declared with `GRAPH.node` (pipeline/topology.py): TFX builds the pipeline
 from the builders, and the Airflow DAG takes its tasks and edges from the declarations. Adding a
@@ -193,17 +193,43 @@ def _transform(examples, schema, **_):
                      materialize=False, custom_config={"code_version": code_version()})
 
 
-@GRAPH.node("Trainer", examples="latest_spans_resolver.examples", transform_graph="Transform.transform_graph",
+@GRAPH.node("Tuner", examples="latest_spans_resolver.examples", transform_graph="Transform.transform_graph",
             schema="ImportSchemaGen.schema")
-def _trainer(config: PipelineConfig, examples, transform_graph, schema, **_):
-    """Trains the Keras CNN on the latest spans' examples, transformed as it loads them, and
-    exports it with the transform graph attached."""
-    from tfx.components import Trainer
+def _tuner(config: PipelineConfig, examples, transform_graph, schema, **_):
+    """Searches the recipe's and the model's knobs with KerasTuner when `tune_trials` > 0 (every
+    trial kept), on the spans the Trainer learns from; with 0 (the default) it hands the
+    recipe's own values on without training."""
+    from tfx.components import Tuner
+    from tfx.dsl.components.base import executor_spec
 
-    return Trainer(
+    from components import tuner as recipe_tuner
+
+    tuner = Tuner(tuner_fn="components.tuner.tuner_fn", examples=examples, transform_graph=transform_graph,
+                  schema=schema, custom_config={**config.recipe().to_custom_config(),
+                                                **config.tuning_budget().to_custom_config(),
+                                                "code_version": code_version()})
+    tuner.executor_spec = executor_spec.ExecutorClassSpec(recipe_tuner.Executor)
+    return tuner
+
+
+@GRAPH.node("Trainer", examples="latest_spans_resolver.examples", transform_graph="Transform.transform_graph",
+            schema="ImportSchemaGen.schema", hyperparameters="Tuner.best_hyperparameters")
+def _trainer(config: PipelineConfig, examples, transform_graph, schema, hyperparameters, **_):
+    """Trains the Keras CNN on the latest spans' examples, transformed as it loads them, with the
+    Tuner's best settings, and exports it with the transform graph attached and its feature
+    extractor inside."""
+    from tfx.components import Trainer
+    from tfx.dsl.components.base import executor_spec
+
+    from components import trainer as recipe_trainer
+
+    trainer = Trainer(
         run_fn="components.trainer.run_fn", examples=examples, transform_graph=transform_graph, schema=schema,
+        hyperparameters=hyperparameters,
         custom_config={**config.recipe().to_custom_config(), "code_version": code_version()},
     )
+    trainer.executor_spec = executor_spec.ExecutorClassSpec(recipe_trainer.Executor)
+    return trainer
 
 
 # The baseline excludes the model just trained (components/baseline.py), so it waits for it.

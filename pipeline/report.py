@@ -221,6 +221,21 @@ def _training_section(summary) -> str:
         return _curves_svg(json.load(f))
 
 
+def _tuning_section(summary) -> str:
+    parts = []
+    if summary.tuning is not None:
+        if summary.tuning["trials"]:
+            header, rows = summary.trialtable()
+            parts.append(f"<p>{len(rows)} trials, scored by accuracy on a holdout of the training split; "
+                         f"the winner (*), trial {summary.tuning['best_trial']}, went to the Trainer.</p>")
+            parts.append(table(header, rows))
+        else:
+            parts.append("<p>Tuning off (tune_trials 0): the Trainer took the config's recipe.</p>")
+    if summary.trained_with:
+        parts.append("<p>The Trainer trained with:</p>" + table(("setting", "value"), summary.trained_with.items()))
+    return "".join(parts) or "<p>No training in this run.</p>"
+
+
 STYLE = """
 body { font-family: sans-serif; margin: 2em; max-width: 70em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
@@ -245,6 +260,7 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 <h2>Data: statistics and samples</h2>{_statistics_section(summary)}
 <h2>Anomalies</h2>{_anomalies_section(summary)}
 <h2>Evaluation</h2>{_evaluation_section(summary, baseline)}
+<h2>Tuning and training settings</h2>{_tuning_section(summary)}
 <h2>Training curves</h2>{_training_section(summary)}
 <h2>Config</h2><pre>{html.escape(config)}</pre>
 </body></html>

@@ -44,6 +44,11 @@ def test_home_config_file_is_read_by_default(home):
     ("precision=half", "precision must be one of auto, float32, bfloat16"),
     ("beam_args=direct_num_workers=2", "beam_args holds 'direct_num_workers=2', which is not an --option"),
     ("beam_args=--runner='Flink", "beam_args cannot be split into options"),
+    ("conv_filters=0", "conv_filters must be at least 1 and at most 256, got 0"),
+    ("dropout=1", "dropout must lie in [0, 1\\), got 1.0"),
+    ("tune_trials=-1", "tune_trials must be 0 .no search. or a count up to 100, got -1"),
+    ("tune_trials=2.5", "tune_trials must be a whole number"),
+    ("tune_minutes=0", "tune_minutes must be above 0 and at most 1,440, got 0.0"),
 ])
 def test_bad_values_are_refused_with_the_reason(home, assignment, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -151,7 +151,7 @@ def test_a_drifted_graph_is_named_and_refused(home, tmp_path, monkeypatch):
     ]
     # A pipeline that is not wired as declared (the DAG's edges) is not compiled for a run.
     monkeypatch.setattr(pipeline_lib, "NODES", {**NODES, "Trainer": ("Transform",)})
-    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform', 'latest_spans_resolver'\]"):
+    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform', 'Tuner', 'latest_spans_resolver'\]"):
         runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input")
 
 

@@ -19,7 +19,7 @@ from pipeline.config import HOME_ENV, Home
 pytestmark = pytest.mark.e2e
 
 COMPONENTS = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-              "DataValidationGate", "Transform", "Trainer", "Evaluator", "Pusher"]
+              "DataValidationGate", "Transform", "Tuner", "Trainer", "Evaluator", "Pusher"]
 SLICE = ["--set", "train_examples=3000", "--set", "eval_examples=1000", "--set", "epochs=1"]
 
 

@@ -7,8 +7,8 @@ from pipeline import runner
 from pipeline.config import PipelineConfig
 
 ORDER = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-         "DataValidationGate", "latest_spans_resolver", "Transform", "Trainer", "latest_blessed_model_resolver",
-         "Evaluator", "Pusher"]
+         "DataValidationGate", "latest_spans_resolver", "Transform", "Tuner", "Trainer",
+         "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
 
 def test_pipeline_wires_the_components_in_order(home, tmp_path):
@@ -20,6 +20,9 @@ def test_pipeline_wires_the_components_in_order(home, tmp_path):
     by_id = {c.id: c for c in tfx_pipeline.components}
     trainer = by_id["Trainer"]
     assert '"epochs": 2' in trainer.exec_properties["custom_config"]
+    # The Trainer takes the Tuner's best hyperparameters; tuning is off unless the config says so.
+    assert by_id["Trainer"].inputs["hyperparameters"] is by_id["Tuner"].outputs["best_hyperparameters"]
+    assert '"tune_trials": 0' in by_id["Tuner"].exec_properties["custom_config"]
     pusher = by_id["Pusher"]
     assert str(home.serving_dir(config)) in str(pusher.exec_properties["push_destination"])
 
@@ -34,7 +37,8 @@ def test_compiled_dependencies(home, tmp_path):
     # The data gate holds the spans, and so Transform and everything after it, back.
     assert nodes["latest_spans_resolver"] == ["DataValidationGate", "ImportExampleGen"]
     assert nodes["Transform"] == ["ImportSchemaGen", "latest_spans_resolver"]
-    assert "latest_spans_resolver" in nodes["Trainer"]
+    assert nodes["Tuner"] == ["ImportSchemaGen", "Transform", "latest_spans_resolver"]
+    assert nodes["Trainer"] == ["ImportSchemaGen", "Transform", "Tuner", "latest_spans_resolver"]
     assert nodes["DataValidationGate"] == ["ExampleValidator", "ImportExampleGen", "ImportSchemaGen",
                                            "StatisticsGen"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from components import features
 from pipeline.commands import RUN_HELP, print_json
 from pipeline.config import Home
 
@@ -104,6 +105,7 @@ def cmd_show(args) -> int:
     print("\ndata:")
     for line in _data_lines(summary):
         print(f"  {line}")
+    _print_tuning(summary)
     print("\ndata validation:")
     if anomalies:
         for found_by, split, feature, kind, description in anomalies:
@@ -137,6 +139,27 @@ def _data_lines(summary) -> list[str]:
         lines.append(f"trained on spans {summary.trained_spans or '-'}:")
         lines += [f"  {_span_words(span)}" for span in summary.trained_on]
     return lines
+
+
+def _print_tuning(summary) -> None:
+    """The settings the Trainer used and, when the Tuner searched, its trials and the winner."""
+    tuning = summary.tuning
+    if tuning is not None:
+        trials = tuning["trials"]
+        if not trials:
+            print("\ntuning: off (tune_trials 0): the Trainer took the config's recipe")
+        else:
+            best = next((t for t in trials if t["trial"] == tuning["best_trial"]), None)
+            took = sum(t["seconds"] for t in trials)
+            print(f"\ntuning: {len(trials)} trials in {took:.0f} s, scored by accuracy on a holdout of the "
+                  f"training split; the winner, trial {tuning['best_trial']}"
+                  + (f", holdout accuracy {best['score']:.4f}:" if best else ":"))
+            header, rows = summary.trial_table()
+            widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+            for line in (header, *rows):
+                print("  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(line, widths)).rstrip())
+    if summary.trained_with:
+        print("trained with: " + " ".join(f"{k}={v}" for k, v in summary.trained_with.items()))
 
 
 def _print_artifacts(store, component) -> None:
@@ -182,6 +205,8 @@ def cmd_lineage(args) -> int:
                      "trained_on_spans": summary.trained_on if summary else [], "steps": steps})
         return 0
     described = metadata.describe_artifact(store, pushed)
+    if Path(args.model).name == Path(features.FEATURE_EXTRACTOR_FILE).name:
+        print(f"feature extractor {Path(args.model).expanduser().resolve()}, of")
     print(f"pushed model {described['properties'].get('pushed_version')} at "
           f"{described['properties'].get('pushed_destination')}")
     if summary:
@@ -230,6 +255,10 @@ def cmd_compare(args) -> int:
     a, b = (metadata.summarize_run(home, metadata.resolve_run_id(store, r), store) for r in (args.run_a, args.run_b))
     keys = sorted(set(a.config) | set(b.config))
     config_rows = [(k, a.config.get(k), b.config.get(k)) for k in keys if a.config.get(k) != b.config.get(k)]
+    # What the models were trained with: the config's recipe, with the Tuner's winner applied.
+    settings_rows = [(k, a.trained_with.get(k), b.trained_with.get(k))
+                     for k in sorted(set(a.trained_with) | set(b.trained_with))
+                     if a.trained_with.get(k) != b.trained_with.get(k)]
     metric_rows = [("accuracy", a.accuracy, b.accuracy)] + [
         (f"digit {d}", a.accuracy_per_digit.get(d), b.accuracy_per_digit.get(d))
         for d in sorted(set(a.accuracy_per_digit) | set(b.accuracy_per_digit))]
@@ -239,12 +268,20 @@ def cmd_compare(args) -> int:
     if args.json:
         print_json({"runs": [a.run_id, b.run_id],
                      "config": {k: [x, y] for k, x, y in config_rows},
+                     "model_settings": {k: [x, y] for k, x, y in settings_rows},
                      "metrics": {k: [x, y] for k, x, y in metric_rows}, "other": {k: [x, y] for k, x, y in other_rows}})
         return 0
     width = max(len(a.run_id), len(b.run_id), 12)
     print(f"{'':<16} {a.run_id:<{width}} {b.run_id:<{width}}")
     print("config (differences only):" if config_rows else "config: identical")
     for key, x, y in config_rows:
+        print(f"  {key:<14} {str(x):<{width}} {str(y):<{width}}")
+    if not (a.trained_with and b.trained_with):
+        print("model settings: not recorded (a run without a trained model, or from before they were)")
+    else:
+        print("model settings (what the Trainer used, differences only):" if settings_rows
+              else "model settings: identical")
+    for key, x, y in settings_rows:
         print(f"  {key:<14} {str(x):<{width}} {str(y):<{width}}")
     print("metrics:")
     for key, x, y in metric_rows:
@@ -285,8 +322,8 @@ def add_commands(commands) -> None:
 
     lineage = commands.add_parser("lineage", help="from a pushed model back to its data, code and config")
     lineage.add_argument("model", nargs="?",
-                         help="a pushed model: its version number, its serving path, or -1 for the latest pushed, "
-                              "-2 the one before, ...")
+                         help="a pushed model: its version number, its serving path (or a file in it, such as its "
+                              "feature extractor), or -1 for the latest pushed, -2 the one before, ...")
     lineage.add_argument("--examples", type=int, metavar="ARTIFACT_ID",
                          help="the other way: every model trained from this artifact (e.g. an Examples id)")
     lineage.add_argument("--span", type=int, metavar="N", help="the other way: every model trained on span N")

@@ -24,6 +24,9 @@ from pipeline.config import ConfigError, Home, PipelineConfig, load_config
 
 # The Trainer's epoch line ends with its time, "(31.2 s)"; Airflow's log format may add more after it.
 _EPOCH_LINE = re.compile(r"(epoch \d+/\d+ .*?\(\d+(\.\d+)? s\))")
+# The Tuner's lines (components/tuner.py): each trial with its settings, score and time, ending
+# like an epoch's; the search's start and its winner, ending with "(tuning)".
+_TRIAL_LINE = re.compile(r"(trial \d+/\d+ .*?\(\d+(\.\d+)? s\)|tuning: .*?\(tuning\))")
 
 
 def _clock() -> str:
@@ -55,7 +58,7 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
             failures.append(event)
             print(f"{_clock()}  {node:<30} FAILED   {event['seconds']:7.1f} s: {event['error']}", flush=True)
         return event.get("run_id")
-    if match := _EPOCH_LINE.search(line):
+    if match := _EPOCH_LINE.search(line) or _TRIAL_LINE.search(line):
         print(f"{'':10}{'':30} {match.group(1)}", flush=True)
     return None
 
