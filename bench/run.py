@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stats import spread, weights_digest  # noqa: E402
 from components import tf_env  # noqa: E402
-from pipeline import environment, metadata  # noqa: E402
+from pipeline import environment, mlmd  # noqa: E402
 from pipeline.config import HOME_ENV, Home  # noqa: E402
 
 PYTHON = sys.executable
@@ -271,7 +271,7 @@ def main() -> int:
 
 
 def latest_summary(home: Home):
-    return metadata.summarize_run(home, metadata.latest_run_id(metadata.open_store(home)))
+    return mlmd.summarize_run(home, mlmd.latest_run_id(mlmd.open_store(home)))
 
 
 BEAM_COMPONENTS = ("StatisticsGen", "Transform", "Evaluator")

@@ -28,7 +28,7 @@ from unittest import mock
 import psutil
 
 from bench.stats import spread, weights_digest
-from pipeline import metadata, processes, services
+from pipeline import mlmd, processes, services
 from pipeline.airflow_api import Api, log_lines, trigger
 from pipeline.airflow_dag import DAG_ID
 from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
@@ -122,7 +122,7 @@ def scheduler_figures(work: Path, conf: dict, cached_runs: int = 3) -> dict:
                 watcher.stop()
             # The first run's components as MLMD timed them: what is left is orchestration.
             with mock.patch.dict(os.environ, store):
-                first = metadata.summarize_run(home, runs[0]["run_id"])
+                first = mlmd.summarize_run(home, runs[0]["run_id"])
         finally:
             _cli(env, "airflow", "down")
     failed = [r["run_id"] for r in runs if r["state"] != "success"]

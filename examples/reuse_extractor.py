@@ -78,11 +78,11 @@ def fresh_copy(extractor):
 
 def trained_by(extractor) -> str:
     """The run that trained the extractor's model, from the metadata store (as `lineage` finds it)."""
-    from pipeline import metadata
+    from pipeline import mlmd
 
     try:
-        store = metadata.open_store(Home.from_env())
-        steps = metadata.upstream(store, metadata.find_pushed_model(store, extractor.path).id)
+        store = mlmd.open_store(Home.from_env())
+        steps = mlmd.upstream(store, mlmd.find_pushed_model(store, extractor.path).id)
     except (LookupError, FileNotFoundError, RuntimeError) as err:
         return f"(run not found: {err})"
     return next((step["run_id"] for step in steps if step["run_id"]), "(run not recorded)")

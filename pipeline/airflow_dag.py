@@ -29,10 +29,10 @@ def _run_pipeline(context) -> bytes:
     """The compiled pipeline `prepare_data` recorded when the run started: an edit of config.yaml
     or of the code during a run (or before a cleared task runs again) changes nothing in it. The
     requested config only says where the metadata store is."""
-    from pipeline import metadata
+    from pipeline import mlmd
 
-    store = metadata.open_store(Home.from_env(), _requested_config(context))
-    compiled = metadata.recorded_pipeline(store, context["run_id"])
+    store = mlmd.open_store(Home.from_env(), _requested_config(context))
+    compiled = mlmd.recorded_pipeline(store, context["run_id"])
     if compiled is None:
         raise RuntimeError(f"run {context['run_id']} recorded no compiled pipeline: its {PREPARE_TASK} task did "
                            f"not run, or ran before this version; start a new run")
@@ -42,17 +42,17 @@ def _run_pipeline(context) -> bytes:
 def prepare_data(**context) -> str:
     """Make sure the run's input data is there and choose the span it ingests, then compile the
     pipeline and record the run (config, commit, compiled pipeline) in MLMD."""
-    from pipeline import data, metadata
+    from pipeline import data, mlmd
 
     home, config = Home.from_env(), _requested_config(context)
     with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
         try:
-            chosen = data.ensure_input(home, config, lambda data_set: metadata.ingested_spans(home, config, data_set))
+            chosen = data.ensure_input(home, config, lambda data_set: mlmd.ingested_spans(home, config, data_set))
         except Exception:
-            metadata.record_run(home, context["run_id"], config.to_dict())  # a failed run is a run
+            mlmd.record_run(home, context["run_id"], config.to_dict())  # a failed run is a run
             raise
         compiled = runner.compile_pipeline(config, home, chosen).SerializeToString()
-        metadata.record_run(home, context["run_id"], config.to_dict(), compiled)
+        mlmd.record_run(home, context["run_id"], config.to_dict(), compiled)
         outcome["input_dir"] = str(chosen.folder)
         if chosen.span is not None:
             outcome["span"] = chosen.span

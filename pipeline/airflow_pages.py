@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.airflow_dag import PREPARE_TASK, REPORT_TASK
 from pipeline.html_parts import e as _e, gate_verdict, table
-from pipeline.metadata import ComponentRun, RunSummary, iso_time
+from pipeline.mlmd import ComponentRun, RunSummary, iso_time
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; max-width: 70em; color: #222; }
@@ -101,7 +101,7 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
     """One task of one run: its state and time, what it found or decided, and its artifacts.
 
     `artifacts` is {"inputs": {key: [artifact]}, "outputs": {...}}, each artifact as
-    `pipeline.metadata.describe_artifact` describes it; `anomalies` is
+    `pipeline.mlmd.describe_artifact` describes it; `anomalies` is
     `components.anomalies.found_in_run` of this task alone (for the validators); `baseline` the
     Evaluator's baseline model, described.
     """

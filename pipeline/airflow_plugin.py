@@ -60,10 +60,10 @@ def airflow_run_state(dag_id: str, run_id: str) -> str | None:
 
 def _open_store(home: Home):
     """The metadata store, or None when no run has recorded anything in this home yet."""
-    from pipeline import metadata
+    from pipeline import mlmd
 
     try:
-        return metadata.open_store(home)
+        return mlmd.open_store(home)
     except FileNotFoundError:
         return None
     except RuntimeError as err:  # a MySQL server that does not answer
@@ -72,10 +72,10 @@ def _open_store(home: Home):
 
 
 def _summary(home: Home, store, run_id: str):
-    from pipeline import metadata
+    from pipeline import mlmd
 
     try:
-        return metadata.summarize_run(home, run_id, store) if store else None
+        return mlmd.summarize_run(home, run_id, store) if store else None
     except LookupError:
         return None
 
@@ -115,7 +115,7 @@ def create_app():
 
     from components.anomalies import found_in_run
     from pipeline import airflow_pages as pages
-    from pipeline import metadata
+    from pipeline import mlmd
     from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
     from pipeline.pipeline import NODES
 
@@ -191,13 +191,13 @@ def create_app():
                 f"yet: its first task, {PREPARE_TASK}, records it."))
         component = summary.components.get(task_id)
         type_names = {t.id: t.name for t in store.get_artifact_types()}
-        artifacts = {side: {key: [metadata.describe_artifact(store, a, type_names) for a in items]
+        artifacts = {side: {key: [mlmd.describe_artifact(store, a, type_names) for a in items]
                             for key, items in getattr(component, side).items()}
                      for side in ("inputs", "outputs")} if component else {}
         anomalies = found_in_run({task_id: component}) if component and task_id in VALIDATORS else None
         baseline = None
         if task_id == "Evaluator" and summary.baseline_model_id:
-            baseline = metadata.model_origin(store, summary.baseline_model_id)
+            baseline = mlmd.model_origin(store, summary.baseline_model_id)
         return HTMLResponse(pages.task_page(task_id, summary, component, artifacts,
                                             home.report_file(run_id).is_file(), anomalies, baseline))
 

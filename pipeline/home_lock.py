@@ -6,7 +6,7 @@ does: the kernel drops it when the last of them exits, however it ends (Ctrl-C, 
 crash). A second run on the same home is refused at once, naming the run that holds the lock.
 
 The lock is also how a run tells a dead run's executions from a live one's: executions left
-RUNNING in the metadata store are closed (`metadata.close_orphans`) only when no live process
+RUNNING in the metadata store are closed (`mlmd.close_orphans`) only when no live process
 holds the lock, or when the process that closes them belongs to the run holding it.
 """
 from __future__ import annotations

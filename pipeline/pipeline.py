@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from components import features
-from pipeline import metadata
+from pipeline import mlmd
 from pipeline.config import Home, PipelineConfig
 from pipeline.topology import Graph
 from schema import SCHEMA_FILE
@@ -293,6 +293,6 @@ def create_pipeline(config: PipelineConfig, home: Home, data_input):
         pipeline_root=str(home.pipeline_root(config)),
         components=GRAPH.build(config=config, home=home, data_input=data_input),
         enable_cache=True,
-        metadata_connection_config=metadata.connection_config(home, config),
+        metadata_connection_config=mlmd.connection_config(home, config),
         beam_pipeline_args=config.beam_pipeline_args(),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from components import features
-from pipeline import metadata
+from pipeline import mlmd
 from pipeline.config import Home
 from pipeline.html_parts import gate_verdict, table
 
@@ -245,9 +245,9 @@ th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img
 
 def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
     """Write (or rewrite) the report of `run_id`, to `output` or its place in the home; returns its path."""
-    store = metadata.open_store(home)
-    summary = metadata.summarize_run(home, run_id, store)
-    baseline = metadata.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
+    store = mlmd.open_store(home)
+    summary = mlmd.summarize_run(home, run_id, store)
+    baseline = mlmd.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
     states = [(c.node_id, c.state) for c in summary.components.values()]
     config = json.dumps(summary.config, indent=1, sort_keys=True) if summary.config else "(not recorded)"
     body = f"""<!DOCTYPE html>

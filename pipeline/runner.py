@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 PROGRESS_MARKER = "mnist-pipeline-progress:"
 
 
-def report(event: str, **fields: Any) -> None:
+def _emit(event: str, **fields: Any) -> None:
+    """One progress event on stdout, for `mnist-pipeline run` (pipeline/commands/run.py) to show."""
     print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
 
 
@@ -43,19 +44,19 @@ def _process_age() -> dict[str, float]:
 
 @contextlib.contextmanager
 def progress(node: str, run_id: str) -> Iterator[dict]:
-    """Report a task's start, and its end: finished (with the state set in the yielded dict)
+    """Emit a task's start, and its end: finished (with the state set in the yielded dict)
     or failed (with the error). The start says how long the task's process took to get here
     (its fixed cost) and its pid, the end the process's memory: `make bench` collects them."""
-    report("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
+    _emit("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}
     try:
         yield outcome
     except BaseException as err:
-        report("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
+        _emit("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
                error=f"{type(err).__name__}: {err}", **_memory())
         raise
-    report("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome,
+    _emit("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome,
            **_memory())
 
 

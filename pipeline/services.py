@@ -44,14 +44,14 @@ def _check_broker(url: str) -> None:
 
 
 def _check_mlmd(home: Home, parallel: bool) -> str:
-    from pipeline import metadata
+    from pipeline import mlmd
 
     config = load_config(home=home)
     if parallel and not config.metadata_store:
         raise ServiceError("tasks that run in parallel need ML Metadata on MySQL or MariaDB (SQLite cannot take "
                            f"parallel writers): set ${MLMD_ENV} to mysql://USER@HOST:PORT/DATABASE")
     if config.metadata_store:
-        metadata.open_store(home, config)  # raises a clear RuntimeError when unreachable
+        mlmd.open_store(home, config)  # raises a clear RuntimeError when unreachable
     return config.metadata_store or str(home.metadata_db)
 
 

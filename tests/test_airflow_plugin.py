@@ -20,7 +20,7 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline import airflow_plugin, metadata
+from pipeline import airflow_plugin, mlmd
 from pipeline.airflow_dag import DAG_ID
 from pipeline.config import Home
 
@@ -34,7 +34,7 @@ class Store:
 
     def __init__(self, home: Home, root: Path):
         home.root.mkdir(parents=True, exist_ok=True)
-        self.store = metadata_store.MetadataStore(metadata.connection_config(home))
+        self.store = metadata_store.MetadataStore(mlmd.connection_config(home))
         self.root = root
 
     def artifact(self, type_name: str, name: str, **properties) -> pb.Artifact:
@@ -48,10 +48,10 @@ class Store:
 
     def execution(self, run_id: str, node_id: str, state, inputs=None, outputs=None) -> int:
         type_id = self.store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{node_id}"))
-        node_type = self.store.put_context_type(pb.ContextType(name=metadata.NODE_CONTEXT))
-        node = self.store.get_context_by_type_and_name(metadata.NODE_CONTEXT, f"mnist.{node_id}") or \
+        node_type = self.store.put_context_type(pb.ContextType(name=mlmd.NODE_CONTEXT))
+        node = self.store.get_context_by_type_and_name(mlmd.NODE_CONTEXT, f"mnist.{node_id}") or \
             pb.Context(type_id=node_type, name=f"mnist.{node_id}")
-        run = self.store.get_context_by_type_and_name(metadata.PIPELINE_RUN_CONTEXT, run_id)
+        run = self.store.get_context_by_type_and_name(mlmd.PIPELINE_RUN_CONTEXT, run_id)
         events = [(artifact, pb.Event(type=kind, path=pb.Event.Path(steps=[pb.Event.Path.Step(key=key)])))
                   for kind, side in ((pb.Event.INPUT, inputs or {}), (pb.Event.OUTPUT, outputs or {}))
                   for key, artifact in side.items()]
@@ -76,11 +76,11 @@ def write_anomalies(uri: str, split: str, descriptions: list) -> None:
 def recorded(home, tmp_path) -> Store:
     """A run whose data had an anomaly, whose cached model was not blessed against a baseline."""
     store = Store(home, tmp_path / "artifacts")
-    metadata.record_run(home, "manual__earlier", {})
+    mlmd.record_run(home, "manual__earlier", {})
     baseline = store.artifact("Model", "Trainer/model/1")
     store.execution("manual__earlier", "Trainer", pb.Execution.COMPLETE, outputs={"model": baseline})
 
-    metadata.record_run(home, RUN, {"epochs": 1, "min_accuracy": 0.9, "max_digit_drop": 0.01,
+    mlmd.record_run(home, RUN, {"epochs": 1, "min_accuracy": 0.9, "max_digit_drop": 0.01,
                                     "data_dir": "<i>mine</i>"})
     examples = store.artifact("Examples", "ImportExampleGen/examples/2")
     store.execution(RUN, "ImportExampleGen", pb.Execution.COMPLETE, outputs={"examples": examples})
@@ -266,7 +266,7 @@ def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path)
     from pipeline import logins, processes
 
     home.airflow_services.mkdir(parents=True)
-    metadata.record_run(home, RUN, {"epochs": 1})
+    mlmd.record_run(home, RUN, {"epochs": 1})
     path = home.report_file(RUN)
     path.parent.mkdir(parents=True)
     path.write_text("<html><body>the report of the run</body></html>")

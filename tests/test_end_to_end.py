@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import data, metadata
+from pipeline import data, mlmd
 from pipeline.config import HOME_ENV, Home
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +65,7 @@ def trainer_cannot_write(home: Home):
 
 
 def _latest_run_id(store) -> str:
-    return metadata.latest_run_id(store)
+    return mlmd.latest_run_id(store)
 
 
 def _versions(home: Home) -> list[str]:
@@ -89,15 +89,15 @@ def test_the_same_commit_config_and_data_train_the_same_model(home, first_run, t
     other = Home(tmp_path / "home")
     assert cli(other, "data", "--limit", "3000").returncode == 0
     assert cli(other, "run", *SLICE).returncode == 0
-    first, second = (metadata.summarize_run(h, metadata.latest_run_id(metadata.open_store(h))) for h in (home, other))
+    first, second = (mlmd.summarize_run(h, mlmd.latest_run_id(mlmd.open_store(h))) for h in (home, other))
     assert first.config == second.config
     assert abs(first.accuracy - second.accuracy) <= 0.0005
     assert weights_digest(first) == weights_digest(second)
 
 
 def test_mlmd_links_every_component_to_its_artifacts(home, first_run):
-    store = metadata.open_store(home)
-    runs = metadata.component_runs(store, _latest_run_id(store))
+    store = mlmd.open_store(home)
+    runs = mlmd.component_runs(store, _latest_run_id(store))
     for component in COMPONENTS:
         execution = runs[component]
         assert execution.state == "COMPLETE"
@@ -142,8 +142,8 @@ def test_unchanged_rerun_is_fully_cached_and_pushes_nothing_new(home, first_run)
     versions = _versions(home)
     second = cli(home, "run", *SLICE)
     assert second.returncode == 0, second.stdout
-    store = metadata.open_store(home)
-    runs = metadata.component_runs(store, _latest_run_id(store))
+    store = mlmd.open_store(home)
+    runs = mlmd.component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in COMPONENTS} == {c: "CACHED" for c in COMPONENTS}
     assert _versions(home) == versions
     assert "already pushed" in second.stdout
@@ -208,8 +208,8 @@ def test_lineage_names_the_data_schema_transform_config_and_commit(home, first_r
     assert lineage["config"]["epochs"] == 1 and lineage["git_commit"] == run["git_commit"]
     by_component = {step["component"]: step for step in lineage["steps"]}
     assert {"Pusher", "Trainer", "Transform"} <= set(by_component)
-    store = metadata.open_store(home)
-    runs = metadata.component_runs(store, run["run_id"])
+    store = mlmd.open_store(home)
+    runs = mlmd.component_runs(store, run["run_id"])
     examples_id = runs["ImportExampleGen"].outputs["examples"][0].id
     schema_id = runs["ImportSchemaGen"].outputs["schema"][0].id
     graph_id = runs["Transform"].outputs["transform_graph"][0].id
@@ -284,8 +284,8 @@ def test_a_run_failed_in_the_trainer_resumes_from_the_trainer(home, first_run):
 
     resumed = cli(home, "resume")
     assert resumed.returncode == 0, resumed.stdout
-    store = metadata.open_store(home)
-    runs = metadata.component_runs(store, _latest_run_id(store))
+    store = mlmd.open_store(home)
+    runs = mlmd.component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
     assert {c: runs[c].state for c in ("Trainer", "Evaluator", "Pusher")} == \
         {c: "COMPLETE" for c in ("Trainer", "Evaluator", "Pusher")}
@@ -308,10 +308,10 @@ def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
 
     following = cli(home, "run", *SLICE, "--set", "epochs=3", "--set", "max_digit_drop=0.05")
     assert following.returncode == 0, following.stdout
-    store = metadata.open_store(home)
+    store = mlmd.open_store(home)
     from ml_metadata.proto import metadata_store_pb2 as pb
     assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
-    runs = metadata.component_runs(store, _latest_run_id(store))
+    runs = mlmd.component_runs(store, _latest_run_id(store))
     assert runs["Trainer"].state == "COMPLETE" and runs["Transform"].state == "CACHED"
 
 
@@ -331,9 +331,9 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
         with trainer_cannot_write(home):
             failed = cli(home, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
             assert failed.returncode == 1 and "triggered" in failed.stdout, failed.stdout
-        store = metadata.open_store(home)
+        store = mlmd.open_store(home)
         run_id = _latest_run_id(store)
-        before = metadata.component_runs(store, run_id)
+        before = mlmd.component_runs(store, run_id)
         assert before["Trainer"].state == "FAILED"
 
         api = airflow_api.Api(f"http://127.0.0.1:{port}", *logins.api_credentials(home))
@@ -341,7 +341,7 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
         assert {"Trainer", "Evaluator", "Pusher"} <= set(cleared) and "Transform" not in cleared
         lines = []
         assert airflow_api.follow(api, "mnist_pipeline", run_id, lines.append, lambda *_: None) == "success"
-        runs = metadata.component_runs(metadata.open_store(home), run_id)  # the same MLMD pipeline run
+        runs = mlmd.component_runs(mlmd.open_store(home), run_id)  # the same MLMD pipeline run
         assert {t: runs[t].state for t in ("Trainer", "Evaluator", "Pusher")} == \
             {t: "COMPLETE" for t in ("Trainer", "Evaluator", "Pusher")}
         # Upstream comes from the first attempt, untouched, and did not run again.
@@ -421,7 +421,7 @@ def test_an_interrupted_run_shows_as_interrupted_with_its_true_duration(home, in
     # Its time ends when it was stopped, not when a later run noticed.
     assert 4 <= trainer["seconds"] <= interrupted["trainer_seconds"] + 2
     assert latest["seconds"] <= (int(time.time() * 1000) - interrupted["began_ms"]) / 1000
-    store = metadata.open_store(home)
+    store = mlmd.open_store(home)
     assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
     # Exactly one of the two runs trained.
     trainer_type = store.get_execution_type("tfx.components.trainer.component.Trainer")
@@ -434,8 +434,8 @@ def test_resume_after_an_interrupt_completes_from_the_trainer(home, interrupted)
     resumed = cli(home, "resume")
     assert resumed.returncode == 0, resumed.stdout
     assert "stopped at Trainer" in resumed.stdout
-    store = metadata.open_store(home)
-    runs = metadata.component_runs(store, _latest_run_id(store))
+    store = mlmd.open_store(home)
+    runs = mlmd.component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
     assert runs["Trainer"].state == "COMPLETE" and runs["Pusher"].state == "COMPLETE"
     # `show` names the baseline it was judged against by version and run, not by an internal id.

@@ -24,7 +24,7 @@ import psutil
 import pytest
 import requests
 
-from pipeline import metadata, processes
+from pipeline import mlmd, processes
 from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
 from tests.local_databases import mariadb_store_here, postgres_database
 
@@ -219,11 +219,11 @@ class TestLocalExecutor:
         for output in (out_a, out_b):  # every task's end was read from its log, the teardown's included
             assert "ended without a result" not in output and f"{'write_report':<30} COMPLETE" in output
         assert f"{'Trainer':<30} CACHED" in out_b
-        store = metadata.open_store(local.home)
+        store = mlmd.open_store(local.home)
         run_a, run_b = _run_id(out_a), _run_id(out_b)
-        assert {c: r.state for c, r in metadata.component_runs(store, run_a).items() if c in COMPONENTS} == \
+        assert {c: r.state for c, r in mlmd.component_runs(store, run_a).items() if c in COMPONENTS} == \
             {c: "COMPLETE" for c in COMPONENTS}
-        assert {c: r.state for c, r in metadata.component_runs(store, run_b).items() if c in COMPONENTS} == \
+        assert {c: r.state for c, r in mlmd.component_runs(store, run_b).items() if c in COMPONENTS} == \
             {c: "CACHED" for c in COMPONENTS}
         for run_id in (run_a, run_b):
             logs = _task_logs(local.home, run_id)
@@ -311,13 +311,13 @@ class TestCeleryExecutor:
         run_id = _run_id(killed_run["output"])
         trainer = [t for t in _task_instances(celery, run_id) if t["task_id"] == "Trainer"][0]
         assert trainer["state"] == "success" and trainer["try_number"] == 2
-        store = metadata.open_store(celery.home)
-        runs = metadata.component_runs(store, run_id)
+        store = mlmd.open_store(celery.home)
+        runs = mlmd.component_runs(store, run_id)
         assert runs["Trainer"].state == "COMPLETE" and runs["Evaluator"].state == "COMPLETE"
         # The retried Trainer took its inputs from MLMD, as the first attempt's upstream left them.
         assert [a.id for a in runs["Trainer"].inputs["transform_graph"]] == \
             [a.id for a in runs["Transform"].outputs["transform_graph"]]
-        if [r for r in metadata.run_ids(store) if r != run_id]:  # the LocalExecutor's runs came first
+        if [r for r in mlmd.run_ids(store) if r != run_id]:  # the LocalExecutor's runs came first
             data_side = [c for c in UPSTREAM if c != "Transform"]  # Transform re-runs when components/ changed
             assert {c: runs[c].state for c in data_side} == {c: "CACHED" for c in data_side}
         assert not MLMD_ERROR.findall(_task_logs(celery.home, run_id))

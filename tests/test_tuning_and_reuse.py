@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from components import features, tuning
-from pipeline import metadata
+from pipeline import mlmd
 from pipeline.config import HOME_ENV, Home, PipelineConfig
 
 pytestmark = pytest.mark.e2e
@@ -99,8 +99,8 @@ def test_an_unchanged_tuned_rerun_leaves_the_tuner_cached(home, tuned_run):
     again = cli(home, "run", *TUNED)
     assert again.returncode == 0, again.stdout
     assert "trial 1/4" not in again.stdout
-    store = metadata.open_store(home)
-    runs = metadata.component_runs(store, metadata.latest_run_id(store))
+    store = mlmd.open_store(home)
+    runs = mlmd.component_runs(store, mlmd.latest_run_id(store))
     assert (runs["Tuner"].state, runs["Trainer"].state) == ("CACHED", "CACHED")
 
 
@@ -123,8 +123,8 @@ def test_without_tuning_the_tuner_hands_the_recipe_on_and_compare_shows_the_mode
 def _eval_images(home: Home, count: int) -> list[bytes]:
     import tensorflow as tf
 
-    store = metadata.open_store(home)
-    [examples] = metadata.component_runs(store, metadata.latest_run_id(store))["ImportExampleGen"].outputs["examples"]
+    store = mlmd.open_store(home)
+    [examples] = mlmd.component_runs(store, mlmd.latest_run_id(store))["ImportExampleGen"].outputs["examples"]
     files = tf.io.gfile.glob(os.path.join(examples.uri, "Split-eval", "*"))
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count).as_numpy_iterator()
     return [tf.train.Example.FromString(r).features.feature[features.IMAGE_KEY].bytes_list.value[0] for r in records]
@@ -148,8 +148,8 @@ def test_the_extractor_import_embeds_images_as_the_pushed_model_preprocesses_the
     embeddings = extractor(pixels.astype(np.float32)).numpy()
     # The same images through the pushed model's own preprocessing (the Transform graph its Trainer
     # took, found by lineage) and the extractor inside the served SavedModel: the same embeddings.
-    store = metadata.open_store(home)
-    steps = metadata.upstream(store, metadata.find_pushed_model(store, extractor.path).id)
+    store = mlmd.open_store(home)
+    steps = mlmd.upstream(store, mlmd.find_pushed_model(store, extractor.path).id)
     [graph] = next(s for s in steps if s["component"] == "Trainer")["inputs"]["transform_graph"]
     transformed = tft.TFTransformOutput(graph["uri"]).transform_raw_features(
         {features.IMAGE_KEY: tf.constant([[r] for r in raw])})[features.TRANSFORMED_IMAGE_KEY]

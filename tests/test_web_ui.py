@@ -132,6 +132,6 @@ def test_log_in_trigger_with_a_conf_and_follow_the_run_to_its_report(airflow, tm
     # What the page showed is what Airflow recorded, and the conf reached the tasks.
     run = airflow.api(f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(RUN_ID)}")
     assert run.ok and run.json()["state"] == "success" and run.json()["conf"] == CONF
-    from pipeline import metadata
+    from pipeline import mlmd
 
-    assert metadata.summarize_run(airflow.home, RUN_ID).config["train_examples"] == CONF["train_examples"]
+    assert mlmd.summarize_run(airflow.home, RUN_ID).config["train_examples"] == CONF["train_examples"]

@@ -48,7 +48,7 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
             seconds = f"{event['seconds']:7.1f} s" if "seconds" in event else ""
             print(f"{_clock()}  {node:<30} {event.get('state', 'done'):<9}{seconds}", flush=True)
             if "span" in event:  # prepare_data chose the span this run ingests
-                from pipeline.metadata import span_range
+                from pipeline.mlmd import span_range
 
                 waiting = event.get("waiting") or []
                 print(f"{'':10}{'':30} this run ingests span {event['span']}"
@@ -71,20 +71,20 @@ def _last_error(log_path: Path) -> str:
 
 
 def print_summary(home: Home, run_id: str, seconds: float, ok: bool) -> None:
-    from pipeline import metadata
+    from pipeline import mlmd
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
     try:
-        store = metadata.open_store(home)
-        summary = metadata.summarize_run(home, run_id, store)
+        store = mlmd.open_store(home)
+        summary = mlmd.summarize_run(home, run_id, store)
     except (LookupError, FileNotFoundError):
         print("  components: none ran")
         return
     states = ", ".join(f"{c.node_id} {c.state}" for c in summary.components.values())
     print(f"  components: {states}")
-    baseline = metadata.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
-    for line in metadata.evaluation_lines(summary, baseline):
+    baseline = mlmd.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
+    for line in mlmd.evaluation_lines(summary, baseline):
         print("  " + line)
     if summary.pushed_path:
         cached = summary.components.get("Pusher") and summary.components["Pusher"].state == "CACHED"
@@ -104,11 +104,11 @@ def cmd_run(args) -> int:
 
 def cmd_resume(args) -> int:
     """Run again with the config of an earlier (failed) run: what succeeded comes from the cache."""
-    from pipeline import metadata
+    from pipeline import mlmd
 
     home = Home.from_env()
-    store = metadata.open_store(home)
-    summary = metadata.summarize_run(home, metadata.resolve_run_id(store, args.run), store)
+    store = mlmd.open_store(home)
+    summary = mlmd.summarize_run(home, mlmd.resolve_run_id(store, args.run), store)
     if not summary.config:
         raise LookupError(f"run {summary.run_id} recorded no config to resume with")
     failed = [c.node_id for c in summary.components.values() if c.state in ("FAILED", "CANCELED")]
@@ -204,13 +204,13 @@ def _interrupted(home: Home, config: PipelineConfig, run_id: str | None, stop: _
                  log_path: Path) -> int:
     """Record the stop in MLMD (the run shows as INTERRUPTED, each step timed until the stop),
     say how to go on, and exit as a shell does for the signal: 130 (SIGINT) or 143 (SIGTERM)."""
-    from pipeline import metadata
+    from pipeline import mlmd
 
     name = signal.Signals(stop.signal).name
     stopped = []
     if run_id:
         try:
-            stopped = metadata.mark_interrupted(home, run_id, name, stop.at_ms, config)
+            stopped = mlmd.mark_interrupted(home, run_id, name, stop.at_ms, config)
         except (LookupError, FileNotFoundError, RuntimeError):
             pass
     print(f"\nrun {run_id or '(not started)'} interrupted by {name} after {seconds:.0f} s"
