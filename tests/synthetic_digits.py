@@ -156,3 +156,19 @@ def measure(model, folder: Path, per_digit: int = 10, seed: int = 0) -> dict[tup
                 "refused": len(cases) - len(answered),
             }
     return results
+
+
+def as_picture(digit: np.ndarray, index: int, rng, max_size: int, margin_divisor: int) -> tuple[Image.Image, str]:
+    """An MNIST digit as the pictures people have, and the file suffix to save it with: scaled to
+    40..max_size px with a margin of up to size/margin_divisor, in one of four styles by `index`:
+    white on black, black ink on white paper, dark blue ink on cream paper (RGB), JPEG."""
+    size = int(rng.integers(40, max_size))
+    picture = np.asarray(Image.fromarray(digit).resize((size, size), Image.BICUBIC))
+    picture = np.pad(picture, [tuple(rng.integers(0, size // margin_divisor, 2))] * 2)
+    style = index % 4
+    if style == 1:
+        picture = 255 - picture
+    elif style == 2:
+        ink = picture[..., None] / 255.0
+        picture = (np.array([250, 245, 225]) * (1 - ink) + np.array([20, 30, 120]) * ink).astype(np.uint8)
+    return Image.fromarray(picture), ".jpg" if style == 3 else ".png"

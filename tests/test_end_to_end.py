@@ -23,9 +23,11 @@ COMPONENTS = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen
 SLICE = ["--set", "train_examples=3000", "--set", "eval_examples=1000", "--set", "epochs=1"]
 
 
-def cli(home: Home, *args) -> subprocess.CompletedProcess:
+def cli(home: Home, *args, script: str | None = None) -> subprocess.CompletedProcess:
+    """`mnist-pipeline ARGS` (or `python SCRIPT ARGS`) on `home`, its output and errors together."""
     env = {**os.environ, HOME_ENV: str(home.root)}
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+    command = [sys.executable, script] if script else [sys.executable, "-m", "pipeline.cli"]
+    process = subprocess.run([*command, *args], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
     print(process.stdout)
     return process

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from pipeline import data, imaging, own_images
 from pipeline.config import HOME_ENV
+from tests import synthetic_digits
 
 BROKEN = ("3/torn.png", "5/not-really.jpg", "7/notes.txt")
 
@@ -20,18 +20,10 @@ def write_image_folder(folder: Path, images: np.ndarray, labels: np.ndarray, see
     rng = np.random.default_rng(seed)
     written = {}
     for i, (digit, label) in enumerate(zip(images, labels)):
-        size = int(rng.integers(40, 120))
-        picture = np.asarray(Image.fromarray(digit).resize((size, size), Image.BICUBIC))
-        picture = np.pad(picture, [tuple(rng.integers(0, size // 3, 2))] * 2)
-        style = i % 4
-        if style == 1:  # black ink on white paper
-            picture = 255 - picture
-        elif style == 2:  # dark blue ink on cream paper, RGB
-            ink = picture[..., None] / 255.0
-            picture = (np.array([250, 245, 225]) * (1 - ink) + np.array([20, 30, 120]) * ink).astype(np.uint8)
-        path = folder / str(label) / (f"{i:04d}.jpg" if style == 3 else f"{i:04d}.png")
+        picture, suffix = synthetic_digits.as_picture(digit, i, rng, max_size=120, margin_divisor=3)
+        path = folder / str(label) / f"{i:04d}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(picture).save(path)
+        picture.save(path)
         written[path] = int(label)
     return written
 

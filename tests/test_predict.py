@@ -14,6 +14,7 @@ from PIL import Image
 from components import features
 from pipeline import data, inference
 from pipeline.config import HOME_ENV, Home
+from tests import synthetic_digits
 from tests.conftest import SERVED_PIPELINE, write_idx_images
 from tests.serving_standin import TFServingStandIn
 
@@ -129,17 +130,9 @@ def _render(folder, images) -> list:
     rng = np.random.default_rng(7)
     paths = []
     for i, digit in enumerate(images):
-        size = int(rng.integers(40, 400))
-        picture = np.asarray(Image.fromarray(digit).resize((size, size), Image.BICUBIC))
-        picture = np.pad(picture, [tuple(rng.integers(0, size // 2, 2))] * 2)
-        style = i % 4
-        if style == 1:  # black ink on white paper
-            picture = 255 - picture
-        elif style == 2:  # dark blue ink on cream paper, RGB
-            ink = picture[..., None] / 255.0
-            picture = (np.array([250, 245, 225]) * (1 - ink) + np.array([20, 30, 120]) * ink).astype(np.uint8)
-        path = folder / (f"{i:03d}.jpg" if style == 3 else f"{i:03d}.png")
-        Image.fromarray(picture).save(path)
+        picture, suffix = synthetic_digits.as_picture(digit, i, rng, max_size=400, margin_divisor=2)
+        path = folder / f"{i:03d}{suffix}"
+        picture.save(path)
         paths.append(path)
     return paths
 
@@ -246,8 +239,6 @@ def test_pictures_with_noise_gradients_and_blur_are_read_right(served_home, tmp_
     noise, paper fading across the picture, blur, and all three (tests/synthetic_digits.py).
     Before the paper was estimated (ink above 10 % of the strongest), noise and gradients took
     accuracy to 32-76 %."""
-    from tests import synthetic_digits
-
     results = synthetic_digits.measure(inference.load_model(served_home), tmp_path, per_digit=5)
     for (kind, condition), result in results.items():
         print(kind, condition, result)

@@ -4,8 +4,6 @@ the pushed model's feature extractor is reused downstream (the example script)."
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,8 @@ import pytest
 
 from components import features, tuning
 from pipeline import mlmd
-from pipeline.config import HOME_ENV, Home, PipelineConfig
+from pipeline.config import Home, PipelineConfig
+from tests.test_end_to_end import cli, cli_json
 
 pytestmark = pytest.mark.e2e
 
@@ -21,21 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # min_accuracy 0: a model this small (about 0.86) is still blessed and pushed, for the extractor tests.
 SLICE = ["--set", "train_examples=600", "--set", "eval_examples=200", "--set", "epochs=1", "--set", "min_accuracy=0"]
 TUNED = [*SLICE, "--set", "tune_trials=4"]
-
-
-def cli(home: Home, *args, script=None) -> subprocess.CompletedProcess:
-    command = [sys.executable, script] if script else [sys.executable, "-m", "pipeline.cli"]
-    process = subprocess.run([*command, *args], env={**os.environ, HOME_ENV: str(home.root)}, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
-    print(process.stdout)
-    return process
-
-
-def cli_json(home: Home, *args):
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args, "--json"], text=True, capture_output=True,
-                             env={**os.environ, HOME_ENV: str(home.root)}, timeout=600)
-    assert process.returncode == 0, process.stderr
-    return json.loads(process.stdout)
 
 
 @pytest.fixture(scope="module")
