@@ -15,6 +15,7 @@ TRANSFORMED_IMAGE_KEY = "image"  # float32 [28, 28, 1] in [0, 1]
 # folders of raw data and as TFX lays them out in an artifact (`split_dir`).
 SPLITS = ("train", "eval")
 STATISTICS_FILE = "FeatureStats.pb"  # StatisticsGen's file in each split's folder
+HISTORY_FILE = "history.json"  # the Trainer's per-epoch metrics, in its model_run artifact (the report's curves)
 
 
 def split_dir(uri: str, split: str) -> str:

@@ -37,7 +37,6 @@ from components.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
-HISTORY_FILE = "history.json"
 # The recipe the model was trained with (the config's, with the Tuner's best settings applied),
 # beside the model; the executor below also records it in MLMD as the Model's `trained_with`.
 TRAINED_WITH_FILE = "trained_with.json"
@@ -153,7 +152,7 @@ def run_fn(fn_args: FnArgs) -> None:
     model_lib.feature_extractor_of(model).save(extractor_path)
     with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir), TRAINED_WITH_FILE), "w") as f:
         json.dump(recipe.to_custom_config(), f, sort_keys=True)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, features.HISTORY_FILE), "w") as f:
         json.dump(history, f)
     log.info("exported the model to %s, its feature extractor in %s", fn_args.serving_model_dir,
              features.FEATURE_EXTRACTOR_FILE)

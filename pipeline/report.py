@@ -214,7 +214,7 @@ def _training_section(summary) -> str:
     trainer = summary.components.get("Trainer")
     if not (trainer and trainer.outputs.get("model_run")):
         return "<p>No training in this run.</p>"
-    path = os.path.join(trainer.outputs["model_run"][0].uri, "history.json")
+    path = os.path.join(trainer.outputs["model_run"][0].uri, features.HISTORY_FILE)
     if not os.path.exists(path):
         return "<p>No training history recorded.</p>"
     with open(path) as f:
