@@ -193,8 +193,8 @@ def test_the_stand_in_answers_in_tf_servings_documented_shapes(served_home, test
         columns = inference.ServingModel(server.url, SERVED_PIPELINE, form="columns")
         answer = columns._post(columns.model_url + ":predict", columns.request_body(images[:2].astype(np.float32)))
         assert set(answer) == {"outputs"} and set(answer["outputs"]) == {"probabilities", "digit"}
-        with pytest.raises(inference.ModelError, match="HTTP 404: Servable not found for request: Latest\\(digits\\)"):
-            inference.ServingModel(server.url, model_name="digits").classify(images[:1])
+        with pytest.raises(inference.ModelError, match="HTTP 404: Servable not found for request: Latest\\(letters\\)"):
+            inference.ServingModel(server.url, model_name="letters").classify(images[:1])
 
 
 def test_bad_files_are_reported_and_the_rest_classified(served_home, test_digits, tmp_path):
