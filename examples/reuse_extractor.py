@@ -2,8 +2,8 @@
 on the pushed model's feature extractor, against the same classifier trained from scratch.
 
 The data: scikit-learn's `digits` (1,797 handwritten digits of 8x8 pixels, 0-16, shipped with
-scikit-learn), each scaled into a 20x20 box and padded to 28x28, where MNIST's digits sit. A few
-hundred of them train (100 by default), the rest test. Three classifiers, each the extractor (image -> 128-d
+scikit-learn), each scaled into a 20x20 box and padded to 28x28, where MNIST's digits sit. 100 of
+them train by default (`--train N`), the rest test. Three classifiers, each the extractor (image -> 128-d
 embedding) and a new head (dropout, softmax over 10 digits):
 - frozen: the pushed model's extractor, frozen; only the head trains;
 - fine-tuned: that classifier again, the extractor unfrozen, all of it trained on at a hundredth

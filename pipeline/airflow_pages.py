@@ -103,7 +103,7 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
     `artifacts` is {"inputs": {key: [artifact]}, "outputs": {...}}, each artifact as
     `pipeline.mlmd.describe_artifact` describes it; `anomalies` is
     `components.anomalies.found_in_run` of this task alone (for the validators); `baseline` the
-    Evaluator's baseline model, described.
+    Evaluator's baseline model, named by its run and serving version (`pipeline.mlmd.model_origin`).
     """
     parts = [f"<h1>{_e(task_id)}</h1>",
              f'<p class="meta">run {_e(summary.run_id)} &middot; commit {_e(summary.git_commit or "unknown")}</p>']
