@@ -70,13 +70,14 @@ def _last_error(log_path: Path) -> str:
     return errors[-1] if errors else "(no error line found)"
 
 
-def print_summary(home: Home, run_id: str, seconds: float, ok: bool) -> None:
+def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
+    """The run's outcome, read from the MLMD store the run recorded into (the run's config names it)."""
     from pipeline import mlmd
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
     try:
-        store = mlmd.open_store(home)
+        store = mlmd.open_store(home, config)
         summary = mlmd.summarize_run(home, run_id, store)
     except (LookupError, FileNotFoundError):
         print("  components: none ran")
@@ -191,7 +192,7 @@ def _run_in_process(home: Home, config: PipelineConfig, log_path: Path, lock) ->
         return _interrupted(home, config, run_id, stop, time.monotonic() - started, log_path)
     ok = code == 0 and not failures
     if run_id:
-        print_summary(home, run_id, time.monotonic() - started, ok)
+        print_summary(home, config, run_id, time.monotonic() - started, ok)
     if not ok:
         if not run_id:  # Airflow failed before any task started, e.g. the DAG did not load
             print("Airflow failed before the pipeline started:\n  " + _last_error(log_path), file=sys.stderr)
@@ -251,7 +252,7 @@ def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_
             print(f"\nstopped following; the run goes on in Airflow: {run_page}")
             return 130
     ok = final == "success"
-    print_summary(home, run_id, time.monotonic() - started, ok)
+    print_summary(home, config, run_id, time.monotonic() - started, ok)
     if not ok:
         print(f"\nthe run failed; see {log_path}, or the task logs at {run_page}", file=sys.stderr)
         return 1
