@@ -225,7 +225,7 @@ def _tuning_section(summary) -> str:
     parts = []
     if summary.tuning is not None:
         if summary.tuning["trials"]:
-            header, rows = summary.trialtable()
+            header, rows = summary.trial_table()
             parts.append(f"<p>{len(rows)} trials, scored by accuracy on a holdout of the training split; "
                          f"the winner (*), trial {summary.tuning['best_trial']}, went to the Trainer.</p>")
             parts.append(table(header, rows))
