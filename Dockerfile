@@ -7,7 +7,8 @@ FROM python:3.11-slim-bookworm
 ENV VIRTUAL_ENV=/opt/mnist-pipeline/venv \
     MNIST_PIPELINE_HOME=/var/lib/mnist-pipeline \
     TF_USE_LEGACY_KERAS=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    UV_NO_CACHE=1
 ENV PATH=$VIRTUAL_ENV/bin:$PATH \
     AIRFLOW_HOME=$MNIST_PIPELINE_HOME/airflow
 

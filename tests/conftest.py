@@ -1,4 +1,7 @@
+import fcntl
 import gzip
+import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -10,6 +13,20 @@ import pytest
 
 import pipeline  # noqa: F401  (sets the legacy-Keras switch before anything imports TensorFlow)
 from pipeline.config import HOME_ENV, Home
+
+# The test files whose real pipeline runs take longest, longest first (pytest's --durations on a
+# fresh clone): `make test` runs files on two xdist workers in collection order, so these start
+# first and the short files fill in beside them.
+SLOWEST_FILES = ["test_end_to_end.py", "test_spans_end_to_end.py", "test_validation_gates.py",
+                 "test_services.py", "test_deploy.py", "test_tuning_and_reuse.py", "test_web_ui.py",
+                 "test_predict.py", "test_airflow_plugin.py", "test_mysql_store.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return SLOWEST_FILES.index(name) if name in SLOWEST_FILES else len(SLOWEST_FILES)
+    items.sort(key=rank)  # stable: each file keeps its own order
 
 
 @pytest.fixture
@@ -73,21 +90,32 @@ SERVED_SLICE = {"train_examples": 20000, "eval_examples": 2000, "epochs": 2}
 SERVED_PIPELINE = "digits"
 
 
+def _session_dir(tmp_path_factory) -> Path:
+    """A folder this test session's processes share: with xdist, the parent of every worker's
+    own temporary folder; without, the session's own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def served_home(tmp_path_factory) -> Home:
     """A home whose serving folder holds a model pushed by a real pipeline run, of a pipeline
-    renamed to SERVED_PIPELINE in the home's config.yaml."""
-    import os
-    import subprocess
-    import sys
-
-    home = Home(tmp_path_factory.mktemp("served") / "home")
-    home.root.mkdir(parents=True)
-    home.config_file.write_text(f"pipeline_name: {SERVED_PIPELINE}\n")
-    env = {**os.environ, HOME_ENV: str(home.root)}
-    sets = [arg for key, value in SERVED_SLICE.items() for arg in ("--set", f"{key}={value}")]
-    for args in (["data", "--limit", str(SERVED_SLICE["train_examples"])], ["run", *sets]):
-        process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
-        assert process.returncode == 0, process.stdout
+    renamed to SERVED_PIPELINE in the home's config.yaml. Trained once per test session: the
+    first xdist worker to ask trains it, under a lock, and the others wait and read it."""
+    shared = _session_dir(tmp_path_factory)
+    home = Home(shared / "served" / "home")
+    done = home.root / ".trained"
+    with open(shared / "served.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(home.root, ignore_errors=True)  # a half-trained home from a failed try
+            home.root.mkdir(parents=True)
+            home.config_file.write_text(f"pipeline_name: {SERVED_PIPELINE}\n")
+            env = {**os.environ, HOME_ENV: str(home.root)}
+            sets = [arg for key, value in SERVED_SLICE.items() for arg in ("--set", f"{key}={value}")]
+            for args in (["data", "--limit", str(SERVED_SLICE["train_examples"])], ["run", *sets]):
+                process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+                assert process.returncode == 0, process.stdout
+            done.touch()
     return home
