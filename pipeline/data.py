@@ -25,8 +25,8 @@ import logging
 import os
 import pickle
 import shutil
-import struct
 import re
+import struct
 import tempfile
 import time
 import uuid
@@ -55,6 +55,9 @@ IDX_FILES = {
 MANIFEST = features.SPAN_MANIFEST
 SPAN_NAME = re.compile(features.SPAN_FOLDER.replace("{SPAN}", r"(\d+)"))
 TRAIN_SHARDS = 4
+# Hidden folders beside a data set or span (`.<name><marker>...`) while `_atomic_dir` replaces it:
+# the new content being written, and the old content moved aside for the moment of the swap.
+STAGING, ASIDE = ".tmp-", ".old-"
 
 
 class DataError(ValueError):
@@ -202,16 +205,22 @@ def serialize_example(image: np.ndarray, label: int) -> bytes:
 
 @contextlib.contextmanager
 def _atomic_dir(destination: Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces `destination` only if the block succeeds."""
+    """Yield a temporary folder that replaces `destination` only if the block succeeds. The old
+    folder is moved aside before the new one moves in, and removed only after: a crash between
+    the two renames leaves it aside, and `remove_partial` puts it back."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     # Hidden, and named as staging: TFX's span pattern (span-*) never matches it.
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.tmp-", dir=destination.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}{STAGING}", dir=destination.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the data is not
     try:
         yield staging
+        aside = None
         if destination.exists():
-            shutil.rmtree(destination)
+            aside = destination.with_name(f".{destination.name}{ASIDE}{uuid.uuid4().hex[:8]}")
+            os.replace(destination, aside)
         os.replace(staging, destination)
+        if aside:
+            shutil.rmtree(aside)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -239,15 +248,9 @@ def _write_split(folder: Path, name: str, records: Callable[[], Iterator[bytes]]
 
 def write_splits(destination: Path, splits: dict[str, Split], source: str) -> dict:
     """Write the splits as TFRecords under `destination`/<split>/, atomically, with a manifest."""
-    manifest = {"source": source, "counts": {name: len(s.labels) for name, s in splits.items()}}
     with _atomic_dir(destination) as staging:
-        for name, split in splits.items():
-            log.info("writing %d %s examples", len(split.labels), name)
-            _write_split(staging, name,
-                         lambda s=split: (serialize_example(i, l) for i, l in zip(s.images, s.labels)),
-                         len(split.labels), TRAIN_SHARDS if name == "train" else 1)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
+        return _write_span_content(staging, splits, {"source": source, "counts": {
+            name: len(split.labels) for name, split in splits.items()}})
 
 
 def read_manifest(folder: Path) -> dict | None:
@@ -281,13 +284,23 @@ def data_set_id(folder: Path) -> str:
 
 
 def remove_partial(folder: Path) -> list[Path]:
-    """Remove what interrupted writes left: the hidden staging folders beside a data set and
-    beside its spans. Call it only while holding the home's lock (no write is under way)."""
-    left = [p for where in (folder.parent, folder) if where.is_dir()
-            for p in where.iterdir() if p.is_dir() and p.name.startswith(".") and ".tmp" in p.name]
-    for path in left:
-        log.info("removing %s, left by an interrupted write", path)
-        shutil.rmtree(path, ignore_errors=True)
+    """Clear what interrupted writes left beside a data set and beside its spans: staging folders
+    are removed; an old folder moved aside is put back when its replacement never moved in, else
+    removed. Call it only while holding the home's lock (no write is under way)."""
+    left = []
+    for where in (folder.parent, folder):
+        for path in sorted(where.iterdir()) if where.is_dir() else []:
+            name = path.name[1:]
+            if not (path.is_dir() and path.name.startswith(".") and (STAGING in name or ASIDE in name)):
+                continue
+            original = path.with_name(name.split(ASIDE)[0])
+            if ASIDE in name and not original.exists():
+                log.info("putting back %s, moved aside by an interrupted write", original)
+                os.replace(path, original)
+                continue
+            log.info("removing %s, left by an interrupted write", path)
+            shutil.rmtree(path, ignore_errors=True)
+            left.append(path)
     return left
 
 
@@ -377,7 +390,10 @@ def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool
     if not next_span and len(existing) == 1 and not force and not images_dir:
         current = read_manifest(next(iter(existing.values())))
         wanted = _describe(origin, {split: 0 for split in SPLITS}, limits)
-        if current and current.get("source") == wanted:
+        # The same origin asked for with the same limits (spans written before limits were kept
+        # are matched by their description).
+        if current and current.get("origin") == origin and current.get("limits", limits) == limits and \
+                ("limits" in current or current.get("source") == wanted):
             log.info("%s already holds MNIST from %s; nothing to do", folder, wanted)
             return {**current, "unchanged": True}
     taken = None
@@ -396,7 +412,8 @@ def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool
         taken = {name: [start[name], start[name] + len(splits[name].labels)] for name in SPLITS}
         source = _describe(origin, start, limits, {n: len(splits[n].labels) for n in SPLITS})
         extra = {}
-    manifest = {"source": source, "origin": origin, "counts": {n: len(s.labels) for n, s in splits.items()},
+    manifest = {"source": source, "origin": origin, "limits": limits,
+                "counts": {n: len(s.labels) for n, s in splits.items()},
                 **({"taken": taken} if taken else {}), **extra}
     return add_span(folder, splits, manifest) if next_span else write_data_set(folder, splits, manifest)
 
@@ -534,11 +551,14 @@ def _verify_once(home: Home, folder: Path) -> None:
     files = {str(path): [path.stat().st_size, path.stat().st_mtime_ns]
              for split in SPLITS for path in split_files(folder, split)}
     stamp = home.verified_inputs / f"{_digest(str(folder))}.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == files:
-        return
+    with contextlib.suppress(OSError, ValueError):  # no stamp, or a torn one: verify again
+        if json.loads(stamp.read_text()) == files:
+            return
     verify_records(folder)
     stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(files))
+    partial = stamp.with_name(f".{stamp.name}.{os.getpid()}")
+    partial.write_text(json.dumps(files))
+    os.replace(partial, stamp)
 
 
 def _cut(source: Path, staging: Path, limits: dict[str, int], key: str) -> dict[str, int]:

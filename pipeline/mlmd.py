@@ -22,6 +22,7 @@ from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config
 
 PIPELINE_RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 NODE_CONTEXT = "node"
+EXAMPLE_GEN = "ImportExampleGen"  # the node's id (pipeline/pipeline.py); its node context is <pipeline>.<id>
 COMPILED_PIPELINE = "compiled_pipeline"  # the run's IR, as its tasks execute it
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -123,11 +124,11 @@ def _pack(compiled: bytes) -> str:
     return packed
 
 
-def _has_context_type(store) -> bool:
+def _has_context_type(store, name: str = PIPELINE_RUN_CONTEXT) -> bool:
     from ml_metadata import errors
 
     try:
-        store.get_context_type(PIPELINE_RUN_CONTEXT)
+        store.get_context_type(name)
         return True
     except errors.NotFoundError:
         return False
@@ -191,18 +192,21 @@ def mark_interrupted(home: Home, run_id: str, signal_name: str, since_ms: int, c
 # --- Spans ------------------------------------------------------------------------------------
 
 def ingested_spans(home: Home, config: PipelineConfig, data_set: str) -> set[int]:
-    """The spans of a data set that ImportExampleGen has ingested (its Examples in MLMD)."""
+    """The spans of a data set that this pipeline's ImportExampleGen has ingested (its Examples
+    in MLMD), the same artifacts the spans resolver trains on (components/spans.py): another
+    pipeline in the same store (one renamed, say) has ingested nothing for this one."""
     if not config.metadata_store and not home.metadata_db.exists():
         return set()
     store = open_store(home, config)
-    try:
-        examples = store.get_artifacts_by_type("Examples")
-    except Exception:  # no Examples type yet: nothing was ever ingested
+    node = store.get_context_by_type_and_name(NODE_CONTEXT, f"{config.pipeline_name}.{EXAMPLE_GEN}") \
+        if _has_context_type(store, NODE_CONTEXT) else None
+    if node is None:  # this pipeline never ingested anything
         return set()
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    return {_prop(a, features.SPAN_PROPERTY) for a in examples if a.state == pb.Artifact.LIVE
-            and _prop(a, features.DATA_SET_PROPERTY) == data_set and _prop(a, features.SPAN_PROPERTY) is not None}
+    return {_prop(a, features.SPAN_PROPERTY) for a in store.get_artifacts_by_context(node.id)
+            if a.state == pb.Artifact.LIVE and _prop(a, features.DATA_SET_PROPERTY) == data_set
+            and _prop(a, features.SPAN_PROPERTY) is not None}
 
 
 def span_of(artifact) -> dict[str, Any]:
@@ -411,7 +415,7 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
                          git_commit=_prop(context, "git_commit"))
     summary.started_ms = 1000 * _prop(context, "started_at", 0) or min((c.started_ms for c in runs.values()), default=0)
     summary.finished_ms = max((c.finished_ms for c in runs.values()), default=summary.started_ms)
-    example_gen, trainer = runs.get("ImportExampleGen"), runs.get("Trainer")
+    example_gen, trainer = runs.get(EXAMPLE_GEN), runs.get("Trainer")
     if example_gen and example_gen.outputs.get("examples"):
         summary.ingested = span_of(example_gen.outputs["examples"][0])
     if trainer:

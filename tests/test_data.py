@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -339,3 +340,38 @@ def test_a_home_prepared_before_spans_is_read_as_it_is_and_refuses_a_next_span(h
     with pytest.raises(data.DataError, match="written before spans.*--force"):
         data.prepare(home, idx_folder, next_span=True)
     assert data.read_manifest(home.mnist_data)["source"] == "idx:old"
+
+
+def test_a_crash_between_the_two_renames_of_a_replacement_loses_nothing(home, idx_folder):
+    """`_atomic_dir` moves the old span aside before the new one moves in: killed right between
+    the two renames, the old span is aside, and the next `data` (`remove_partial`) puts it back."""
+    data.prepare(home, idx_folder, limit=10, eval_limit=4)
+    span = data.span_dir(home.mnist_data, 1)
+    before = sorted(p.relative_to(span) for p in span.rglob("*"))
+    aside = span.with_name(f".{span.name}{data.ASIDE}deadbeef")
+    os.replace(span, aside)  # where a crash after the first rename leaves it
+    (home.mnist_data / f".{span.name}{data.STAGING}x").mkdir()  # and the new content, never moved in
+    assert data.spans(home.mnist_data) == {}
+    data.remove_partial(home.mnist_data)
+    assert sorted(p.relative_to(span) for p in span.rglob("*")) == before
+    assert [p.name for p in home.mnist_data.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_torn_verification_stamp_means_verify_again_not_a_failed_run(home, idx_folder):
+    data.prepare(home, idx_folder, limit=10, eval_limit=4)
+    config = PipelineConfig()
+    data.ensure_input(home, config)
+    [stamp] = home.verified_inputs.glob("*.json")
+    stamp.write_text(stamp.read_text()[:5])  # a write cut short
+    assert data.ensure_input(home, config).span == 1
+    assert json.loads(stamp.read_text())  # written whole again
+
+
+@pytest.mark.parametrize("limit, eval_limit", [(10, 4), (10, 0), (0, 5)])
+def test_the_same_data_asked_for_again_is_left_as_it_is(home, idx_folder, limit, eval_limit):
+    first = data.prepare(home, idx_folder, limit=limit, eval_limit=eval_limit)
+    data_set = data.data_set_id(home.mnist_data)
+    again = data.prepare(home, idx_folder, limit=limit, eval_limit=eval_limit)
+    assert again.get("unchanged") and again["counts"] == first["counts"]
+    assert data.data_set_id(home.mnist_data) == data_set
+    assert not data.prepare(home, idx_folder, limit=limit + 1, eval_limit=eval_limit).get("unchanged")

@@ -129,3 +129,26 @@ def test_a_run_s_tasks_execute_the_pipeline_compiled_when_it_started(home, tmp_p
     assert mlmd.recorded_config(mlmd.open_store(home), context["run_id"])["epochs"] == 2
     with pytest.raises(RuntimeError, match="recorded no compiled pipeline"):
         airflow_dag._run_pipeline({**context, "run_id": "manual__never-started"})
+
+
+def test_ingested_spans_are_this_pipeline_s_own(home, store):
+    """Examples of another pipeline in the same store (the pipeline before a rename) do not count:
+    the renamed pipeline starts from the oldest span, as its spans resolver sees it."""
+    from components import features
+    from pipeline.config import PipelineConfig
+
+    context_type = store.put_context_type(pb.ContextType(name=mlmd.NODE_CONTEXT))
+    examples_type = store.put_artifact_type(pb.ArtifactType(name="Examples"))
+    for pipeline_name, span in (("mnist", 1), ("mnist", 2), ("digits", 1)):
+        name = f"{pipeline_name}.{mlmd.EXAMPLE_GEN}"
+        context = store.get_context_by_type_and_name(mlmd.NODE_CONTEXT, name)
+        context_id = context.id if context else store.put_contexts([pb.Context(type_id=context_type, name=name)])[0]
+        artifact = pb.Artifact(type_id=examples_type, state=pb.Artifact.LIVE)
+        artifact.custom_properties[features.SPAN_PROPERTY].int_value = span
+        artifact.custom_properties[features.DATA_SET_PROPERTY].string_value = "set-a"
+        [artifact_id] = store.put_artifacts([artifact])
+        store.put_attributions_and_associations([pb.Attribution(context_id=context_id, artifact_id=artifact_id)], [])
+    assert mlmd.ingested_spans(home, PipelineConfig(), "set-a") == {1, 2}
+    assert mlmd.ingested_spans(home, PipelineConfig(pipeline_name="digits"), "set-a") == {1}
+    assert mlmd.ingested_spans(home, PipelineConfig(pipeline_name="letters"), "set-a") == set()
+    assert mlmd.ingested_spans(home, PipelineConfig(), "set-b") == set()
