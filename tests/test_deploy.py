@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from pipeline.config import PipelineConfig, load_config, mysql_store
+from tests.local_databases import postgres_database
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -501,24 +502,9 @@ def test_dockerfile_install_steps_work_in_a_fresh_virtualenv(image_root, tmp_pat
 
 @pytest.fixture
 def airflow_database():
-    """A fresh database on this machine's PostgreSQL (trust auth for postgres on 127.0.0.1)."""
-    import uuid
-
-    import psycopg2
-
-    name = f"deploy_test_{uuid.uuid4().hex[:8]}"
-
-    def sql(statement: str) -> None:
-        connection = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-        connection.autocommit = True
-        try:
-            connection.cursor().execute(statement)
-        finally:
-            connection.close()
-
-    sql(f"CREATE DATABASE {name}")
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    sql(f"DROP DATABASE {name} WITH (FORCE)")
+    """A fresh database on this machine's PostgreSQL, as SQLAlchemy's URL for psycopg2."""
+    with postgres_database() as url:
+        yield url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
 def processes() -> dict[int, tuple[int, bytes, bytes]]:
