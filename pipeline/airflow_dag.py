@@ -42,12 +42,12 @@ def _run_pipeline(context) -> bytes:
 def prepare_data(**context) -> str:
     """Make sure the run's input data is there and choose the span it ingests, then compile the
     pipeline and record the run (config, commit, compiled pipeline) in MLMD."""
-    from pipeline import data, mlmd
+    from pipeline import inputs, mlmd
 
     home, config = Home.from_env(), _requested_config(context)
     with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
         try:
-            chosen = data.ensure_input(home, config, lambda data_set: mlmd.ingested_spans(home, config, data_set))
+            chosen = inputs.ensure_input(home, config, lambda data_set: mlmd.ingested_spans(home, config, data_set))
         except Exception:
             mlmd.record_run(home, context["run_id"], config.to_dict())  # a failed run is a run
             raise

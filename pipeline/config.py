@@ -398,7 +398,7 @@ class Home:
 
     @property
     def verified_inputs(self) -> Path:
-        """What input folders were last verified as (`pipeline.data.ensure_input`)."""
+        """What input folders were last verified as (`pipeline.inputs.ensure_input`)."""
         return self.root / "data" / "verified"
 
     def source_data(self, config: PipelineConfig) -> Path:

@@ -280,13 +280,13 @@ NODES = GRAPH.upstream()
 
 
 def create_pipeline(config: PipelineConfig, home: Home, data_input):
-    """`data_input`: a `pipeline.data.Input` (the folder and the span to ingest), or a folder."""
+    """`data_input`: a `pipeline.inputs.Input` (the folder and the span to ingest), or a folder."""
     from tfx.orchestration import pipeline as tfx_pipeline
 
-    from pipeline import data
+    from pipeline import inputs
 
-    if not isinstance(data_input, data.Input):
-        data_input = data.Input(Path(data_input))
+    if not isinstance(data_input, inputs.Input):
+        data_input = inputs.Input(Path(data_input))
 
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import data
+from pipeline import data, inputs
 from pipeline.config import PipelineConfig
 from tests.conftest import hold_run_lock, write_idx_images, write_idx_labels
 
@@ -17,7 +17,7 @@ def _parse(record: bytes) -> dict:
 
 
 def _records(folder: Path, split: str) -> list[dict]:
-    files = [str(f) for f in data.split_files(folder, split)]
+    files = [str(f) for f in inputs.split_files(folder, split)]
     return [_parse(r) for r in tf.data.TFRecordDataset(files).as_numpy_iterator()]
 
 
@@ -131,31 +131,31 @@ def test_a_failed_conversion_keeps_the_previous_data(home, idx_folder):
 
 def test_prepare_skips_work_already_done(home, idx_folder):
     data.prepare(home, idx_folder)
-    stamp = [p.stat().st_mtime_ns for p in data.split_files(_span1(home), "train")]
+    stamp = [p.stat().st_mtime_ns for p in inputs.split_files(_span1(home), "train")]
     data.prepare(home, idx_folder)
-    assert stamp == [p.stat().st_mtime_ns for p in data.split_files(_span1(home), "train")]
+    assert stamp == [p.stat().st_mtime_ns for p in inputs.split_files(_span1(home), "train")]
 
 
 def test_slices_are_written_once_and_reused(home, idx_folder):
     data.prepare(home, idx_folder)
     config = PipelineConfig(train_examples=10, eval_examples=4)
-    chosen = data.ensure_input(home, config)
+    chosen = inputs.ensure_input(home, config)
     folder = chosen.folder
-    assert folder == data.input_dir(home, config) and folder != home.mnist_data
+    assert folder == inputs.input_dir(home, config) and folder != home.mnist_data
     assert chosen.span == 1 and chosen.span_folder == data.span_dir(folder, 1)
     assert len(_records(chosen.span_folder, "train")) == 10 and len(_records(chosen.span_folder, "eval")) == 4
     assert _records(chosen.span_folder, "train")[3] == _records(_span1(home), "train")[3]
     stamp = [p.stat().st_mtime_ns for p in folder.rglob("*.tfrecord")]
-    assert data.ensure_input(home, config).folder == folder
+    assert inputs.ensure_input(home, config).folder == folder
     assert stamp == [p.stat().st_mtime_ns for p in folder.rglob("*.tfrecord")]
     # The whole data set needs no slice.
-    assert data.ensure_input(home, PipelineConfig()).folder == home.mnist_data
+    assert inputs.ensure_input(home, PipelineConfig()).folder == home.mnist_data
 
 
 def test_own_tfrecords_are_read_from_data_dir(home, tmp_path, idx_folder):
     data.write_splits(tmp_path / "mine", {k: v.head(7) for k, v in data.load_idx(idx_folder).items()}, "test")
     config = PipelineConfig(data_dir=str(tmp_path / "mine"))
-    assert data.ensure_input(home, config) == data.Input(tmp_path / "mine", None, str(tmp_path / "mine"))
+    assert inputs.ensure_input(home, config) == inputs.Input(tmp_path / "mine", None, str(tmp_path / "mine"))
     assert not home.mnist_data.exists()  # MNIST is not prepared when the user brings data
 
 
@@ -163,36 +163,36 @@ def test_unchanged_input_is_verified_once(home, tmp_path, idx_folder, monkeypatc
     folder = tmp_path / "mine"
     data.write_splits(folder, data.load_idx(idx_folder), "test")
     config = PipelineConfig(data_dir=str(folder))
-    data.ensure_input(home, config)
+    inputs.ensure_input(home, config)
     reads = []
-    monkeypatch.setattr(data, "verify_records", lambda f: reads.append(f))
-    data.ensure_input(home, config)
+    monkeypatch.setattr(inputs, "verify_records", lambda f: reads.append(f))
+    inputs.ensure_input(home, config)
     assert reads == []
-    path = data.split_files(folder, "train")[0]
+    path = inputs.split_files(folder, "train")[0]
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))  # touched: read again
-    data.ensure_input(home, config)
+    inputs.ensure_input(home, config)
     assert reads == [folder]
 
 
 def test_data_dir_without_tfrecords_is_refused(home, tmp_path):
     (tmp_path / "empty" / "train").mkdir(parents=True)
     with pytest.raises(data.DataError, match="train/ and eval/"):
-        data.ensure_input(home, PipelineConfig(data_dir=str(tmp_path / "empty")))
+        inputs.ensure_input(home, PipelineConfig(data_dir=str(tmp_path / "empty")))
 
 
 def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
     folder = tmp_path / "mine"
     data.write_splits(folder, data.load_idx(idx_folder), "test")
-    assert data.verify_records(folder) == {"train": 50, "eval": 20}
-    assert data.ensure_input(home, PipelineConfig(data_dir=str(folder))).folder == folder
-    [path] = data.split_files(folder, "eval")
+    assert inputs.verify_records(folder) == {"train": 50, "eval": 20}
+    assert inputs.ensure_input(home, PipelineConfig(data_dir=str(folder))).folder == folder
+    [path] = inputs.split_files(folder, "eval")
     path.write_bytes(path.read_bytes()[:-10])  # a file verified before, changed since
     with pytest.raises(data.DataError, match=f"{path}: truncated or corrupt TFRecord file, unreadable after 19"):
-        data.ensure_input(home, PipelineConfig(data_dir=str(folder)))
+        inputs.ensure_input(home, PipelineConfig(data_dir=str(folder)))
     with tf.io.TFRecordWriter(str(path)) as writer:
         writer.write(b"\xff\xff not a protobuf")
     with pytest.raises(data.DataError, match="record 0 is not a serialized tf.Example"):
-        data.verify_records(folder)
+        inputs.verify_records(folder)
 
 
 def _cli(home, *args):
@@ -283,23 +283,23 @@ def test_a_run_ingests_the_oldest_span_not_yet_ingested_else_the_latest(home, id
     def ingested(done):
         return lambda data_set: asked.append(data_set) or done
 
-    chosen = data.ensure_input(home, PipelineConfig(), ingested(set()))
+    chosen = inputs.ensure_input(home, PipelineConfig(), ingested(set()))
     assert (chosen.span, chosen.waiting, asked) == (1, (2, 3), [identity])
-    assert data.ensure_input(home, PipelineConfig(), ingested({1})).span == 2
-    assert data.ensure_input(home, PipelineConfig(), ingested({1, 2, 3})).span == 3  # a re-run: the latest
+    assert inputs.ensure_input(home, PipelineConfig(), ingested({1})).span == 2
+    assert inputs.ensure_input(home, PipelineConfig(), ingested({1, 2, 3})).span == 3  # a re-run: the latest
 
 
 def test_cuts_of_a_data_set_follow_its_spans_cutting_each_once(home, idx_folder):
     config = PipelineConfig(train_examples=3, eval_examples=2)
     data.prepare(home, idx_folder, limit=10, eval_limit=4)
     data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
-    cut = data.ensure_input(home, config).folder
+    cut = inputs.ensure_input(home, config).folder
     assert list(data.spans(cut)) == [1, 2]
     assert len(_records(data.span_dir(cut, 2), "train")) == 3
     assert data.data_set_id(cut) not in (data.data_set_id(home.mnist_data), str(cut))
     stamp = [p.stat().st_mtime_ns for p in data.span_dir(cut, 1).rglob("*.tfrecord")]
     data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
-    assert list(data.spans(data.ensure_input(home, config).folder)) == [1, 2, 3]
+    assert list(data.spans(inputs.ensure_input(home, config).folder)) == [1, 2, 3]
     assert stamp == [p.stat().st_mtime_ns for p in data.span_dir(cut, 1).rglob("*.tfrecord")]
 
 
@@ -329,13 +329,13 @@ def test_a_write_killed_midway_leaves_no_span_that_a_run_would_read(home, tmp_pa
     splits = [example_gen_pb2.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*.tfrecord") for s in data.SPLITS]
     _, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(str(home.mnist_data), splits)
     assert span == 1
-    assert data.ensure_input(home, PipelineConfig()).span == 1
+    assert inputs.ensure_input(home, PipelineConfig()).span == 1
     assert data.remove_partial(home.mnist_data) and not list(home.mnist_data.glob(".span-2*"))
 
 
 def test_a_home_prepared_before_spans_is_read_as_it_is_and_refuses_a_next_span(home, idx_folder):
     data.write_splits(home.mnist_data, data.load_idx(idx_folder), "idx:old")  # the layout before spans
-    chosen = data.ensure_input(home, PipelineConfig())
+    chosen = inputs.ensure_input(home, PipelineConfig())
     assert (chosen.folder, chosen.span) == (home.mnist_data, None)
     with pytest.raises(data.DataError, match="written before spans.*--force"):
         data.prepare(home, idx_folder, next_span=True)
@@ -360,10 +360,10 @@ def test_a_crash_between_the_two_renames_of_a_replacement_loses_nothing(home, id
 def test_a_torn_verification_stamp_means_verify_again_not_a_failed_run(home, idx_folder):
     data.prepare(home, idx_folder, limit=10, eval_limit=4)
     config = PipelineConfig()
-    data.ensure_input(home, config)
+    inputs.ensure_input(home, config)
     [stamp] = home.verified_inputs.glob("*.json")
     stamp.write_text(stamp.read_text()[:5])  # a write cut short
-    assert data.ensure_input(home, config).span == 1
+    assert inputs.ensure_input(home, config).span == 1
     assert json.loads(stamp.read_text())  # written whole again
 
 

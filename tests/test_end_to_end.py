@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import data, mlmd
+from pipeline import data, inputs, mlmd
 from pipeline.config import HOME_ENV, Home
 
 pytestmark = pytest.mark.e2e
@@ -117,7 +117,7 @@ def test_pushed_model_classifies_serialized_examples(home, first_run):
     model_dir = home.serving_root / "mnist" / version
     assert (model_dir / "saved_model.pb").is_file()
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    eval_files = [str(f) for f in data.split_files(data.span_dir(data.input_dir(home, _slice_config()), 1), "eval")]
+    eval_files = [str(f) for f in inputs.split_files(data.span_dir(inputs.input_dir(home, _slice_config()), 1), "eval")]
     records = list(tf.data.TFRecordDataset(eval_files).take(300).as_numpy_iterator())
     labels = [tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0] for r in records]
     # Only image_raw is needed at serving time: strip everything else.

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import data, imaging, own_images
+from pipeline import data, imaging, inputs, own_images
 from pipeline.config import HOME_ENV
 from tests import synthetic_digits
 
@@ -106,7 +106,7 @@ def test_data_images_writes_a_span_names_the_broken_files_and_exits_2_only_when_
     span = data.span_dir(tmp_path / "home" / "data" / "mnist", 1)
     manifest = data.read_manifest(span)
     assert sum(manifest["counts"].values()) == 120 and len(manifest["left_out"]) == 4
-    assert data.verify_records(span) == manifest["counts"]
+    assert inputs.verify_records(span) == manifest["counts"]
     # As the next span, then a folder with nothing usable: exit 2, nothing written.
     assert _cli(tmp_path / "home", "data", "--next-span", "--images", str(tmp_path / "mine")).returncode == 0
     (tmp_path / "empty" / "2").mkdir(parents=True)

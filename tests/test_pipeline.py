@@ -44,9 +44,9 @@ def test_compiled_dependencies(home, tmp_path):
 
 
 def test_import_example_gen_reads_the_chosen_span_by_its_pattern(home, tmp_path):
-    from pipeline import data
+    from pipeline import inputs
 
-    chosen = data.Input(tmp_path / "spans", span=3, data_set="abc")
+    chosen = inputs.Input(tmp_path / "spans", span=3, data_set="abc")
     by_id = {c.id: c for c in pipeline_lib.create_pipeline(PipelineConfig(train_spans=2), home, chosen).components}
     example_gen = by_id["ImportExampleGen"].exec_properties
     assert '"pattern": "span-{SPAN}/train/*.tfrecord"' in example_gen["input_config"]
