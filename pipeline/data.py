@@ -98,7 +98,7 @@ def load_bundled() -> dict[str, Split]:
 
     splits = {
         features.TRAIN: Split(to_bytes(np.concatenate([x_train, x_valid])),
-                       np.concatenate([y_train, y_valid]).astype(np.int64)),
+                              np.concatenate([y_train, y_valid]).astype(np.int64)),
         features.EVAL: Split(to_bytes(x_test), y_test.astype(np.int64)),
     }
     for name, split in splits.items():
@@ -226,7 +226,7 @@ def atomic_dir(destination: Path) -> Iterator[Path]:
 
 
 def write_split(folder: Path, name: str, records: Callable[[], Iterator[bytes]], count: int,
-                 shards: int) -> None:
+                shards: int) -> None:
     import tensorflow as tf
 
     split_dir = folder / name
