@@ -307,7 +307,7 @@ def _write_span_content(folder: Path, splits: dict[str, Split], manifest: dict) 
     for name, split in splits.items():
         log.info("writing %d %s examples", len(split.labels), name)
         write_split(folder, name, lambda s=split: (serialize_example(i, l) for i, l in zip(s.images, s.labels)),
-                     len(split.labels), TRAIN_SHARDS if name == features.TRAIN else 1)
+                    len(split.labels), TRAIN_SHARDS if name == features.TRAIN else 1)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -357,6 +357,14 @@ def _describe(origin: str, start: dict[str, int], limits: dict[str, int], counts
                                      for s in SPLITS) + ")"
 
 
+def _asked_before(manifest: dict, origin: str, limits: dict[str, int]) -> bool:
+    """Whether a span was written for this very request: the same origin and limits (a span
+    written before manifests kept the limits: the description `prepare` gave it)."""
+    if "limits" in manifest:
+        return manifest.get("origin") == origin and manifest["limits"] == limits
+    return manifest.get("source") == _describe(origin, {split: 0 for split in SPLITS}, limits)
+
+
 def _load_images(images_dir: Path) -> tuple[dict[str, Split], dict]:
     from pipeline import own_images
 
@@ -388,12 +396,8 @@ def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool
                         f"--next-span to add this batch as span {max(existing) + 1}, or --force to start over")
     if not next_span and len(existing) == 1 and not force and not images_dir:
         current = read_manifest(next(iter(existing.values())))
-        wanted = _describe(origin, {split: 0 for split in SPLITS}, limits)
-        # The same origin asked for with the same limits (spans written before limits were kept
-        # are matched by their description).
-        if current and current.get("origin") == origin and current.get("limits", limits) == limits and \
-                ("limits" in current or current.get("source") == wanted):
-            log.info("%s already holds MNIST from %s; nothing to do", folder, wanted)
+        if current and _asked_before(current, origin, limits):
+            log.info("%s already holds %s; nothing to do", folder, current.get("source"))
             return {**current, "unchanged": True}
     taken = None
     if images_dir:

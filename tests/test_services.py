@@ -116,47 +116,34 @@ def _task_instances(airflow: Airflow, run_id: str) -> list[dict]:
 SUPERVISED = re.compile(r"^(\S+) .*Workload finished .*duration=([0-9.]+) .*workload_id=([0-9a-f-]+)")
 
 
-def _overlapping(spans: list[tuple[str, datetime.datetime, datetime.datetime]]) -> list[tuple[str, str]]:
-    return [(a[0], b[0]) for a, b in itertools.combinations(spans, 2) if a[1] < b[2] and b[1] < a[2]]
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    process: str  # the Airflow process whose supervisor ran it: the scheduler, or a Celery worker
+    task_id: str
+    start: datetime.datetime
+    end: datetime.datetime
 
 
-def _local_workloads(airflow: Airflow, run_id: str) -> list[tuple[str, datetime.datetime, datetime.datetime]]:
-    """When the LocalExecutor's slots ran each of this run's tasks: from the supervisor's start
-    to its end (the task, then noticing the task process is gone), as the scheduler logged them.
-    Two of the run's tasks are always enqueued together (ImportExampleGen and ImportSchemaGen):
+def _workloads(airflow: Airflow, run_id: str) -> list[Workload]:
+    """When the executor ran each of this run's tasks, as the supervisors logged it ("Workload
+    finished", with its duration): from taking the task to noticing its process gone, in the
+    scheduler's log for the LocalExecutor, in each worker's for Celery. Cached tasks last a
+    fraction of a second, so on a loaded machine two independent ones seldom overlap as task
+    instances; but two are always enqueued together (ImportExampleGen and ImportSchemaGen):
     with two slots, either both run at once or one runs beside the slot still busy."""
     names = {t["id"]: t["task_id"] for t in _task_instances(airflow, run_id)}
-    spans = []
-    for line in airflow.home.service_file("scheduler", "log").read_text(errors="replace").splitlines():
-        if (match := SUPERVISED.match(line)) and match.group(3) in names:
-            end = datetime.datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
-            spans.append((names[match.group(3)], end - datetime.timedelta(seconds=float(match.group(2))), end))
-    return spans
+    found = []
+    for process in airflow.status()["processes"]:
+        for line in airflow.home.service_file(process, "log").read_text(errors="replace").splitlines():
+            if (match := SUPERVISED.match(line)) and match.group(3) in names:
+                end = datetime.datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+                found.append(Workload(process, names[match.group(3)],
+                                      end - datetime.timedelta(seconds=float(match.group(2))), end))
+    return found
 
 
-CELERY_TASK = re.compile(r"^(\S+) .*Task execute_workload\[([0-9a-f-]+)\] (received|succeeded)")
-
-
-def _celery_workloads(airflow: Airflow, run_id: str) -> dict[str, list[tuple[datetime.datetime, datetime.datetime]]]:
-    """Per Celery worker, when it ran each of this run's task workloads, from receiving it to
-    its end (the task, then the supervisor's wrap-up), as the worker logged them. In this mostly
-    cached run, the DAG's independent tasks last a fraction of a second: on a loaded machine the
-    next one is often queued while one worker still wraps up the task before, so their task
-    instances seldom overlap (the LocalExecutor's test checks that). What always shows the
-    executor's parallelism is one worker taking the run's next workload while the other is busy."""
-    busy = {}
-    for name in (n for n in airflow.status()["processes"] if n.startswith("worker")):
-        text = airflow.home.service_file(name, "log").read_text(errors="replace")
-        ours = set(re.findall(rf"\[([0-9a-f-]+)\] Executing workload .*run_id='{re.escape(run_id)}'", text))
-        received = {}
-        for line in text.splitlines():
-            if (match := CELERY_TASK.match(line)) and match.group(2) in ours:
-                stamp = datetime.datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
-                if match.group(3) == "received":
-                    received[match.group(2)] = stamp
-                elif match.group(2) in received:
-                    busy.setdefault(name, []).append((received.pop(match.group(2)), stamp))
-    return busy
+def _at_once(workloads: list[Workload]) -> list[tuple[Workload, Workload]]:
+    return [(a, b) for a, b in itertools.combinations(workloads, 2) if a.start < b.end and b.start < a.end]
 
 
 def _task_logs(home: Home, run_id: str) -> str:
@@ -268,9 +255,9 @@ class TestLocalExecutor:
 
     def test_the_executor_ran_two_tasks_of_each_run_at_once(self, local, two_runs):
         for _, output in two_runs:
-            workloads = _local_workloads(local, _run_id(output))
+            workloads = _workloads(local, _run_id(output))
             assert len(workloads) >= len(COMPONENTS), workloads
-            assert _overlapping(workloads), f"no two tasks ran at once: {workloads}"
+            assert _at_once(workloads), f"no two tasks ran at once: {workloads}"
 
     def test_task_processes_fork_from_a_worker_that_loaded_tfx(self, local, two_runs):
         assert _with_tensorflow(_service_tree(local.home, "scheduler"))
@@ -372,11 +359,10 @@ class TestCeleryExecutor:
         assert all(status["processes"][n]["running"] for n in others)
 
     def test_both_workers_ran_the_run_s_workloads_at_the_same_time(self, celery, killed_run):
-        busy = _celery_workloads(celery, _run_id(killed_run["output"]))
-        assert set(busy) == {"worker-1", "worker-2"}, busy
-        assert [pair for pair in _overlapping([(name, *span) for name, spans in busy.items() for span in spans])
-                if pair[0] != pair[1]], \
-            f"the two workers never ran this run's workloads at the same time: {busy}"
+        workloads = _workloads(celery, _run_id(killed_run["output"]))
+        assert {w.process for w in workloads} == {"worker-1", "worker-2"}, workloads
+        assert [(a, b) for a, b in _at_once(workloads) if a.process != b.process], \
+            f"the two workers never ran this run's tasks at the same time: {workloads}"
 
     def test_down_leaves_no_process_behind(self, celery, killed_run):
         port = int(celery.url.rsplit(":", 1)[1])
