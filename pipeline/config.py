@@ -5,7 +5,6 @@ Defaults live in the `PipelineConfig` dataclass. A YAML file holds only override
 overrides both. Everything a run writes lives under one home folder, `Home`.
 """
 from __future__ import annotations
-
 import dataclasses
 import datetime
 import os
@@ -13,39 +12,30 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-
 import yaml
-
 from components.recipe import Recipe
 from components.tuning import Budget
+from pipeline.errors import ConfigError
+from pipeline.home import Home
 
-HOME_ENV = "MNIST_PIPELINE_HOME"
+
 # The ML Metadata store: empty for SQLite at <home>/metadata.db, or mysql://USER@HOST:PORT/DATABASE,
 # with the password in MLMD_PASSWORD_ENV. Set it in the environment (or the home's config.yaml)
 # so that the pipeline's tasks and the inspection commands all open the same store.
 MLMD_ENV = "MNIST_PIPELINE_MLMD"
+
+
 MLMD_PASSWORD_ENV = "MNIST_PIPELINE_MLMD_PASSWORD"
-DEFAULT_HOME = "~/.mnist-pipeline"
-# Where Airflow runs (see AirflowProfile): its database, executor and Celery broker. Set in the
-# environment, or in an `airflow:` section of the home's config.yaml (which wins, as for MLMD).
-AIRFLOW_DB_ENV = "MNIST_PIPELINE_AIRFLOW_DB"
-AIRFLOW_DB_PASSWORD_ENV = "MNIST_PIPELINE_AIRFLOW_DB_PASSWORD"
-EXECUTOR_ENV = "MNIST_PIPELINE_EXECUTOR"
-CELERY_BROKER_ENV = "MNIST_PIPELINE_CELERY_BROKER"
-# Airflow 3 has no SequentialExecutor: the embedded profile runs the LocalExecutor one task at a time.
-EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
 # No options: Beam's defaults, the direct runner in this process with one worker, measured
 # fastest for MNIST on one machine (README, "Benchmark"). Empty on purpose: given any option,
 # TFX's Beam executors package TFX itself as an sdist for remote workers, about 3 s each time.
 DEFAULT_BEAM_ARGS: tuple[str, ...] = ()
+
+
 # How the config's value types are named in messages.
 KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
-
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message says which and why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,188 +208,3 @@ def load_config(
     values.update(overrides or {})
     return PipelineConfig(**{k: _coerce(k, v) for k, v in values.items()})
 
-
-@dataclasses.dataclass(frozen=True)
-class AirflowProfile:
-    """Where Airflow runs: embedded (SQLite, one task at a time) or production (PostgreSQL).
-
-    The profile follows from `database`: empty is the embedded default, SQLite in the home, where
-    the LocalExecutor runs one task at a time; postgresql://USER@HOST:PORT/DATABASE (password in
-    $MNIST_PIPELINE_AIRFLOW_DB_PASSWORD) is production, where the LocalExecutor (default) or the
-    CeleryExecutor runs tasks in parallel.
-    """
-
-    database: str = ""
-    executor: str = ""  # local or celery; empty: local
-    broker: str = "redis://127.0.0.1:6379/0"  # the CeleryExecutor's broker
-
-    def __post_init__(self) -> None:
-        if self.database:
-            postgres_database(self.database)
-        if self.executor == "sequential":
-            raise ConfigError("Airflow 3 removed the SequentialExecutor: leave executor empty (or local); the "
-                              "embedded profile runs the LocalExecutor one task at a time")
-        if self.executor and self.executor not in EXECUTORS:
-            raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        if not self.broker.startswith(("redis://", "rediss://", "amqp://")):
-            raise ConfigError(f"the Celery broker must be a redis:// or amqp:// URL, got {self.broker!r}")
-        if not self.database and self.executor == "celery":
-            raise ConfigError(f"the CeleryExecutor runs tasks in parallel, which Airflow's SQLite database cannot "
-                              f"take: set ${AIRFLOW_DB_ENV} to a PostgreSQL database "
-                              "(postgresql://USER@HOST:PORT/DATABASE)")
-
-    @property
-    def name(self) -> str:
-        return "production" if self.database else "embedded"
-
-    @property
-    def default_executor(self) -> str:
-        return self.executor or "local"
-
-    def sql_alchemy_conn(self, home: "Home") -> str:
-        """Airflow's database URL, with the password from the environment (never from a file)."""
-        if not self.database:
-            return f"sqlite:///{home.airflow_home / 'airflow.db'}"
-        from urllib.parse import quote
-
-        db = postgres_database(self.database)
-        password = os.environ.get(AIRFLOW_DB_PASSWORD_ENV, "")
-        login = quote(db["user"], safe="") + (f":{quote(password, safe='')}" if password else "")
-        return f"postgresql+psycopg2://{login}@{db['host']}:{db['port']}/{db['database']}"
-
-
-def postgres_database(url: str) -> dict[str, Any]:
-    """host, port, database and user of a postgresql://USER@HOST:PORT/DATABASE URL."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.username \
-            or len(parts.path) < 2:
-        raise ConfigError(f"Airflow's database must be empty (SQLite) or postgresql://USER@HOST:PORT/DATABASE, "
-                          f"got {url!r}")
-    if parts.password:
-        raise ConfigError(f"Airflow's database URL must not hold a password: put it in ${AIRFLOW_DB_PASSWORD_ENV}")
-    return {"host": parts.hostname, "port": parts.port or 5432, "database": parts.path.lstrip("/"),
-            "user": parts.username}
-
-
-def load_profile(home: "Home | None" = None) -> AirflowProfile:
-    """The environment's settings, then the `airflow:` section of the home's config.yaml."""
-    values = {key: os.environ[env] for key, env in
-              (("database", AIRFLOW_DB_ENV), ("executor", EXECUTOR_ENV), ("broker", CELERY_BROKER_ENV))
-              if os.environ.get(env)}
-    path = (home or Home.from_env()).config_file
-    if path.is_file():
-        try:
-            section = (yaml.safe_load(path.read_text()) or {}).get("airflow") or {}
-        except (yaml.YAMLError, AttributeError):
-            section = {}  # load_config reports a broken file
-        if not isinstance(section, dict) or set(section) - {"database", "executor", "broker"}:
-            raise ConfigError(f"the airflow: section of {path} may hold database, executor and broker")
-        values.update({k: str(v) for k, v in section.items() if v is not None})
-    return AirflowProfile(**values)
-
-
-@dataclasses.dataclass(frozen=True)
-class Home:
-    """The one place that knows where a run's files live."""
-
-    root: Path
-
-    @classmethod
-    def from_env(cls) -> "Home":
-        root = Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
-        if root.exists() and not root.is_dir():
-            raise ConfigError(f"the home {root} (${HOME_ENV}) is a file, not a folder: point ${HOME_ENV} at a "
-                              "folder (it is created if missing)")
-        return cls(root)
-
-    @property
-    def config_file(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def metadata_db(self) -> Path:
-        return self.root / "metadata.db"
-
-    @property
-    def serving_root(self) -> Path:
-        return self.root / "serving"
-
-    def model_dir(self, name: str) -> Path:
-        """TensorFlow Serving's layout: <serving>/<model name>/<version>/saved_model.pb."""
-        return self.serving_root / name
-
-    def serving_dir(self, config: PipelineConfig) -> Path:
-        """Where the Pusher pushes: the model is named after the pipeline."""
-        return self.model_dir(config.pipeline_name)
-
-    def pipeline_root(self, config: PipelineConfig) -> Path:
-        return self.root / "pipelines" / config.pipeline_name
-
-    @property
-    def reports(self) -> Path:
-        return self.root / "reports"
-
-    def report_file(self, run_id: str) -> Path:
-        """A run's HTML report: <reports>/<run id, made safe as a folder name>/index.html."""
-        return self.reports / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) / "index.html"
-
-    @property
-    def run_lock(self) -> Path:
-        """The lock a run holds on this home (`pipeline.home_lock`)."""
-        return self.root / "run.lock"
-
-    @property
-    def staged_schemas(self) -> Path:
-        return self.root / "schema"
-
-    @property
-    def airflow_home(self) -> Path:
-        return self.root / "airflow"
-
-    @property
-    def airflow_services(self) -> Path:
-        """`mnist-pipeline airflow up`'s pid files, process logs and API credentials."""
-        return self.airflow_home / "services"
-
-    @property
-    def services_state(self) -> Path:
-        """What `airflow up` started: processes, port, executor (`pipeline.services`)."""
-        return self.airflow_services / "services.json"
-
-    @property
-    def api_credentials(self) -> Path:
-        """The API user's name and password, readable by its owner only (`pipeline.logins`)."""
-        return self.airflow_services / "api-user.json"
-
-    def service_file(self, name: str, suffix: str) -> Path:
-        """An Airflow process's files: `<name>.log`, `<name>.pid`, `<name>.airflow-pid`."""
-        return self.airflow_services / f"{name}.{suffix}"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    def run_log(self, started: datetime.datetime) -> Path:
-        """The full output of the `mnist-pipeline run` started at `started`."""
-        return self.logs / f"run-{started.strftime('%Y%m%dT%H%M%S')}.log"
-
-    @property
-    def mnist_data(self) -> Path:
-        """The home's data set: `mnist-pipeline data` writes it (MNIST, IDX files or your own
-        images) as spans, span-1/, span-2/, ... each with train/ and eval/ TFRecords."""
-        return self.root / "data" / "mnist"
-
-    @property
-    def slices(self) -> Path:
-        """Cuts of a data set to `train_examples`/`eval_examples`, span by span."""
-        return self.root / "data" / "slices"
-
-    @property
-    def verified_inputs(self) -> Path:
-        """What input folders were last verified as (`pipeline.inputs.ensure_input`)."""
-        return self.root / "data" / "verified"
-
-    def source_data(self, config: PipelineConfig) -> Path:
-        return Path(config.data_dir).expanduser().resolve() if config.data_dir else self.mnist_data

@@ -7,18 +7,15 @@ is the pipeline run id, so every task of one DAG run records into one MLMD pipel
 and a task that is cleared and re-run in Airflow picks up its inputs from MLMD.
 """
 from __future__ import annotations
-
 import contextlib
 import json
 import logging
 import os
 import time
 from typing import Any, Iterator
-
 from pipeline import topology
 from pipeline.config import Home, PipelineConfig
 
-log = logging.getLogger(__name__)
 
 # Lines that start with this are progress events for `mnist-pipeline run` to show.
 PROGRESS_MARKER = "mnist-pipeline-progress:"
@@ -73,68 +70,3 @@ def _memory() -> dict[str, float]:
         return {}
     return {"peak_rss_mb": round(peak_kb / 1024), "private_mb": round(private_kb / 1024)}
 
-
-def compile_pipeline(config: PipelineConfig, home: Home, data_input):
-    """The pipeline's IR for `data_input` (see `create_pipeline`); refuses one whose graph is not
-    the declared one (the Airflow DAG's)."""
-    from tfx.dsl.compiler import compiler
-
-    from pipeline.pipeline import NODES, create_pipeline
-
-    ir = compiler.Compiler().compile(create_pipeline(config, home, data_input))
-    drift = topology.differences(NODES, node_graph(ir))
-    if drift:
-        raise RuntimeError(f"the compiled pipeline is not wired as pipeline/pipeline.py declares (so the "
-                           f"Airflow DAG would run a node before its inputs exist): {'; '.join(drift)}")
-    return ir
-
-
-def node_graph(ir) -> dict[str, list[str]]:
-    """Node id -> upstream node ids, for every node of a compiled pipeline, in its order."""
-    return {n.pipeline_node.node_info.id: list(n.pipeline_node.upstream_nodes) for n in ir.nodes}
-
-
-def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
-    """Run one node of the run's compiled pipeline (`compile_pipeline`, serialized when the run
-    started): no compiling, and nothing imported that the node's launch does not need."""
-    from tfx.dsl.compiler import constants
-    from tfx.orchestration import metadata
-    from tfx.orchestration.local import runner_utils
-    from tfx.orchestration.portable import launcher, runtime_parameter_utils
-    from tfx.proto.orchestration import pipeline_pb2
-
-    ir = pipeline_pb2.Pipeline.FromString(ir_bytes)
-    runtime_parameter_utils.substitute_runtime_parameter(
-        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
-    deployment_config = runner_utils.extract_local_deployment_config(ir)
-    connection = deployment_config.metadata_connection_config
-    connection_config = getattr(connection, connection.WhichOneof("connection_config"))
-    nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
-    if node_id not in nodes:
-        raise KeyError(f"the run's pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
-
-    with progress(node_id, run_id) as outcome:
-        execution = launcher.Launcher(
-            pipeline_node=nodes[node_id],
-            mlmd_connection=metadata.Metadata(connection_config),
-            pipeline_info=ir.pipeline_info,
-            pipeline_runtime_spec=ir.runtime_spec,
-            executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
-            custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
-        ).launch()
-        state = _state(connection_config, execution.execution_id) if execution and execution.execution_id else None
-        if state == "CACHED":
-            outcome["state"] = "CACHED"
-        elif state == "FAILED":
-            # TFX's launcher records a failed input resolution and returns without raising: the
-            # task must fail, or Airflow would run what follows on inputs that do not exist.
-            raise RuntimeError(f"{node_id} could not resolve its inputs (the log names the input and why)")
-
-
-def _state(connection_config, execution_id: int) -> str:
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    store = metadata_store.MetadataStore(connection_config)
-    [execution] = store.get_executions_by_id([execution_id])
-    return metadata_store_pb2.Execution.State.Name(execution.last_known_state)

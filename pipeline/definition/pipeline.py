@@ -23,7 +23,7 @@ from pipeline.config import Home, PipelineConfig
 from pipeline.topology import Graph
 from schema import SCHEMA_FILE
 
-COMPONENTS_DIR = Path(__file__).resolve().parent.parent / "components"
+COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
 EVAL_BATCH_SIZE = 1024
 
 

