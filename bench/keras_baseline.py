@@ -8,13 +8,13 @@ import time
 
 import pipeline  # noqa: F401  (the legacy-Keras switch, before TensorFlow)
 from components import training
-from pipeline import data
 from pipeline.config import PipelineConfig
+from pipeline.data.sources import load_bundled
 
 
 def main(train_examples: int, eval_examples: int, epochs: int) -> None:
     recipe = dataclasses.replace(PipelineConfig().recipe(), epochs=epochs)
-    splits = data.load_bundled()
+    splits = load_bundled()
     train, test = splits["train"].head(train_examples), splits["eval"].head(eval_examples)
     x_train = train.images[..., None].astype("float32") / 255.0
     x_test = test.images[..., None].astype("float32") / 255.0

@@ -17,9 +17,9 @@ def write(folder: str, count: int) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from pipeline import data
+    from pipeline.data.sources import load_bundled
 
-    splits = data.load_bundled()
+    splits = load_bundled()
     images = np.concatenate([splits["train"].images, splits["eval"].images])[:count]
     labels = np.concatenate([splits["train"].labels, splits["eval"].labels])[:count]
     os.makedirs(os.path.join(folder, "data"), exist_ok=True)

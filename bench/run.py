@@ -29,8 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stats import spread, weights_digest  # noqa: E402
 from components import tf_env  # noqa: E402
-from pipeline import environment, mlmd  # noqa: E402
-from pipeline.config import HOME_ENV, Home  # noqa: E402
+from pipeline.home import HOME_ENV, Home
+from pipeline.metadata.runs import latest_run_id, summarize_run
+from pipeline.metadata.store import open_store
+from pipeline.services.lifecycle import environment
 
 PYTHON = sys.executable
 GOALS = {"overhead_ratio": "<= 1.3", "pipeline_vs_peer": "<= 0.8", "accuracy_median": ">= 0.995",
@@ -63,7 +65,7 @@ def measured(command: list[str], env: dict | None = None, log: Path | None = Non
 
 def cli(home: Home, *args, log: Path | None = None) -> dict:
     env = {**os.environ, HOME_ENV: str(home.root)}
-    result = measured([PYTHON, "-m", "pipeline.cli", *args], env, log)
+    result = measured([PYTHON, "-m", "pipeline.cli.main", *args], env, log)
     if result["returncode"] not in (0,) and args[0] != "run":
         raise RuntimeError(f"mnist-pipeline {' '.join(args)} failed:\n{result['output'][-3000:]}")
     return result
@@ -238,8 +240,8 @@ def main() -> int:
                                             / results["serving"]["keras_batch256_per_second"])
 
     print("8. Transform against numpy ...", flush=True)
-    from pipeline import data
-    split = data.load_bundled()
+    from pipeline.data.sources import load_bundled
+    split = load_bundled()
     raw = [i.tobytes() for s in ("train", "eval") for i in split[s].images[: (train_n or None) if s == "train"
                                                                              else (eval_n or None)]]
     numpy_times = []
@@ -271,7 +273,7 @@ def main() -> int:
 
 
 def latest_summary(home: Home):
-    return mlmd.summarize_run(home, mlmd.latest_run_id(mlmd.open_store(home)))
+    return summarize_run(home, latest_run_id(open_store(home)))
 
 
 BEAM_COMPONENTS = ("StatisticsGen", "Transform", "Evaluator")

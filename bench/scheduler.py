@@ -5,7 +5,7 @@ fresh MariaDB database, a fresh home:
 - the first run, and then fully cached runs, each from trigger to success: the DAG run's
   `queued_at` (set when it is triggered) to its `end_date`, as the REST API reports them;
 - each task's fixed cost, from its process starting to its node's work starting, as the task
-  reports it in its `started` progress event (`pipeline.runner.progress`), by node over all runs;
+  reports it in its `started` progress event (`pipeline.orchestration.progress.progress`), by node over all runs;
 - each task's peak memory: resident (RSS, counting the pages it shares with the worker it was
   forked from), as the task reports it from the kernel's high-water mark, and private (USS: what
   it alone holds), the larger of what the task reports at its end and what is polled from
@@ -26,13 +26,15 @@ from pathlib import Path
 from unittest import mock
 
 import psutil
+from pipeline.services.lifecycle.airflow_api import Api, log_lines, trigger
+from pipeline.services.lifecycle.profiles import AIRFLOW_DB_ENV
 
 from bench.stats import spread, weights_digest
-from pipeline import mlmd, processes, services
-from pipeline.airflow_api import Api, log_lines, trigger
-from pipeline.airflow_dag import DAG_ID
-from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
-from pipeline.runner import PROGRESS_MARKER
+from pipeline.home import HOME_ENV, Home
+from pipeline.metadata.runs import summarize_run
+from pipeline.orchestration.airflow_dag import DAG_ID
+from pipeline.orchestration.progress import PROGRESS_MARKER
+from pipeline.services.lifecycle import lifecycle, processes
 from tests.local_databases import mariadb_store, postgres_database
 
 TRAINING = {"Trainer"}
@@ -73,7 +75,7 @@ class MemoryWatcher(threading.Thread):
 
 
 def _cli(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=3600)
     if result.returncode:
         raise RuntimeError(f"mnist-pipeline {' '.join(args)} failed:\n{result.stdout[-3000:]}")
@@ -113,7 +115,7 @@ def scheduler_figures(work: Path, conf: dict, cached_runs: int = 3) -> dict:
         password = re.search(r"login:\s+admin / (\S+)", up).group(1)
         try:
             api = Api(f"http://127.0.0.1:{port}", "admin", password)
-            watcher = MemoryWatcher(services.read_state(home)["processes"]["scheduler"])
+            watcher = MemoryWatcher(lifecycle.read_state(home)["processes"]["scheduler"])
             watcher.start()
             try:
                 runs = [timed_run(api, conf)]
@@ -122,7 +124,7 @@ def scheduler_figures(work: Path, conf: dict, cached_runs: int = 3) -> dict:
                 watcher.stop()
             # The first run's components as MLMD timed them: what is left is orchestration.
             with mock.patch.dict(os.environ, store):
-                first = mlmd.summarize_run(home, runs[0]["run_id"])
+                first = summarize_run(home, runs[0]["run_id"])
         finally:
             _cli(env, "airflow", "down")
     failed = [r["run_id"] for r in runs if r["state"] != "success"]

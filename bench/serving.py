@@ -7,7 +7,8 @@ import time
 import numpy as np
 
 import pipeline  # noqa: F401
-from pipeline import data
+from pipeline.data.records import serialize_example
+from pipeline.data.sources import load_bundled
 
 
 def _timed(function, repeats):
@@ -22,8 +23,8 @@ def _timed(function, repeats):
 def main(model_dir: str, repeats_single: int, repeats_batch: int) -> None:
     import tensorflow as tf
 
-    test = data.load_bundled()["eval"].head(256)
-    serialized = [data.serialize_example(i, l) for i, l in zip(test.images, test.labels)]
+    test = load_bundled()["eval"].head(256)
+    serialized = [serialize_example(i, l) for i, l in zip(test.images, test.labels)]
     images = test.images[..., None].astype("float32") / 255.0
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     keras_model = tf.keras.models.load_model(model_dir)

@@ -8,7 +8,7 @@ def spread(values: list[float]) -> dict:
 
 
 def weights_digest(summary) -> str:
-    """SHA-256 of the variables file of a run's trained model (pipeline.mlmd.RunSummary):
+    """SHA-256 of the variables file of a run's trained model (pipeline.metadata.runs.RunSummary):
     equal digests mean bit-identical weights."""
     import hashlib
     from pathlib import Path

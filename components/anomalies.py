@@ -34,7 +34,7 @@ def describe(split: str, anomalies) -> List[Tuple[str, str, str, str]]:
 
 def found_in_run(components) -> Tuple[bool, List[Tuple[str, str, str, str, str]]]:
     """(was the data validated, [(found by, split, feature, kind, description)]) for one run's
-    component executions (node id -> pipeline.mlmd.ComponentRun)."""
+    component executions (node id -> pipeline.metadata.runs.ComponentRun)."""
     rows, validated = [], False
     for node, key in (("ExampleValidator", "anomalies"), ("DataValidationGate", "findings")):
         component = components.get(node)

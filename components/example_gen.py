@@ -25,9 +25,9 @@ from typing import Any, Dict, List
 from tfx import types
 from tfx.components.example_gen import utils, write_split
 from tfx.components.example_gen.import_example_gen import executor as import_executor
-from tfx.proto import example_gen_pb2
 from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 

@@ -26,7 +26,7 @@ class MnistPixels(tf.keras.layers.Layer):
     """[N, 28, 28] pixel values 0-255 (a light digit on black, as MNIST) -> [N, 28, 28, 1] in [0, 1],
     as the served model's `predict_images` signature preprocesses them: rounded to whole bytes
     (what `image_raw` holds), then the transform graph's scaling. The input layer of the feature
-    extractor that `pipeline.extractor.load_feature_extractor` gives."""
+    extractor that `pipeline.serving.extractor.load_feature_extractor` gives."""
 
     def call(self, images):
         values = tf.round(tf.clip_by_value(tf.cast(images, tf.float32), 0.0, 255.0))

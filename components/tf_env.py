@@ -6,7 +6,7 @@ set before the first `import tensorflow`, so every entry point (CLI, DAG file, t
 code) imports the `pipeline` or `components` package first, and both call `configure()`.
 
 This module is the bottom layer: it imports nothing of the project, so component code can use
-it without pulling in the orchestration side (`pipeline.environment` builds Airflow's
+it without pulling in the orchestration side (`pipeline.services.environment` builds Airflow's
 environment on top of these settings).
 """
 import logging

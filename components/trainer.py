@@ -25,14 +25,13 @@ import os
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.trainer import executor as trainer_executor
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.types import artifact_utils, standard_component_specs
 from tfx_bsl.public import tfxio
 
-from components import features
+from components import features, training
 from components import model as model_lib
-from components import training
 from components.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ TRAINED_WITH = "trained_with"
 
 def load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray, np.ndarray]:
     """A whole split as in-memory arrays, transformed here by the transform graph: Transform does
-    not write transformed copies of the examples (`materialize=False`, pipeline/pipeline.py),
+    not write transformed copies of the examples (`materialize=False`, pipeline/definition/pipeline.py),
     since applying the graph while loading costs less than writing and re-reading 784 floats an
     image. MNIST fits in memory easily, and fitting on arrays is as fast as Keras gets."""
     transform = tf_transform_output.transform_features_layer()

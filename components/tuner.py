@@ -20,9 +20,9 @@ from typing import Any
 import keras_tuner
 import numpy as np
 import tensorflow_transform as tft
+from tfx.components.trainer import fn_args_utils
 from tfx.components.tuner import executor as tuner_executor
 from tfx.components.tuner.component import TunerFnResult
-from tfx.components.trainer import fn_args_utils
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils
 

@@ -3,8 +3,8 @@
 Trigger it from the Airflow UI (optionally with a JSON conf of config overrides, e.g.
 {"epochs": 1}) or with `mnist-pipeline run`: on the scheduler that `mnist-pipeline airflow up`
 started, through Airflow's REST API, or else in-process through `airflow dags test`. Loading this
-file imports neither TensorFlow nor TFX (see pipeline/topology.py); the tasks do.
+file imports neither TensorFlow nor TFX (see pipeline/definition/topology.py); the tasks do.
 """
-from pipeline.airflow_dag import build_dag
+from pipeline.orchestration.airflow_dag import build_dag
 
 dag = build_dag()

@@ -23,9 +23,10 @@ import time
 import numpy as np
 
 import pipeline  # noqa: F401  (sets the legacy-Keras switch TFX needs, before TensorFlow loads)
-from pipeline.config import ConfigError, Home
-from pipeline.extractor import load_feature_extractor, with_pixel_input
-from pipeline.inference import ModelError
+from pipeline.errors import ConfigError
+from pipeline.home import Home
+from pipeline.serving.extractor import load_feature_extractor, with_pixel_input
+from pipeline.serving.inference import ModelError
 
 
 def sklearn_digits_as_mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -78,11 +79,12 @@ def fresh_copy(extractor):
 
 def trained_by(extractor) -> str:
     """The run that trained the extractor's model, from the metadata store (as `lineage` finds it)."""
-    from pipeline import mlmd
+    from pipeline.metadata.lineage import find_pushed_model, upstream
+    from pipeline.metadata.store import open_store
 
     try:
-        store = mlmd.open_store(Home.from_env())
-        steps = mlmd.upstream(store, mlmd.find_pushed_model(store, extractor.path).id)
+        store = open_store(Home.from_env())
+        steps = upstream(store, find_pushed_model(store, extractor.path).id)
     except (LookupError, FileNotFoundError, RuntimeError) as err:
         return f"(run not found: {err})"
     return next((step["run_id"] for step in steps if step["run_id"]), "(run not recorded)")

@@ -5,19 +5,19 @@ Defaults live in the `PipelineConfig` dataclass. A YAML file holds only override
 overrides both. Everything a run writes lives under one home folder, `Home`.
 """
 from __future__ import annotations
+
 import dataclasses
-import datetime
 import os
-import re
 import shlex
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
 import yaml
+
 from components.recipe import Recipe
 from components.tuning import Budget
 from pipeline.errors import ConfigError
 from pipeline.home import Home
-
 
 # The ML Metadata store: empty for SQLite at <home>/metadata.db, or mysql://USER@HOST:PORT/DATABASE,
 # with the password in MLMD_PASSWORD_ENV. Set it in the environment (or the home's config.yaml)

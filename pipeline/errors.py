@@ -5,16 +5,6 @@ Defaults live in the `PipelineConfig` dataclass. A YAML file holds only override
 overrides both. Everything a run writes lives under one home folder, `Home`.
 """
 from __future__ import annotations
-import dataclasses
-import datetime
-import os
-import re
-import shlex
-from pathlib import Path
-from typing import Any, Iterable, Mapping
-import yaml
-from components.recipe import Recipe
-from components.tuning import Budget
 
 
 class ConfigError(ValueError):

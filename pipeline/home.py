@@ -5,16 +5,14 @@ Defaults live in the `PipelineConfig` dataclass. A YAML file holds only override
 overrides both. Everything a run writes lives under one home folder, `Home`.
 """
 from __future__ import annotations
+
 import dataclasses
 import datetime
 import os
 import re
-import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
-import yaml
-from components.recipe import Recipe
-from components.tuning import Budget
+from typing import TYPE_CHECKING
+
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -74,7 +72,7 @@ class Home:
 
     @property
     def run_lock(self) -> Path:
-        """The lock a run holds on this home (`pipeline.home_lock`)."""
+        """The lock a run holds on this home (`pipeline.services.home_lock`)."""
         return self.root / "run.lock"
 
     @property
@@ -92,12 +90,12 @@ class Home:
 
     @property
     def services_state(self) -> Path:
-        """What `airflow up` started: processes, port, executor (`pipeline.services`)."""
+        """What `airflow up` started: processes, port, executor (`pipeline.services.lifecycle`)."""
         return self.airflow_services / "services.json"
 
     @property
     def api_credentials(self) -> Path:
-        """The API user's name and password, readable by its owner only (`pipeline.logins`)."""
+        """The API user's name and password, readable by its owner only (`pipeline.services.logins`)."""
         return self.airflow_services / "api-user.json"
 
     def service_file(self, name: str, suffix: str) -> Path:
@@ -125,7 +123,7 @@ class Home:
 
     @property
     def verified_inputs(self) -> Path:
-        """What input folders were last verified as (`pipeline.inputs.ensure_input`)."""
+        """What input folders were last verified as (`pipeline.data.inputs.ensure_input`)."""
         return self.root / "data" / "verified"
 
     def source_data(self, config: PipelineConfig) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pipeline  # noqa: F401  (sets the legacy-Keras switch before anything imports TensorFlow)
-from pipeline.config import HOME_ENV, Home
+from pipeline.home import HOME_ENV, Home
 
 # The test files whose real pipeline runs take longest, longest first (pytest's --durations on a
 # fresh clone): `make test` runs files on two xdist workers in collection order, so these start
@@ -114,7 +114,7 @@ def served_home(tmp_path_factory) -> Home:
             env = {**os.environ, HOME_ENV: str(home.root)}
             sets = [arg for key, value in SERVED_SLICE.items() for arg in ("--set", f"{key}={value}")]
             for args in (["data", "--limit", str(SERVED_SLICE["train_examples"])], ["run", *sets]):
-                process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+                process = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env=env, text=True,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
                 assert process.returncode == 0, process.stdout
             done.touch()

@@ -136,7 +136,7 @@ def write_set(folder: Path, per_digit: int = 10, seed: int = 0) -> list[tuple[Pa
 
 
 def measure(model, folder: Path, per_digit: int = 10, seed: int = 0) -> dict[tuple[str, str], dict]:
-    """Classify the set with `model` (pipeline.inference); per (kind, condition): how many
+    """Classify the set with `model` (pipeline.serving.inference); per (kind, condition): how many
     pictures, the accuracy, the share flagged unreliable, the accuracy of the answers not flagged,
     and how many pictures `predict` refused (no digit found)."""
     written = write_set(folder, per_digit, seed)

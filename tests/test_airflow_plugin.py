@@ -20,9 +20,15 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline import airflow_plugin, mlmd
-from pipeline.airflow_dag import DAG_ID
-from pipeline.config import Home
+from pipeline.home import Home
+from pipeline.metadata.records import record_run
+from pipeline.metadata.store import (
+    NODE_CONTEXT,
+    PIPELINE_RUN_CONTEXT,
+    connection_config,
+)
+from pipeline.orchestration.airflow_dag import DAG_ID
+from pipeline.services.lifecycle import airflow_plugin
 
 RUN = "manual__2026-11-29T10:00:00.123456+00:00"  # ':' and '+' as in Airflow's run ids
 ANOMALY = "Unexpectedly large value: 12. <script>alert(1)</script>"
@@ -34,7 +40,7 @@ class Store:
 
     def __init__(self, home: Home, root: Path):
         home.root.mkdir(parents=True, exist_ok=True)
-        self.store = metadata_store.MetadataStore(mlmd.connection_config(home))
+        self.store = metadata_store.MetadataStore(connection_config(home))
         self.root = root
 
     def artifact(self, type_name: str, name: str, **properties) -> pb.Artifact:
@@ -48,10 +54,10 @@ class Store:
 
     def execution(self, run_id: str, node_id: str, state, inputs=None, outputs=None) -> int:
         type_id = self.store.put_execution_type(pb.ExecutionType(name=f"tfx.components.{node_id}"))
-        node_type = self.store.put_context_type(pb.ContextType(name=mlmd.NODE_CONTEXT))
-        node = self.store.get_context_by_type_and_name(mlmd.NODE_CONTEXT, f"mnist.{node_id}") or \
+        node_type = self.store.put_context_type(pb.ContextType(name=NODE_CONTEXT))
+        node = self.store.get_context_by_type_and_name(NODE_CONTEXT, f"mnist.{node_id}") or \
             pb.Context(type_id=node_type, name=f"mnist.{node_id}")
-        run = self.store.get_context_by_type_and_name(mlmd.PIPELINE_RUN_CONTEXT, run_id)
+        run = self.store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
         events = [(artifact, pb.Event(type=kind, path=pb.Event.Path(steps=[pb.Event.Path.Step(key=key)])))
                   for kind, side in ((pb.Event.INPUT, inputs or {}), (pb.Event.OUTPUT, outputs or {}))
                   for key, artifact in side.items()]
@@ -76,11 +82,11 @@ def write_anomalies(uri: str, split: str, descriptions: list) -> None:
 def recorded(home, tmp_path) -> Store:
     """A run whose data had an anomaly, whose cached model was not blessed against a baseline."""
     store = Store(home, tmp_path / "artifacts")
-    mlmd.record_run(home, "manual__earlier", {})
+    record_run(home, "manual__earlier", {})
     baseline = store.artifact("Model", "Trainer/model/1")
     store.execution("manual__earlier", "Trainer", pb.Execution.COMPLETE, outputs={"model": baseline})
 
-    mlmd.record_run(home, RUN, {"epochs": 1, "min_accuracy": 0.9, "max_digit_drop": 0.01,
+    record_run(home, RUN, {"epochs": 1, "min_accuracy": 0.9, "max_digit_drop": 0.01,
                                     "data_dir": "<i>mine</i>"})
     examples = store.artifact("Examples", "ImportExampleGen/examples/2")
     store.execution(RUN, "ImportExampleGen", pb.Execution.COMPLETE, outputs={"examples": examples})
@@ -133,7 +139,7 @@ def report_url(run_id: str = RUN) -> str:
 
 def test_importing_the_plugin_loads_neither_tensorflow_nor_tfx(tmp_path):
     """Every Airflow process imports the plugin; building its app (in the API server) stays light too."""
-    code = ("import sys, pipeline.airflow_plugin as plugin\n"
+    code = ("import sys, pipeline.services.airflow_plugin as plugin\n"
             "heavy = lambda: sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'tfx', 'fastapi'})\n"
             "print('loaded:', heavy())\n"
             "plugin.create_app()\n"
@@ -146,7 +152,10 @@ def test_importing_the_plugin_loads_neither_tensorflow_nor_tfx(tmp_path):
 
 
 def test_the_views_are_tabs_of_the_run_and_the_task_linking_to_the_pages():
-    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse, FastAPIAppResponse
+    from airflow.api_fastapi.core_api.datamodels.plugins import (
+        ExternalViewResponse,
+        FastAPIAppResponse,
+    )
 
     plugin = airflow_plugin.MnistPipelinePlugin
     [mount] = plugin.fastapi_apps
@@ -257,16 +266,16 @@ def _plugins_folder(tmp_path: Path) -> Path:
     folder.mkdir()
     if not entry_points(group="airflow.plugins", name="mnist_pipeline"):
         (folder / "mnist_pipeline_plugin.py").write_text(
-            "from pipeline.airflow_plugin import MnistPipelinePlugin  # noqa: F401\n")
+            "from pipeline.services.airflow_plugin import MnistPipelinePlugin  # noqa: F401\n")
     return folder
 
 
 @pytest.mark.e2e  # 25-45 s: Airflow's database, two logins, the API server
 def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path):
-    from pipeline import logins, processes
+    from pipeline.services.lifecycle import logins, processes
 
     home.airflow_services.mkdir(parents=True)
-    mlmd.record_run(home, RUN, {"epochs": 1})
+    record_run(home, RUN, {"epochs": 1})
     path = home.report_file(RUN)
     path.parent.mkdir(parents=True)
     path.write_text("<html><body>the report of the run</body></html>")

@@ -1,7 +1,11 @@
 from tfx.types import standard_artifacts
 
-from components.baseline import (BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY,
-                                 LatestBlessedOtherModelStrategy)
+from components.baseline import (
+    BLESSING_KEY,
+    CANDIDATE_KEY,
+    MODEL_KEY,
+    LatestBlessedOtherModelStrategy,
+)
 
 
 def _model(artifact_id):

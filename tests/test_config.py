@@ -2,7 +2,9 @@ import datetime
 
 import pytest
 
-from pipeline.config import ConfigError, Home, PipelineConfig, load_config, parse_assignments
+from pipeline.config import PipelineConfig, load_config, parse_assignments
+from pipeline.errors import ConfigError
+from pipeline.home import Home
 
 
 def test_defaults_come_from_the_dataclass(home):
@@ -132,7 +134,7 @@ def test_output_to_a_closed_pipe_ends_quietly(home):
     import subprocess
     import sys
 
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "config"], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "config"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env={**os.environ, "MNIST_PIPELINE_HOME": str(home.root)})
     process.stdout.close()  # the reader is gone before the first line is written
     assert process.wait(timeout=120) == 141

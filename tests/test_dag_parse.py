@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import environment, runner, topology
-from pipeline import pipeline as pipeline_lib
-from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
-from pipeline.config import Home, PipelineConfig
-from pipeline.pipeline import NODES
+from pipeline.config import PipelineConfig
+from pipeline.definition import pipeline as pipeline_lib
+from pipeline.definition import topology
+from pipeline.definition.pipeline import NODES
+from pipeline.home import Home
+from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
+from pipeline.orchestration.runner import compile_pipeline, node_graph
+from pipeline.services.lifecycle import environment
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
@@ -118,7 +121,7 @@ def test_airflow_3_parses_the_dag_with_no_import_errors(tmp_path):
 
 
 def test_the_declared_graph_is_the_compiled_pipeline(home, tmp_path):
-    compiled = runner.node_graph(runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
+    compiled = node_graph(compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
     assert topology.differences(NODES, compiled) == []
     assert list(compiled) == list(NODES)
 
@@ -136,7 +139,7 @@ def test_adding_a_node_is_one_declaration(home, tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipeline_lib, "GRAPH", graph)
     monkeypatch.setattr(pipeline_lib, "NODES", graph.upstream())
-    compiled = runner.node_graph(runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
+    compiled = node_graph(compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
     assert compiled["EvalStatisticsGen"] == ["ImportExampleGen"]
     assert topology.differences(graph.upstream(), compiled) == []
 
@@ -152,7 +155,7 @@ def test_a_drifted_graph_is_named_and_refused(home, tmp_path, monkeypatch):
     # A pipeline that is not wired as declared (the DAG's edges) is not compiled for a run.
     monkeypatch.setattr(pipeline_lib, "NODES", {**NODES, "Trainer": ("Transform",)})
     with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform', 'Tuner', 'latest_spans_resolver'\]"):
-        runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input")
+        compile_pipeline(PipelineConfig(), home, tmp_path / "input")
 
 
 def test_declarations_name_only_nodes_declared_before():
@@ -177,12 +180,12 @@ def test_no_airflow_2_idioms_are_left():
 
 
 def test_airflow_main_keeps_airflow_s_output_and_exit_code(tmp_path):
-    """`pipeline.airflow_main` (how `run` starts `airflow dags test`) leaves through os._exit: what
+    """`pipeline.orchestration.airflow_main` (how `run` starts `airflow dags test`) leaves through os._exit: what
     Airflow printed still arrives, and a failure still exits non-zero."""
     env = airflow_env(tmp_path)
 
     def airflow_main(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pipeline.airflow_main", *args], env=env, cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "pipeline.orchestration.airflow_main", *args], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
 
     version = airflow_main("version")

@@ -6,8 +6,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import data, inputs
 from pipeline.config import PipelineConfig
+from pipeline.data import inputs
+from pipeline.data.data_sets import (
+    SPLITS,
+    data_set_id,
+    prepare,
+    read_manifest,
+    remove_partial,
+    span_dir,
+    spans,
+    write_splits,
+)
+from pipeline.data.records import ASIDE, STAGING
+from pipeline.data.sources import DataError, load_bundled, load_idx, read_idx_images
 from tests.conftest import hold_run_lock, write_idx_images, write_idx_labels
 
 
@@ -22,11 +34,11 @@ def _records(folder: Path, split: str) -> list[dict]:
 
 
 def _span1(home) -> Path:
-    return data.span_dir(home.mnist_data, 1)
+    return span_dir(home.mnist_data, 1)
 
 
 def test_bundled_mnist_is_the_official_split():
-    splits = data.load_bundled()
+    splits = load_bundled()
     assert splits["train"].images.shape == (60000, 28, 28)
     assert splits["eval"].images.shape == (10000, 28, 28)
     assert splits["train"].images.dtype == np.uint8
@@ -38,9 +50,9 @@ def test_bundled_mnist_is_the_official_split():
 
 
 def test_idx_folder_converts_to_tfrecords_with_the_documented_features(home, idx_folder):
-    manifest = data.prepare(home, idx_folder)
+    manifest = prepare(home, idx_folder)
     assert manifest["counts"] == {"train": 50, "eval": 20}
-    expected = data.load_idx(idx_folder)
+    expected = load_idx(idx_folder)
     records = _records(_span1(home), "train")
     assert len(records) == 50
     first = records[0]
@@ -57,12 +69,12 @@ def test_uncompressed_and_dotted_idx_names_are_found(tmp_path):
     for prefix in ("train", "t10k"):
         write_idx_images(tmp_path / f"{prefix}-images.idx3-ubyte", rng.integers(0, 256, (3, 28, 28)))
         write_idx_labels(tmp_path / f"{prefix}-labels.idx1-ubyte", [1, 2, 3])
-    assert len(data.load_idx(tmp_path)["eval"].labels) == 3
+    assert len(load_idx(tmp_path)["eval"].labels) == 3
 
 
 def test_limit_keeps_the_first_examples(home, idx_folder):
-    data.prepare(home, idx_folder, limit=5)
-    expected = data.load_idx(idx_folder)
+    prepare(home, idx_folder, limit=5)
+    expected = load_idx(idx_folder)
     records = _records(_span1(home), "eval")
     assert [r["label"][0] for r in records] == list(expected["eval"].labels[:5])
 
@@ -70,7 +82,7 @@ def test_limit_keeps_the_first_examples(home, idx_folder):
 def _break(folder: Path, name: str, how: str) -> Path:
     path = folder / name
     if how == "magic":
-        images = data.read_idx_images(path)
+        images = read_idx_images(path)
         write_idx_images(path, images, magic=0x1234)
     elif how == "truncate":
         import gzip
@@ -110,8 +122,8 @@ def _break(folder: Path, name: str, how: str) -> Path:
 ])
 def test_bad_source_files_get_a_clear_error_naming_the_file(home, idx_folder, name, how, message):
     path = _break(idx_folder, name, how)
-    with pytest.raises(data.DataError, match=message) as err:
-        data.prepare(home, idx_folder)
+    with pytest.raises(DataError, match=message) as err:
+        prepare(home, idx_folder)
     assert path.name.split("-")[0] in str(err.value)
     # Nothing half-written: no data folder, no staging leftovers.
     assert not home.mnist_data.exists()
@@ -119,30 +131,30 @@ def test_bad_source_files_get_a_clear_error_naming_the_file(home, idx_folder, na
 
 
 def test_a_failed_conversion_keeps_the_previous_data(home, idx_folder):
-    data.prepare(home, idx_folder)
+    prepare(home, idx_folder)
     before = {p: p.read_bytes() for p in home.mnist_data.rglob("*") if p.is_file()}
     _break(idx_folder, "train-images-idx3-ubyte.gz", "truncate")
-    with pytest.raises(data.DataError):
-        data.prepare(home, idx_folder, force=True)
+    with pytest.raises(DataError):
+        prepare(home, idx_folder, force=True)
     after = {p: p.read_bytes() for p in home.mnist_data.rglob("*") if p.is_file()}
     assert before == after
     assert sorted(os.listdir(home.mnist_data.parent)) == ["mnist"]
 
 
 def test_prepare_skips_work_already_done(home, idx_folder):
-    data.prepare(home, idx_folder)
+    prepare(home, idx_folder)
     stamp = [p.stat().st_mtime_ns for p in inputs.split_files(_span1(home), "train")]
-    data.prepare(home, idx_folder)
+    prepare(home, idx_folder)
     assert stamp == [p.stat().st_mtime_ns for p in inputs.split_files(_span1(home), "train")]
 
 
 def test_slices_are_written_once_and_reused(home, idx_folder):
-    data.prepare(home, idx_folder)
+    prepare(home, idx_folder)
     config = PipelineConfig(train_examples=10, eval_examples=4)
     chosen = inputs.ensure_input(home, config)
     folder = chosen.folder
     assert folder == inputs.input_dir(home, config) and folder != home.mnist_data
-    assert chosen.span == 1 and chosen.span_folder == data.span_dir(folder, 1)
+    assert chosen.span == 1 and chosen.span_folder == span_dir(folder, 1)
     assert len(_records(chosen.span_folder, "train")) == 10 and len(_records(chosen.span_folder, "eval")) == 4
     assert _records(chosen.span_folder, "train")[3] == _records(_span1(home), "train")[3]
     stamp = [p.stat().st_mtime_ns for p in folder.rglob("*.tfrecord")]
@@ -153,7 +165,7 @@ def test_slices_are_written_once_and_reused(home, idx_folder):
 
 
 def test_own_tfrecords_are_read_from_data_dir(home, tmp_path, idx_folder):
-    data.write_splits(tmp_path / "mine", {k: v.head(7) for k, v in data.load_idx(idx_folder).items()}, "test")
+    write_splits(tmp_path / "mine", {k: v.head(7) for k, v in load_idx(idx_folder).items()}, "test")
     config = PipelineConfig(data_dir=str(tmp_path / "mine"))
     assert inputs.ensure_input(home, config) == inputs.Input(tmp_path / "mine", None, str(tmp_path / "mine"))
     assert not home.mnist_data.exists()  # MNIST is not prepared when the user brings data
@@ -161,7 +173,7 @@ def test_own_tfrecords_are_read_from_data_dir(home, tmp_path, idx_folder):
 
 def test_unchanged_input_is_verified_once(home, tmp_path, idx_folder, monkeypatch):
     folder = tmp_path / "mine"
-    data.write_splits(folder, data.load_idx(idx_folder), "test")
+    write_splits(folder, load_idx(idx_folder), "test")
     config = PipelineConfig(data_dir=str(folder))
     inputs.ensure_input(home, config)
     reads = []
@@ -176,22 +188,22 @@ def test_unchanged_input_is_verified_once(home, tmp_path, idx_folder, monkeypatc
 
 def test_data_dir_without_tfrecords_is_refused(home, tmp_path):
     (tmp_path / "empty" / "train").mkdir(parents=True)
-    with pytest.raises(data.DataError, match="train/ and eval/"):
+    with pytest.raises(DataError, match="train/ and eval/"):
         inputs.ensure_input(home, PipelineConfig(data_dir=str(tmp_path / "empty")))
 
 
 def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
     folder = tmp_path / "mine"
-    data.write_splits(folder, data.load_idx(idx_folder), "test")
+    write_splits(folder, load_idx(idx_folder), "test")
     assert inputs.verify_records(folder) == {"train": 50, "eval": 20}
     assert inputs.ensure_input(home, PipelineConfig(data_dir=str(folder))).folder == folder
     [path] = inputs.split_files(folder, "eval")
     path.write_bytes(path.read_bytes()[:-10])  # a file verified before, changed since
-    with pytest.raises(data.DataError, match=f"{path}: truncated or corrupt TFRecord file, unreadable after 19"):
+    with pytest.raises(DataError, match=f"{path}: truncated or corrupt TFRecord file, unreadable after 19"):
         inputs.ensure_input(home, PipelineConfig(data_dir=str(folder)))
     with tf.io.TFRecordWriter(str(path)) as writer:
         writer.write(b"\xff\xff not a protobuf")
-    with pytest.raises(data.DataError, match="record 0 is not a serialized tf.Example"):
+    with pytest.raises(DataError, match="record 0 is not a serialized tf.Example"):
         inputs.verify_records(folder)
 
 
@@ -199,7 +211,7 @@ def _cli(home, *args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], capture_output=True, text=True,
                           env={**os.environ, "MNIST_PIPELINE_HOME": str(home.root)}, timeout=300)
 
 
@@ -223,7 +235,7 @@ def test_damaged_or_empty_idx_files_never_crash_nor_replace_good_data(home, idx_
 
 
 def test_a_home_that_is_a_file_gets_one_line_and_exit_2(tmp_path):
-    from pipeline.config import Home
+    from pipeline.home import Home
 
     home = Home(tmp_path / "home-file")
     home.root.write_text("a file, not a folder")
@@ -248,36 +260,36 @@ def test_data_is_not_rewritten_while_a_run_holds_the_home(home, idx_folder):
 # --- Spans (issue 16) ---------------------------------------------------------------------------
 
 def test_next_span_continues_where_the_earlier_spans_of_its_source_stopped(home, idx_folder):
-    whole = data.load_idx(idx_folder)
-    first = data.prepare(home, idx_folder, limit=20, eval_limit=5)
-    identity = data.data_set_id(home.mnist_data)
-    second = data.prepare(home, idx_folder, limit=20, eval_limit=5, next_span=True)
-    third = data.prepare(home, idx_folder, limit=20, next_span=True)
+    whole = load_idx(idx_folder)
+    first = prepare(home, idx_folder, limit=20, eval_limit=5)
+    identity = data_set_id(home.mnist_data)
+    second = prepare(home, idx_folder, limit=20, eval_limit=5, next_span=True)
+    third = prepare(home, idx_folder, limit=20, next_span=True)
     assert (first["span"], second["span"], third["span"]) == (1, 2, 3)
     assert second["taken"] == {"train": [20, 40], "eval": [5, 10]}
     assert third["taken"] == {"train": [40, 50], "eval": [10, 20]}  # what was left
-    span2 = data.span_dir(home.mnist_data, 2)
+    span2 = span_dir(home.mnist_data, 2)
     assert [r["label"][0] for r in _records(span2, "train")] == list(whole["train"].labels[20:40])
-    assert data.data_set_id(home.mnist_data) == identity
-    with pytest.raises(data.DataError, match="no train examples left after the 50"):
-        data.prepare(home, idx_folder, next_span=True)
-    assert list(data.spans(home.mnist_data)) == [1, 2, 3]
+    assert data_set_id(home.mnist_data) == identity
+    with pytest.raises(DataError, match="no train examples left after the 50"):
+        prepare(home, idx_folder, next_span=True)
+    assert list(spans(home.mnist_data)) == [1, 2, 3]
 
 
 def test_a_fresh_data_set_over_several_spans_needs_force_and_gets_a_new_id(home, idx_folder):
-    data.prepare(home, idx_folder, limit=10)
-    data.prepare(home, idx_folder, limit=10, next_span=True)
-    identity = data.data_set_id(home.mnist_data)
-    with pytest.raises(data.DataError, match="holds 2 spans.*--next-span to add this batch as span 3"):
-        data.prepare(home, idx_folder, limit=10)
-    data.prepare(home, idx_folder, limit=10, force=True)
-    assert list(data.spans(home.mnist_data)) == [1] and data.data_set_id(home.mnist_data) != identity
+    prepare(home, idx_folder, limit=10)
+    prepare(home, idx_folder, limit=10, next_span=True)
+    identity = data_set_id(home.mnist_data)
+    with pytest.raises(DataError, match="holds 2 spans.*--next-span to add this batch as span 3"):
+        prepare(home, idx_folder, limit=10)
+    prepare(home, idx_folder, limit=10, force=True)
+    assert list(spans(home.mnist_data)) == [1] and data_set_id(home.mnist_data) != identity
 
 
 def test_a_run_ingests_the_oldest_span_not_yet_ingested_else_the_latest(home, idx_folder):
     for _ in range(3):
-        data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
-    identity = data.data_set_id(home.mnist_data)
+        prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
+    identity = data_set_id(home.mnist_data)
     asked = []
 
     def ingested(done):
@@ -291,16 +303,16 @@ def test_a_run_ingests_the_oldest_span_not_yet_ingested_else_the_latest(home, id
 
 def test_cuts_of_a_data_set_follow_its_spans_cutting_each_once(home, idx_folder):
     config = PipelineConfig(train_examples=3, eval_examples=2)
-    data.prepare(home, idx_folder, limit=10, eval_limit=4)
-    data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
+    prepare(home, idx_folder, limit=10, eval_limit=4)
+    prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
     cut = inputs.ensure_input(home, config).folder
-    assert list(data.spans(cut)) == [1, 2]
-    assert len(_records(data.span_dir(cut, 2), "train")) == 3
-    assert data.data_set_id(cut) not in (data.data_set_id(home.mnist_data), str(cut))
-    stamp = [p.stat().st_mtime_ns for p in data.span_dir(cut, 1).rglob("*.tfrecord")]
-    data.prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
-    assert list(data.spans(inputs.ensure_input(home, config).folder)) == [1, 2, 3]
-    assert stamp == [p.stat().st_mtime_ns for p in data.span_dir(cut, 1).rglob("*.tfrecord")]
+    assert list(spans(cut)) == [1, 2]
+    assert len(_records(span_dir(cut, 2), "train")) == 3
+    assert data_set_id(cut) not in (data_set_id(home.mnist_data), str(cut))
+    stamp = [p.stat().st_mtime_ns for p in span_dir(cut, 1).rglob("*.tfrecord")]
+    prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
+    assert list(spans(inputs.ensure_input(home, config).folder)) == [1, 2, 3]
+    assert stamp == [p.stat().st_mtime_ns for p in span_dir(cut, 1).rglob("*.tfrecord")]
 
 
 def test_a_write_killed_midway_leaves_no_span_that_a_run_would_read(home, tmp_path):
@@ -314,8 +326,8 @@ def test_a_write_killed_midway_leaves_no_span_that_a_run_would_read(home, tmp_pa
     from tfx.components.example_gen import utils as example_gen_utils
     from tfx.proto import example_gen_pb2
 
-    data.prepare(home, None, limit=100)
-    writer = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "data", "--next-span"],
+    prepare(home, None, limit=100)
+    writer = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "data", "--next-span"],
                               env={**os.environ, "MNIST_PIPELINE_HOME": str(home.root)})
     deadline = time.monotonic() + 120
     staging = []
@@ -325,40 +337,40 @@ def test_a_write_killed_midway_leaves_no_span_that_a_run_would_read(home, tmp_pa
         time.sleep(0.05)
     writer.send_signal(signal.SIGKILL)
     writer.wait()
-    assert list(data.spans(home.mnist_data)) == [1]
-    splits = [example_gen_pb2.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*.tfrecord") for s in data.SPLITS]
+    assert list(spans(home.mnist_data)) == [1]
+    splits = [example_gen_pb2.Input.Split(name=s, pattern=f"span-{{SPAN}}/{s}/*.tfrecord") for s in SPLITS]
     _, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(str(home.mnist_data), splits)
     assert span == 1
     assert inputs.ensure_input(home, PipelineConfig()).span == 1
-    assert data.remove_partial(home.mnist_data) and not list(home.mnist_data.glob(".span-2*"))
+    assert remove_partial(home.mnist_data) and not list(home.mnist_data.glob(".span-2*"))
 
 
 def test_a_home_prepared_before_spans_is_read_as_it_is_and_refuses_a_next_span(home, idx_folder):
-    data.write_splits(home.mnist_data, data.load_idx(idx_folder), "idx:old")  # the layout before spans
+    write_splits(home.mnist_data, load_idx(idx_folder), "idx:old")  # the layout before spans
     chosen = inputs.ensure_input(home, PipelineConfig())
     assert (chosen.folder, chosen.span) == (home.mnist_data, None)
-    with pytest.raises(data.DataError, match="written before spans.*--force"):
-        data.prepare(home, idx_folder, next_span=True)
-    assert data.read_manifest(home.mnist_data)["source"] == "idx:old"
+    with pytest.raises(DataError, match="written before spans.*--force"):
+        prepare(home, idx_folder, next_span=True)
+    assert read_manifest(home.mnist_data)["source"] == "idx:old"
 
 
 def test_a_crash_between_the_two_renames_of_a_replacement_loses_nothing(home, idx_folder):
     """`_atomic_dir` moves the old span aside before the new one moves in: killed right between
     the two renames, the old span is aside, and the next `data` (`remove_partial`) puts it back."""
-    data.prepare(home, idx_folder, limit=10, eval_limit=4)
-    span = data.span_dir(home.mnist_data, 1)
+    prepare(home, idx_folder, limit=10, eval_limit=4)
+    span = span_dir(home.mnist_data, 1)
     before = sorted(p.relative_to(span) for p in span.rglob("*"))
-    aside = span.with_name(f".{span.name}{data.ASIDE}deadbeef")
+    aside = span.with_name(f".{span.name}{ASIDE}deadbeef")
     os.replace(span, aside)  # where a crash after the first rename leaves it
-    (home.mnist_data / f".{span.name}{data.STAGING}x").mkdir()  # and the new content, never moved in
-    assert data.spans(home.mnist_data) == {}
-    data.remove_partial(home.mnist_data)
+    (home.mnist_data / f".{span.name}{STAGING}x").mkdir()  # and the new content, never moved in
+    assert spans(home.mnist_data) == {}
+    remove_partial(home.mnist_data)
     assert sorted(p.relative_to(span) for p in span.rglob("*")) == before
     assert [p.name for p in home.mnist_data.iterdir() if p.name.startswith(".")] == []
 
 
 def test_a_torn_verification_stamp_means_verify_again_not_a_failed_run(home, idx_folder):
-    data.prepare(home, idx_folder, limit=10, eval_limit=4)
+    prepare(home, idx_folder, limit=10, eval_limit=4)
     config = PipelineConfig()
     inputs.ensure_input(home, config)
     [stamp] = home.verified_inputs.glob("*.json")
@@ -369,9 +381,9 @@ def test_a_torn_verification_stamp_means_verify_again_not_a_failed_run(home, idx
 
 @pytest.mark.parametrize("limit, eval_limit", [(10, 4), (10, 0), (0, 5)])
 def test_the_same_data_asked_for_again_is_left_as_it_is(home, idx_folder, limit, eval_limit):
-    first = data.prepare(home, idx_folder, limit=limit, eval_limit=eval_limit)
-    data_set = data.data_set_id(home.mnist_data)
-    again = data.prepare(home, idx_folder, limit=limit, eval_limit=eval_limit)
+    first = prepare(home, idx_folder, limit=limit, eval_limit=eval_limit)
+    data_set = data_set_id(home.mnist_data)
+    again = prepare(home, idx_folder, limit=limit, eval_limit=eval_limit)
     assert again.get("unchanged") and again["counts"] == first["counts"]
-    assert data.data_set_id(home.mnist_data) == data_set
-    assert not data.prepare(home, idx_folder, limit=limit + 1, eval_limit=eval_limit).get("unchanged")
+    assert data_set_id(home.mnist_data) == data_set
+    assert not prepare(home, idx_folder, limit=limit + 1, eval_limit=eval_limit).get("unchanged")

@@ -191,7 +191,7 @@ def test_every_published_port_is_bound_to_localhost(resolved):
 
 
 def test_named_volumes_keep_the_dags_the_home_mlmd_and_the_serving_folder(resolved):
-    from pipeline.config import Home
+    from pipeline.home import Home
 
     services = resolved["services"]
     named = set(resolved["volumes"])
@@ -400,7 +400,7 @@ def test_model_config_serves_the_folder_the_pusher_writes(resolved):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    from pipeline.config import Home
+    from pipeline.home import Home
 
     config = text_format.Parse(MODEL_CONFIG.read_text(), model_server_config_pb2.ModelServerConfig())
     [model] = config.model_config_list.config

@@ -4,17 +4,20 @@ import json
 import os
 import re
 import signal
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import data, inputs, mlmd
-from pipeline.config import HOME_ENV, Home
+from pipeline.data import inputs
+from pipeline.data.data_sets import span_dir
+from pipeline.home import HOME_ENV, Home
+from pipeline.metadata.runs import component_runs, latest_run_id, summarize_run
+from pipeline.metadata.store import open_store
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +29,7 @@ SLICE = ["--set", "train_examples=3000", "--set", "eval_examples=1000", "--set",
 def cli(home: Home, *args, script: str | None = None) -> subprocess.CompletedProcess:
     """`mnist-pipeline ARGS` (or `python SCRIPT ARGS`) on `home`, its output and errors together."""
     env = {**os.environ, HOME_ENV: str(home.root)}
-    command = [sys.executable, script] if script else [sys.executable, "-m", "pipeline.cli"]
+    command = [sys.executable, script] if script else [sys.executable, "-m", "pipeline.cli.main"]
     process = subprocess.run([*command, *args], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
     print(process.stdout)
@@ -35,7 +38,7 @@ def cli(home: Home, *args, script: str | None = None) -> subprocess.CompletedPro
 
 def cli_json(home: Home, *args):
     env = {**os.environ, HOME_ENV: str(home.root)}
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args, "--json"], env=env, text=True,
+    process = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args, "--json"], env=env, text=True,
                              capture_output=True, timeout=600)
     assert process.returncode == 0, process.stderr
     return json.loads(process.stdout)
@@ -67,7 +70,7 @@ def trainer_cannot_write(home: Home):
 
 
 def _latest_run_id(store) -> str:
-    return mlmd.latest_run_id(store)
+    return latest_run_id(store)
 
 
 def _versions(home: Home) -> list[str]:
@@ -91,15 +94,15 @@ def test_the_same_commit_config_and_data_train_the_same_model(home, first_run, t
     other = Home(tmp_path / "home")
     assert cli(other, "data", "--limit", "3000").returncode == 0
     assert cli(other, "run", *SLICE).returncode == 0
-    first, second = (mlmd.summarize_run(h, mlmd.latest_run_id(mlmd.open_store(h))) for h in (home, other))
+    first, second = (summarize_run(h, latest_run_id(open_store(h))) for h in (home, other))
     assert first.config == second.config
     assert abs(first.accuracy - second.accuracy) <= 0.0005
     assert weights_digest(first) == weights_digest(second)
 
 
 def test_mlmd_links_every_component_to_its_artifacts(home, first_run):
-    store = mlmd.open_store(home)
-    runs = mlmd.component_runs(store, _latest_run_id(store))
+    store = open_store(home)
+    runs = component_runs(store, _latest_run_id(store))
     for component in COMPONENTS:
         execution = runs[component]
         assert execution.state == "COMPLETE"
@@ -117,7 +120,7 @@ def test_pushed_model_classifies_serialized_examples(home, first_run):
     model_dir = home.serving_root / "mnist" / version
     assert (model_dir / "saved_model.pb").is_file()
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    eval_files = [str(f) for f in inputs.split_files(data.span_dir(inputs.input_dir(home, _slice_config()), 1), "eval")]
+    eval_files = [str(f) for f in inputs.split_files(span_dir(inputs.input_dir(home, _slice_config()), 1), "eval")]
     records = list(tf.data.TFRecordDataset(eval_files).take(300).as_numpy_iterator())
     labels = [tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0] for r in records]
     # Only image_raw is needed at serving time: strip everything else.
@@ -144,8 +147,8 @@ def test_unchanged_rerun_is_fully_cached_and_pushes_nothing_new(home, first_run)
     versions = _versions(home)
     second = cli(home, "run", *SLICE)
     assert second.returncode == 0, second.stdout
-    store = mlmd.open_store(home)
-    runs = mlmd.component_runs(store, _latest_run_id(store))
+    store = open_store(home)
+    runs = component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in COMPONENTS} == {c: "CACHED" for c in COMPONENTS}
     assert _versions(home) == versions
     assert "already pushed" in second.stdout
@@ -210,8 +213,8 @@ def test_lineage_names_the_data_schema_transform_config_and_commit(home, first_r
     assert lineage["config"]["epochs"] == 1 and lineage["git_commit"] == run["git_commit"]
     by_component = {step["component"]: step for step in lineage["steps"]}
     assert {"Pusher", "Trainer", "Transform"} <= set(by_component)
-    store = mlmd.open_store(home)
-    runs = mlmd.component_runs(store, run["run_id"])
+    store = open_store(home)
+    runs = component_runs(store, run["run_id"])
     examples_id = runs["ImportExampleGen"].outputs["examples"][0].id
     schema_id = runs["ImportSchemaGen"].outputs["schema"][0].id
     graph_id = runs["Transform"].outputs["transform_graph"][0].id
@@ -286,8 +289,8 @@ def test_a_run_failed_in_the_trainer_resumes_from_the_trainer(home, first_run):
 
     resumed = cli(home, "resume")
     assert resumed.returncode == 0, resumed.stdout
-    store = mlmd.open_store(home)
-    runs = mlmd.component_runs(store, _latest_run_id(store))
+    store = open_store(home)
+    runs = component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
     assert {c: runs[c].state for c in ("Trainer", "Evaluator", "Pusher")} == \
         {c: "COMPLETE" for c in ("Trainer", "Evaluator", "Pusher")}
@@ -296,7 +299,7 @@ def test_a_run_failed_in_the_trainer_resumes_from_the_trainer(home, first_run):
 
 def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
     env = {**os.environ, HOME_ENV: str(home.root)}
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", *SLICE, "--set", "epochs=3",
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *SLICE, "--set", "epochs=3",
                                 "--set", "max_digit_drop=0.05"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 600
@@ -310,10 +313,10 @@ def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
 
     following = cli(home, "run", *SLICE, "--set", "epochs=3", "--set", "max_digit_drop=0.05")
     assert following.returncode == 0, following.stdout
-    store = mlmd.open_store(home)
+    store = open_store(home)
     from ml_metadata.proto import metadata_store_pb2 as pb
     assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
-    runs = mlmd.component_runs(store, _latest_run_id(store))
+    runs = component_runs(store, _latest_run_id(store))
     assert runs["Trainer"].state == "COMPLETE" and runs["Transform"].state == "CACHED"
 
 
@@ -321,11 +324,11 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
     """The Airflow way, on the embedded `airflow up` (LocalExecutor on SQLite, one task at a time):
     a run fails in the Trainer; clearing the failed task and what follows it, as the UI's Clear
     does (the same REST call), makes the scheduler run only those again, in the same DAG run."""
-    from pipeline import airflow_api, logins, processes
+    from pipeline.services.lifecycle import airflow_api, logins, processes
 
     env = {**os.environ, HOME_ENV: str(home.root)}
     port = processes.free_port()
-    up = subprocess.run([sys.executable, "-m", "pipeline.cli", "airflow", "up", "--port", str(port)], env=env,
+    up = subprocess.run([sys.executable, "-m", "pipeline.cli.main", "airflow", "up", "--port", str(port)], env=env,
                         text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
     try:
         assert up.returncode == 0, up.stdout
@@ -333,9 +336,9 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
         with trainer_cannot_write(home):
             failed = cli(home, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
             assert failed.returncode == 1 and "triggered" in failed.stdout, failed.stdout
-        store = mlmd.open_store(home)
+        store = open_store(home)
         run_id = _latest_run_id(store)
-        before = mlmd.component_runs(store, run_id)
+        before = component_runs(store, run_id)
         assert before["Trainer"].state == "FAILED"
 
         api = airflow_api.Api(f"http://127.0.0.1:{port}", *logins.api_credentials(home))
@@ -343,7 +346,7 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
         assert {"Trainer", "Evaluator", "Pusher"} <= set(cleared) and "Transform" not in cleared
         lines = []
         assert airflow_api.follow(api, "mnist_pipeline", run_id, lines.append, lambda *_: None) == "success"
-        runs = mlmd.component_runs(mlmd.open_store(home), run_id)  # the same MLMD pipeline run
+        runs = component_runs(open_store(home), run_id)  # the same MLMD pipeline run
         assert {t: runs[t].state for t in ("Trainer", "Evaluator", "Pusher")} == \
             {t: "COMPLETE" for t in ("Trainer", "Evaluator", "Pusher")}
         # Upstream comes from the first attempt, untouched, and did not run again.
@@ -352,7 +355,7 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
                  api.get(f"/dags/mnist_pipeline/dagRuns/{run_id}/taskInstances")["task_instances"]}
         assert tries["Trainer"] == 2 and tries["Transform"] == 1 and tries["prepare_data"] == 1
     finally:
-        subprocess.run([sys.executable, "-m", "pipeline.cli", "airflow", "down"], env=env, timeout=300)
+        subprocess.run([sys.executable, "-m", "pipeline.cli.main", "airflow", "down"], env=env, timeout=300)
 
 
 # --- Interrupts and one run at a time (issue 15) ----------------------------------------------
@@ -368,7 +371,7 @@ def interrupted(home, first_run):
 
     env = {**os.environ, HOME_ENV: str(home.root)}
     began_ms = int(time.time() * 1000)
-    pair = [subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", *NEW_MODEL], env=env, text=True,
+    pair = [subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *NEW_MODEL], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
     refused = None
     while refused is None:
@@ -409,7 +412,7 @@ def test_sigint_during_the_trainer_stops_the_run_within_15_s_leaving_nothing_run
     assert "interrupted by SIGINT" in interrupted["output"] and "mnist-pipeline resume" in interrupted["output"]
     assert "Traceback" not in interrupted["output"]
     assert not [p.pid for p in interrupted["tree"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    from pipeline import home_lock
+    from pipeline.services.lifecycle import home_lock
     assert home_lock.holder(home) is None
 
 
@@ -423,7 +426,7 @@ def test_an_interrupted_run_shows_as_interrupted_with_its_true_duration(home, in
     # Its time ends when it was stopped, not when a later run noticed.
     assert 4 <= trainer["seconds"] <= interrupted["trainer_seconds"] + 2
     assert latest["seconds"] <= (int(time.time() * 1000) - interrupted["began_ms"]) / 1000
-    store = mlmd.open_store(home)
+    store = open_store(home)
     assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
     # Exactly one of the two runs trained.
     trainer_type = store.get_execution_type("tfx.components.trainer.component.Trainer")
@@ -436,8 +439,8 @@ def test_resume_after_an_interrupt_completes_from_the_trainer(home, interrupted)
     resumed = cli(home, "resume")
     assert resumed.returncode == 0, resumed.stdout
     assert "stopped at Trainer" in resumed.stdout
-    store = mlmd.open_store(home)
-    runs = mlmd.component_runs(store, _latest_run_id(store))
+    store = open_store(home)
+    runs = component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
     assert runs["Trainer"].state == "COMPLETE" and runs["Pusher"].state == "COMPLETE"
     # `show` names the baseline it was judged against by version and run, not by an internal id.

@@ -2,7 +2,11 @@
 import numpy as np
 import pytest
 
-from components.evaluator import difference_upper_bound, drop_beyond_chance, wilson_interval
+from components.evaluator import (
+    difference_upper_bound,
+    drop_beyond_chance,
+    wilson_interval,
+)
 
 
 def test_one_more_mistake_out_of_50_is_chance():

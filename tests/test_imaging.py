@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import data, imaging
+from pipeline.data.sources import load_bundled
+from pipeline.serving import imaging
 from tests.conftest import write_idx_images, write_idx_labels
 
 
 @pytest.fixture(scope="module")
 def mnist_test():
-    return data.load_bundled()["eval"]
+    return load_bundled()["eval"]
 
 
 def _correlation(a, b) -> float:

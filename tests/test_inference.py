@@ -1,8 +1,8 @@
 """What `predict` does before any model is loaded: the model server's URL, and which version."""
 import pytest
 
-from pipeline import inference
-from pipeline.config import Home
+from pipeline.home import Home
+from pipeline.serving import inference
 
 
 @pytest.mark.parametrize("server, version, expected", [

@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import model as model_lib
-from pipeline import data
+from pipeline.data.sources import load_bundled
 
 
 def test_extractor_and_head_compose_into_a_probability_model():
@@ -18,7 +18,7 @@ def test_extractor_and_head_compose_into_a_probability_model():
 
 def test_a_short_training_on_real_digits_learns():
     tf.keras.utils.set_random_seed(0)
-    split = data.load_bundled()["train"].head(1024)
+    split = load_bundled()["train"].head(1024)
     x = split.images[..., None].astype(np.float32) / 255.0
     model = model_lib.build_model(0.003)
     before = model.evaluate(x, split.labels, verbose=0)[0]

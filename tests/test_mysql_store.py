@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pipeline.config import HOME_ENV, Home
+from pipeline.home import HOME_ENV, Home
 from tests import local_databases
 from tests.test_end_to_end import COMPONENTS
 
@@ -24,7 +24,7 @@ def records_into(tmp_path, store: dict[str, str]) -> None:
     database = store["MNIST_PIPELINE_MLMD"].rsplit("/", 1)[1]
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+        return subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env=env, text=True,
                               capture_output=True, timeout=1800)
 
     assert cli("data", "--limit", "3000").returncode == 0

@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import data, imaging, inputs, own_images
-from pipeline.config import HOME_ENV
+from pipeline.data import inputs, own_images
+from pipeline.data.data_sets import read_manifest, span_dir, spans
+from pipeline.data.sources import load_bundled
+from pipeline.home import HOME_ENV
+from pipeline.serving import imaging
 from tests import synthetic_digits
 
 BROKEN = ("3/torn.png", "5/not-really.jpg", "7/notes.txt")
@@ -42,7 +45,7 @@ def spoil(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def mnist_eval():
-    return data.load_bundled()["eval"].window(9000, 400)
+    return load_bundled()["eval"].window(9000, 400)
 
 
 def test_a_folder_of_pictures_converts_like_predict_with_every_problem_named(tmp_path, mnist_eval):
@@ -90,7 +93,7 @@ def test_a_folder_with_nothing_usable_is_refused(tmp_path):
 
 
 def _cli(home: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env={**os.environ, HOME_ENV: str(home)},
+    return subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env={**os.environ, HOME_ENV: str(home)},
                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
 
 
@@ -103,8 +106,8 @@ def test_data_images_writes_a_span_names_the_broken_files_and_exits_2_only_when_
     for name in BROKEN:
         assert str(tmp_path / "mine" / name) in done.stdout
     assert "span 1 of a fresh data set: images:" in done.stdout and "train" in done.stdout
-    span = data.span_dir(tmp_path / "home" / "data" / "mnist", 1)
-    manifest = data.read_manifest(span)
+    span = span_dir(tmp_path / "home" / "data" / "mnist", 1)
+    manifest = read_manifest(span)
     assert sum(manifest["counts"].values()) == 120 and len(manifest["left_out"]) == 4
     assert inputs.verify_records(span) == manifest["counts"]
     # As the next span, then a folder with nothing usable: exit 2, nothing written.
@@ -112,4 +115,4 @@ def test_data_images_writes_a_span_names_the_broken_files_and_exits_2_only_when_
     (tmp_path / "empty" / "2").mkdir(parents=True)
     refused = _cli(tmp_path / "home", "data", "--next-span", "--images", str(tmp_path / "empty"))
     assert refused.returncode == 2 and "no usable images" in refused.stdout
-    assert sorted(data.spans(tmp_path / "home" / "data" / "mnist")) == [1, 2]
+    assert sorted(spans(tmp_path / "home" / "data" / "mnist")) == [1, 2]

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import tensorflow_model_analysis as tfma
 
-from pipeline import pipeline as pipeline_lib
-from pipeline import runner
 from pipeline.config import PipelineConfig
+from pipeline.definition import pipeline as pipeline_lib
+from pipeline.orchestration.runner import compile_pipeline, node_graph
 
 ORDER = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
          "DataValidationGate", "latest_spans_resolver", "Transform", "Tuner", "Trainer",
@@ -28,7 +28,7 @@ def test_pipeline_wires_the_components_in_order(home, tmp_path):
 
 
 def test_compiled_dependencies(home, tmp_path):
-    compiled = runner.node_graph(runner.compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
+    compiled = node_graph(compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
     nodes = {node: sorted(upstream) for node, upstream in compiled.items()}
     assert sorted(nodes) == sorted(ORDER)
     assert nodes["Evaluator"] == ["ImportExampleGen", "ImportSchemaGen", "Trainer",
@@ -44,7 +44,7 @@ def test_compiled_dependencies(home, tmp_path):
 
 
 def test_import_example_gen_reads_the_chosen_span_by_its_pattern(home, tmp_path):
-    from pipeline import inputs
+    from pipeline.data import inputs
 
     chosen = inputs.Input(tmp_path / "spans", span=3, data_set="abc")
     by_id = {c.id: c for c in pipeline_lib.create_pipeline(PipelineConfig(train_spans=2), home, chosen).components}

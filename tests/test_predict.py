@@ -12,8 +12,9 @@ import tensorflow as tf
 from PIL import Image
 
 from components import features
-from pipeline import data, inference
-from pipeline.config import HOME_ENV, Home
+from pipeline.data.sources import load_bundled
+from pipeline.home import HOME_ENV, Home
+from pipeline.serving import inference
 from tests import synthetic_digits
 from tests.conftest import SERVED_PIPELINE, write_idx_images
 from tests.serving_standin import TFServingStandIn
@@ -27,7 +28,7 @@ FIRST, COUNT = 5000, 300
 
 @pytest.fixture(scope="module")
 def test_digits():
-    split = data.load_bundled()["eval"]
+    split = load_bundled()["eval"]
     return split.images[FIRST:FIRST + COUNT], split.labels[FIRST:FIRST + COUNT]
 
 
@@ -38,7 +39,7 @@ def model_dir(served_home):
 
 def cli(home, *args) -> subprocess.CompletedProcess:
     env = {**os.environ, HOME_ENV: str(home.root)}
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+    process = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env=env, text=True,
                              capture_output=True, timeout=600)
     print(process.stdout[-3000:], process.stderr[-3000:])
     return process
@@ -249,7 +250,7 @@ def test_pictures_with_noise_gradients_and_blur_are_read_right(served_home, tmp_
 def test_blank_and_noise_are_flagged_unreliable_not_answered_with_confidence(served_home, tmp_path):
     rng = np.random.default_rng(1)
     np.save(tmp_path / "odd.npy", np.stack([np.zeros((28, 28)), rng.integers(0, 256, (28, 28))]).astype(np.uint8))
-    np.save(tmp_path / "seven.npy", data.load_bundled()["eval"].images[0])
+    np.save(tmp_path / "seven.npy", load_bundled()["eval"].images[0])
     Image.fromarray(rng.integers(0, 256, (128, 128)).astype(np.uint8)).save(tmp_path / "noise.png")
     done = cli(served_home, "predict", "--json", *(str(tmp_path / f) for f in ("odd.npy", "seven.npy", "noise.png")))
     answer = json.loads(done.stdout)

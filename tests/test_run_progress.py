@@ -1,6 +1,7 @@
 """What `mnist-pipeline run` shows of a task's output: progress events and the Trainer's epochs."""
-from pipeline.commands.run import show_progress
-from pipeline.runner import PROGRESS_MARKER
+from pipeline.cli.main.run import show_progress
+
+from pipeline.orchestration.progress import PROGRESS_MARKER
 
 EPOCH = "epoch 3/3  accuracy 0.9917  loss 0.0271  val_accuracy 0.9948  val_loss 0.0147  (50.0 s)"
 
@@ -22,7 +23,7 @@ def test_progress_events_name_the_run_and_collect_failures(capsys):
 def test_a_log_read_again_shows_only_its_new_lines_whatever_came_before_them():
     from collections import Counter
 
-    from pipeline.airflow_api import unseen
+    from pipeline.services.lifecycle.airflow_api import unseen
 
     shown = Counter()
     running = ["Could not read served logs", "started", "epoch 1/1", "epoch 1/1"]

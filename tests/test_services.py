@@ -23,9 +23,12 @@ import time
 import psutil
 import pytest
 import requests
+from pipeline.services.lifecycle.profiles import AIRFLOW_DB_ENV
 
-from pipeline import mlmd, processes
-from pipeline.config import AIRFLOW_DB_ENV, HOME_ENV, Home
+from pipeline.home import HOME_ENV, Home
+from pipeline.metadata.runs import component_runs, run_ids
+from pipeline.metadata.store import open_store
+from pipeline.services.lifecycle import processes
 from tests.local_databases import mariadb_store_here, postgres_database
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +41,7 @@ MLMD_ERROR = re.compile(r"ml_metadata\.errors|AlreadyExistsError|AbortedError|De
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, text=True,
+    process = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
     print(process.stdout)
     return process
@@ -153,9 +156,9 @@ def _task_logs(home: Home, run_id: str) -> str:
 
 def _service_tree(home: Home, name: str) -> list[psutil.Process]:
     """A process that `airflow up` started, and all its descendants."""
-    from pipeline import services
+    from pipeline.services.lifecycle import lifecycle
 
-    root = psutil.Process(services.read_state(home)["processes"][name])
+    root = psutil.Process(lifecycle.read_state(home)["processes"][name])
     return [root, *root.children(recursive=True)]
 
 
@@ -190,7 +193,7 @@ def two_runs(local):
     """Two identical runs triggered back to back (the DAG runs one at a time: the second waits)."""
     processes = []
     for _ in range(2):
-        processes.append(subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", *SLICE], env=local.env,
+        processes.append(subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *SLICE], env=local.env,
                                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         time.sleep(1)
     outputs = [p.communicate(timeout=1800)[0] for p in processes]
@@ -242,11 +245,11 @@ class TestLocalExecutor:
         for output in (out_a, out_b):  # every task's end was read from its log, the teardown's included
             assert "ended without a result" not in output and f"{'write_report':<30} COMPLETE" in output
         assert f"{'Trainer':<30} CACHED" in out_b
-        store = mlmd.open_store(local.home)
+        store = open_store(local.home)
         run_a, run_b = _run_id(out_a), _run_id(out_b)
-        assert {c: r.state for c, r in mlmd.component_runs(store, run_a).items() if c in COMPONENTS} == \
+        assert {c: r.state for c, r in component_runs(store, run_a).items() if c in COMPONENTS} == \
             {c: "COMPLETE" for c in COMPONENTS}
-        assert {c: r.state for c, r in mlmd.component_runs(store, run_b).items() if c in COMPONENTS} == \
+        assert {c: r.state for c, r in component_runs(store, run_b).items() if c in COMPONENTS} == \
             {c: "CACHED" for c in COMPONENTS}
         for run_id in (run_a, run_b):
             logs = _task_logs(local.home, run_id)
@@ -299,7 +302,7 @@ def celery(base):
 def killed_run(celery):
     """A run (new seed: the Trainer trains, the rest upstream is in MLMD already) whose Trainer's
     Celery worker is SIGKILLed, with everything it started, while the Trainer runs."""
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", *SLICE, "--set", "seed=7"],
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *SLICE, "--set", "seed=7"],
                                env=celery.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
     for line in process.stdout:
@@ -336,13 +339,13 @@ class TestCeleryExecutor:
         run_id = _run_id(killed_run["output"])
         trainer = [t for t in _task_instances(celery, run_id) if t["task_id"] == "Trainer"][0]
         assert trainer["state"] == "success" and trainer["try_number"] == 2
-        store = mlmd.open_store(celery.home)
-        runs = mlmd.component_runs(store, run_id)
+        store = open_store(celery.home)
+        runs = component_runs(store, run_id)
         assert runs["Trainer"].state == "COMPLETE" and runs["Evaluator"].state == "COMPLETE"
         # The retried Trainer took its inputs from MLMD, as the first attempt's upstream left them.
         assert [a.id for a in runs["Trainer"].inputs["transform_graph"]] == \
             [a.id for a in runs["Transform"].outputs["transform_graph"]]
-        if [r for r in mlmd.run_ids(store) if r != run_id]:  # the LocalExecutor's runs came first
+        if [r for r in run_ids(store) if r != run_id]:  # the LocalExecutor's runs came first
             data_side = [c for c in UPSTREAM if c != "Transform"]  # Transform re-runs when components/ changed
             assert {c: runs[c].state for c in data_side} == {c: "CACHED" for c in data_side}
         assert not MLMD_ERROR.findall(_task_logs(celery.home, run_id))
@@ -392,8 +395,11 @@ def test_clear_errors_before_anything_starts(tmp_path):
 
 
 def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(tmp_path, monkeypatch):
-    from pipeline import environment
-    from pipeline.config import AirflowProfile, ConfigError, load_config, load_profile
+    from pipeline.services.lifecycle.profiles import AirflowProfile, load_profile
+
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+    from pipeline.services.lifecycle import environment
 
     home = Home(tmp_path / "home")
     for key in (AIRFLOW_DB_ENV, "MNIST_PIPELINE_EXECUTOR", "AIRFLOW__CORE__DEFAULT_TASK_RETRIES"):
@@ -404,7 +410,7 @@ def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(tmp_p
     assert embedded["AIRFLOW__CORE__AUTH_MANAGER"] == environment.FAB_AUTH_MANAGER
     assert embedded["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
     assert "AIRFLOW__CORE__DEFAULT_TASK_RETRIES" not in embedded  # no retries in the embedded default
-    # Task processes fork from a parent that imported TFX once (pipeline/task_imports.py).
+    # Task processes fork from a parent that imported TFX once (pipeline/orchestration/task_imports.py).
     assert (embedded["AIRFLOW__SCHEDULER__MP_START_METHOD"], embedded["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"]) \
         == ("forkserver", environment.TASK_IMPORTS)
 

@@ -10,8 +10,12 @@ import hashlib
 import numpy as np
 import pytest
 
-from pipeline import data, mlmd
-from pipeline.config import Home
+from pipeline.data.data_sets import add_span
+from pipeline.data.sources import Split, load_bundled
+from pipeline.home import Home
+from pipeline.metadata.runs import component_runs, summarize_run
+from pipeline.metadata.spans import span_of
+from pipeline.metadata.store import open_store
 from tests.test_end_to_end import cli, cli_json
 from tests.test_own_images import BROKEN, spoil, write_image_folder
 
@@ -29,7 +33,7 @@ def _serving(home: Home) -> dict:
 
 
 def _components(home: Home, run_id: str) -> dict:
-    return mlmd.component_runs(mlmd.open_store(home), run_id)
+    return component_runs(open_store(home), run_id)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +53,10 @@ def chain(tmp_path_factory):
         assert cli(home, "data", "--next-span", *SPAN).returncode == 0
         run(f"span {span}")
     # A batch whose records break the contract (labels of 12), added as span 4 the way `data` adds one.
-    good = data.load_bundled()
-    bad = {"train": data.Split(good["train"].images[5000:5300], np.full(300, 12)),
+    good = load_bundled()
+    bad = {"train": Split(good["train"].images[5000:5300], np.full(300, 12)),
            "eval": good["eval"].window(5000, 100)}
-    data.add_span(home.mnist_data, bad, {"source": "a batch with bad labels", "counts": {"train": 300, "eval": 100}})
+    add_span(home.mnist_data, bad, {"source": "a batch with bad labels", "counts": {"train": 300, "eval": 100}})
     outputs["serving before span 4"] = _serving(home)
     run("span 4")
     outputs["serving after span 4"] = _serving(home)
@@ -75,7 +79,7 @@ def test_each_run_ingests_only_its_new_span_and_the_others_come_back_from_mlmd(c
         components = _components(home, runs[f"span {span}"])
         assert components["ImportExampleGen"].state == "COMPLETE"
         [examples] = components["ImportExampleGen"].outputs["examples"]
-        assert mlmd.span_of(examples)["span"] == span
+        assert span_of(examples)["span"] == span
         # Profiled and validated: the new span alone.
         assert [a.id for a in components["StatisticsGen"].inputs["examples"]] == [examples.id]
         assert components["StatisticsGen"].state == components["DataValidationGate"].state == "COMPLETE"
@@ -84,8 +88,8 @@ def test_each_run_ingests_only_its_new_span_and_the_others_come_back_from_mlmd(c
         # artifacts the earlier runs ingested, not ingested again.
         trained = [a.id for a in components["Trainer"].inputs["examples"]]
         assert trained == [ingested[s] for s in range(1, span + 1)]
-    store = mlmd.open_store(home)
-    spans_ingested = [mlmd.span_of(a)["span"] for a in store.get_artifacts_by_type("Examples")]
+    store = open_store(home)
+    spans_ingested = [span_of(a)["span"] for a in store.get_artifacts_by_type("Examples")]
     assert sorted(spans_ingested) == [1, 2, 3, 4, 5], "each span ingested once"
 
 
@@ -122,7 +126,7 @@ def test_a_span_with_bad_records_stops_its_run_before_transform_and_the_next_spa
     assert outputs["serving before span 4"] == outputs["serving after span 4"] != {}
     # The next run ingests span 5 and never trains on span 4.
     assert outputs["span 5"].returncode == 0, outputs["span 5"].stdout
-    trained = [mlmd.span_of(a)["span"] for a in _components(home, runs["span 5"])["Trainer"].inputs["examples"]]
+    trained = [span_of(a)["span"] for a in _components(home, runs["span 5"])["Trainer"].inputs["examples"]]
     assert trained == [1, 2, 3, 5]
 
 
@@ -133,7 +137,7 @@ def test_a_folder_of_own_pictures_is_converted_and_trained_on_to_a_pushed_model(
     for name in BROKEN:
         assert name.split("/")[-1] in converted.stdout
     assert "span 5: images:" in converted.stdout
-    summary = mlmd.summarize_run(home, runs["span 5"])
+    summary = summarize_run(home, runs["span 5"])
     assert summary.ingested["span"] == 5 and summary.ingested["source"].startswith("images:")
     assert summary.pushed and summary.pushed_version
     print(f"span 5 (own pictures): accuracy {summary.accuracy:.4f} on their eval split")

@@ -7,7 +7,7 @@ import pytest
 
 from components import tuner, tuning
 from components.recipe import Recipe
-from pipeline import data
+from pipeline.data.sources import load_bundled
 
 
 def test_the_search_space_holds_recipe_settings_and_the_recipe_s_own_values():
@@ -62,7 +62,7 @@ def test_the_holdout_is_fixed_by_the_seed_and_apart_from_the_training_images():
 
 
 def test_a_small_search_trains_every_trial_and_keeps_its_settings_score_and_time(tmp_path):
-    split = data.load_bundled()["train"].head(600)
+    split = load_bundled()["train"].head(600)
     images, labels = split.images[..., None].astype(np.float32) / 255.0, split.labels
     recipe = Recipe(epochs=1, batch_size=128, precision="float32")
     train_split, holdout = tuner.holdout_split(images, labels, recipe.seed)

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 from components import features, tuning
-from pipeline import mlmd
-from pipeline.config import Home, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.home import Home
+from pipeline.metadata.lineage import find_pushed_model, upstream
+from pipeline.metadata.runs import component_runs, latest_run_id
+from pipeline.metadata.store import open_store
 from tests.test_end_to_end import cli, cli_json
 
 pytestmark = pytest.mark.e2e
@@ -83,8 +86,8 @@ def test_an_unchanged_tuned_rerun_leaves_the_tuner_cached(home, tuned_run):
     again = cli(home, "run", *TUNED)
     assert again.returncode == 0, again.stdout
     assert "trial 1/4" not in again.stdout
-    store = mlmd.open_store(home)
-    runs = mlmd.component_runs(store, mlmd.latest_run_id(store))
+    store = open_store(home)
+    runs = component_runs(store, latest_run_id(store))
     assert (runs["Tuner"].state, runs["Trainer"].state) == ("CACHED", "CACHED")
 
 
@@ -107,8 +110,8 @@ def test_without_tuning_the_tuner_hands_the_recipe_on_and_compare_shows_the_mode
 def _eval_images(home: Home, count: int) -> list[bytes]:
     import tensorflow as tf
 
-    store = mlmd.open_store(home)
-    [examples] = mlmd.component_runs(store, mlmd.latest_run_id(store))["ImportExampleGen"].outputs["examples"]
+    store = open_store(home)
+    [examples] = component_runs(store, latest_run_id(store))["ImportExampleGen"].outputs["examples"]
     files = tf.io.gfile.glob(os.path.join(examples.uri, "Split-eval", "*"))
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count).as_numpy_iterator()
     return [tf.train.Example.FromString(r).features.feature[features.IMAGE_KEY].bytes_list.value[0] for r in records]
@@ -119,7 +122,7 @@ def test_the_extractor_import_embeds_images_as_the_pushed_model_preprocesses_the
     import tensorflow_transform as tft
 
     from components.model import feature_extractor_of
-    from pipeline.extractor import load_feature_extractor
+    from pipeline.serving.extractor import load_feature_extractor
 
     extractor = load_feature_extractor(home=home)
     versions = sorted(int(p.name) for p in home.serving_dir(PipelineConfig()).iterdir() if p.name.isdigit())
@@ -132,8 +135,8 @@ def test_the_extractor_import_embeds_images_as_the_pushed_model_preprocesses_the
     embeddings = extractor(pixels.astype(np.float32)).numpy()
     # The same images through the pushed model's own preprocessing (the Transform graph its Trainer
     # took, found by lineage) and the extractor inside the served SavedModel: the same embeddings.
-    store = mlmd.open_store(home)
-    steps = mlmd.upstream(store, mlmd.find_pushed_model(store, extractor.path).id)
+    store = open_store(home)
+    steps = upstream(store, find_pushed_model(store, extractor.path).id)
     [graph] = next(s for s in steps if s["component"] == "Trainer")["inputs"]["transform_graph"]
     transformed = tft.TFTransformOutput(graph["uri"]).transform_raw_features(
         {features.IMAGE_KEY: tf.constant([[r] for r in raw])})[features.TRANSFORMED_IMAGE_KEY]
@@ -143,7 +146,7 @@ def test_the_extractor_import_embeds_images_as_the_pushed_model_preprocesses_the
 
 
 def test_lineage_of_the_extractor_leads_back_to_its_run(home, tuned_run):
-    from pipeline.extractor import extractor_file
+    from pipeline.serving.extractor import extractor_file
 
     path = extractor_file(home=home, config=PipelineConfig())
     lineage = cli_json(home, "lineage", str(path))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import data
-from pipeline.config import Home
+from pipeline.data.sources import load_bundled
+from pipeline.home import Home
 from tests.test_end_to_end import cli
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +42,7 @@ def write_dataset(folder: Path, splits: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def mnist():
-    splits = data.load_bundled()
+    splits = load_bundled()
     return {name: splits[name].head(n) for name, n in (("train", 3000), ("eval", 1000))}
 
 

@@ -11,9 +11,9 @@ import urllib.parse
 import pytest
 from playwright.sync_api import sync_playwright
 
-from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
-from pipeline.config import HOME_ENV, Home
-from pipeline.pipeline import NODES
+from pipeline.definition.pipeline import NODES
+from pipeline.home import HOME_ENV, Home
+from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
 from tests.local_databases import mariadb_store_here
 from tests.test_services import airflow_up, cli
 
@@ -132,6 +132,6 @@ def test_log_in_trigger_with_a_conf_and_follow_the_run_to_its_report(airflow, tm
     # What the page showed is what Airflow recorded, and the conf reached the tasks.
     run = airflow.api(f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(RUN_ID)}")
     assert run.ok and run.json()["state"] == "success" and run.json()["conf"] == CONF
-    from pipeline import mlmd
+    from pipeline.metadata.runs import summarize_run
 
-    assert mlmd.summarize_run(airflow.home, RUN_ID).config["train_examples"] == CONF["train_examples"]
+    assert summarize_run(airflow.home, RUN_ID).config["train_examples"] == CONF["train_examples"]

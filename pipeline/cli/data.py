@@ -5,8 +5,10 @@ import json
 import time
 from pathlib import Path
 
-from pipeline.commands import add_config_options, config_from_args
-from pipeline.config import ConfigError, Home
+from pipeline.cli.main.options import add_config_options, config_from_args
+
+from pipeline.errors import ConfigError
+from pipeline.home import Home
 
 
 def cmd_config(args) -> int:
@@ -20,7 +22,8 @@ def cmd_config(args) -> int:
 
 def cmd_data(args) -> int:
     from components import tf_env
-    from pipeline import data, home_lock
+    from pipeline.data.data_sets import prepare, span_dir
+    from pipeline.services.lifecycle import home_lock
 
     tf_env.quiet_tensorflow()  # TensorFlow only writes records here: no import chatter
     home = Home.from_env()
@@ -31,7 +34,7 @@ def cmd_data(args) -> int:
         raise ConfigError("give --idx-dir or --images, not both")
     started = time.monotonic()
     with home_lock.HomeLock(home):  # not while a run reads the data
-        manifest = data.prepare(home, Path(args.idx_dir) if args.idx_dir else None, args.limit or 0, args.force,
+        manifest = prepare(home, Path(args.idx_dir) if args.idx_dir else None, args.limit or 0, args.force,
                                 images_dir=Path(args.images) if args.images else None, eval_limit=args.eval_limit,
                                 next_span=args.next_span)
     for line in manifest.get("left_out", []):
@@ -43,7 +46,7 @@ def cmd_data(args) -> int:
     for line in manifest.get("warnings", []):
         print(f"warning: {line}")
     counts = ", ".join(f"{n} {split}" for split, n in manifest["counts"].items())
-    where = data.span_dir(home.mnist_data, manifest.get("span", 1))
+    where = span_dir(home.mnist_data, manifest.get("span", 1))
     what = "unchanged" if manifest.get("unchanged") else (
         f"span {manifest['span']}" + ("" if args.next_span else " of a fresh data set"))
     print(f"{what}: {manifest['source']}: {counts} examples in {where} ({time.monotonic() - started:.1f} s)")

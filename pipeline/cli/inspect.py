@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.cli.main.options import RUN_HELP, print_json
+
 from components import features
-from pipeline.commands import RUN_HELP, print_json
-from pipeline.config import Home
+from pipeline.home import Home
 
 
 def cmd_schema_diff(args) -> int:
-    from pipeline import mlmd, schema_diff
+    from pipeline.reports.reports import schema_diff
+
+    from pipeline.metadata.runs import component_runs, resolve_run_id
+    from pipeline.metadata.store import open_store
     from schema import SCHEMA_FILE
 
     home = Home.from_env()
-    store = mlmd.open_store(home)
-    run_id = mlmd.resolve_run_id(store, args.run)
-    runs = mlmd.component_runs(store, run_id)
+    store = open_store(home)
+    run_id = resolve_run_id(store, args.run)
+    runs = component_runs(store, run_id)
     inferred = runs.get("SchemaGen") and runs["SchemaGen"].outputs.get("schema")
     if not inferred:
         raise LookupError(f"run {run_id} has no schema from SchemaGen")
@@ -39,9 +43,9 @@ def _states_short(summary) -> str:
 
 
 def cmd_runs(args) -> int:
-    from pipeline import mlmd
+    from pipeline.metadata.runs import iso_time, list_runs
 
-    runs = mlmd.list_runs(Home.from_env())
+    runs = list_runs(Home.from_env())
     if args.json:
         print_json([r.to_json() for r in runs])
         return 0
@@ -51,7 +55,7 @@ def cmd_runs(args) -> int:
     print(f"{'run id':<42} {'started (UTC)':<20} {'secs':>6}  {'state':<11} {'span':>4}  {'trained on':<10}  "
           f"{'accuracy':>8}  {'blessed':<7} pushed")
     for r in runs:
-        started = (mlmd.iso_time(r.started_ms) or "")[:19].replace("T", " ")
+        started = (iso_time(r.started_ms) or "")[:19].replace("T", " ")
         accuracy = f"{r.accuracy:.4f}" if r.accuracy is not None else "-"
         blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
         seconds = f"{r.seconds:>6.0f}" if r.time_known else f"{'?':>6}"
@@ -66,23 +70,27 @@ def cmd_show(args) -> int:
     """A run as a report: components with state and time, anomalies, metrics, the verdict with
     its baseline named by version and run. `--verbose` adds every artifact with all its
     properties; `--json` holds everything."""
+    from pipeline.reports.reports.text import evaluation_lines
+
     from components.anomalies import found_in_run
-    from pipeline import mlmd
+    from pipeline.metadata.lineage import describe_artifact, model_origin
+    from pipeline.metadata.runs import iso_time, resolve_run_id, summarize_run
+    from pipeline.metadata.store import open_store
 
     home = Home.from_env()
-    store = mlmd.open_store(home)
-    run_id = mlmd.resolve_run_id(store, args.run)
-    summary = mlmd.summarize_run(home, run_id, store)
+    store = open_store(home)
+    run_id = resolve_run_id(store, args.run)
+    summary = summarize_run(home, run_id, store)
     validated, anomalies = found_in_run(summary.components)
-    baseline = mlmd.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
+    baseline = model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
     report_file = home.report_file(run_id)
     if args.json:
         data = summary.to_json()
         data["components"] = {
             c.node_id: {"state": c.state, "execution_id": c.execution_id,
                         "seconds": None if c.orphaned else round(c.seconds, 1), "orphaned": c.orphaned,
-                        "inputs": {k: [mlmd.describe_artifact(store, a) for a in v] for k, v in c.inputs.items()},
-                        "outputs": {k: [mlmd.describe_artifact(store, a) for a in v] for k, v in c.outputs.items()}}
+                        "inputs": {k: [describe_artifact(store, a) for a in v] for k, v in c.inputs.items()},
+                        "outputs": {k: [describe_artifact(store, a) for a in v] for k, v in c.outputs.items()}}
             for c in summary.components.values()}
         data["anomalies"] = [dict(zip(("found_by", "split", "feature", "kind", "description"), row))
                              for row in anomalies]
@@ -90,7 +98,7 @@ def cmd_show(args) -> int:
         data["report"] = str(report_file) if report_file.exists() else None
         print_json(data)
         return 0
-    started = (mlmd.iso_time(summary.started_ms) or "?")[:19].replace("T", " ")
+    started = (iso_time(summary.started_ms) or "?")[:19].replace("T", " ")
     took = f"{summary.seconds:.0f} s from {started} UTC" if summary.time_known else \
         f"started {started} UTC, its end unknown (a step's process died)"
     print(f"run {run_id}\n  {summary.state}, {took}, commit "
@@ -113,7 +121,7 @@ def cmd_show(args) -> int:
     else:
         print("  no anomalies" if validated else "  not run")
     print("\nevaluation:")
-    for line in mlmd.evaluation_lines(summary, baseline) or ["not run"]:
+    for line in evaluation_lines(summary, baseline) or ["not run"]:
         print("  " + line)
     if summary.pushed_path:
         print(f"\npushed: version {summary.pushed_version} at {summary.pushed_path}")
@@ -163,48 +171,55 @@ def _print_tuning(summary) -> None:
 
 
 def _print_artifacts(store, component) -> None:
-    from pipeline import mlmd
+    from pipeline.metadata.lineage import describe_artifact
 
     for side, artifacts in (("in ", component.inputs), ("out", component.outputs)):
         for key, items in artifacts.items():
             for artifact in items:
-                described = mlmd.describe_artifact(store, artifact)
+                described = describe_artifact(store, artifact)
                 print(f"      {side} {key:<22} {described['type']:<18} id {artifact.id:<5} {artifact.uri}")
                 for name, value in sorted(described["properties"].items()):
                     print(f"          {name} = {value}")
 
 
 def cmd_lineage(args) -> int:
-    from pipeline import mlmd
+    from pipeline.metadata.lineage import (
+        describe_artifact,
+        downstream_models,
+        find_pushed_model,
+        upstream,
+    )
+    from pipeline.metadata.runs import summarize_run
+    from pipeline.metadata.store import open_store
 
     if sum(map(bool, (args.model, args.examples, args.span is not None))) != 1:
         raise ValueError("give a pushed model (version or path), --examples ARTIFACT_ID or --span N")
-    store = mlmd.open_store(Home.from_env())
+    store = open_store(Home.from_env())
     if args.span is not None:
         return _lineage_of_span(store, args.span, args.json)
     if args.examples:
         [artifact] = store.get_artifacts_by_id([args.examples]) or [None]
         if artifact is None:
             raise LookupError(f"no artifact with id {args.examples}")
-        models = mlmd.downstream_models(store, artifact.id)
+        models = downstream_models(store, artifact.id)
         if args.json:
-            print_json({"examples": mlmd.describe_artifact(store, artifact), "models": models})
+            print_json({"examples": describe_artifact(store, artifact), "models": models})
             return 0
         print(f"artifact {artifact.id} ({artifact.uri}) was used to train {len(models)} model(s):")
         for model in models:
             print(f"  model {model['id']}: {model['uri']}")
         return 0
-    pushed = mlmd.find_pushed_model(store, args.model)
-    steps = mlmd.upstream(store, pushed.id)
+    pushed = find_pushed_model(store, args.model)
+    steps = upstream(store, pushed.id)
     run_id = next((s["run_id"] for s in steps if s["run_id"]), None)
-    summary = mlmd.summarize_run(Home.from_env(), run_id, store) if run_id else None
+    summary = summarize_run(Home.from_env(), run_id, store) if run_id else None
     if args.json:
-        print_json({"pushed_model": mlmd.describe_artifact(store, pushed), "run_id": run_id,
+        print_json({"pushed_model": describe_artifact(store, pushed), "run_id": run_id,
                      "git_commit": summary.git_commit if summary else None,
                      "config": summary.config if summary else None,
                      "trained_on_spans": summary.trained_on if summary else [], "steps": steps})
         return 0
-    described = mlmd.describe_artifact(store, pushed)
+    described = describe_artifact(store, pushed)
     if Path(args.model).name == Path(features.FEATURE_EXTRACTOR_FILE).name:
         print(f"feature extractor {Path(args.model).expanduser().resolve()}, of")
     print(f"pushed model {described['properties'].get('pushed_version')} at "
@@ -226,16 +241,17 @@ def cmd_lineage(args) -> int:
 def _lineage_of_span(store, span: int, as_json: bool) -> int:
     """Every model trained on a span: for each Examples artifact of that span (one per data set,
     or more when it was ingested again), the models made from it, with their runs and versions."""
-    from pipeline import mlmd
+    from pipeline.metadata.lineage import downstream_models, model_origin
+    from pipeline.metadata.spans import span_of
 
-    found = [a for a in store.get_artifacts_by_type("Examples") if mlmd.span_of(a)["span"] == span]
+    found = [a for a in store.get_artifacts_by_type("Examples") if span_of(a)["span"] == span]
     if not found:
         raise LookupError(f"no span {span} was ingested yet; `mnist-pipeline runs` lists the spans runs ingested")
     result = []
     for artifact in sorted(found, key=lambda a: a.id):
-        models = [{**mlmd.model_origin(store, m["id"]), "uri": m["uri"]}
-                  for m in mlmd.downstream_models(store, artifact.id)]
-        result.append({**mlmd.span_of(artifact), "models": models})
+        models = [{**model_origin(store, m["id"]), "uri": m["uri"]}
+                  for m in downstream_models(store, artifact.id)]
+        result.append({**span_of(artifact), "models": models})
     if as_json:
         print_json({"span": span, "examples": result})
         return 0
@@ -248,11 +264,12 @@ def _lineage_of_span(store, span: int, as_json: bool) -> int:
 
 
 def cmd_compare(args) -> int:
-    from pipeline import mlmd
+    from pipeline.metadata.runs import resolve_run_id, summarize_run
+    from pipeline.metadata.store import open_store
 
     home = Home.from_env()
-    store = mlmd.open_store(home)
-    a, b = (mlmd.summarize_run(home, mlmd.resolve_run_id(store, r), store) for r in (args.run_a, args.run_b))
+    store = open_store(home)
+    a, b = (summarize_run(home, resolve_run_id(store, r), store) for r in (args.run_a, args.run_b))
     keys = sorted(set(a.config) | set(b.config))
     config_rows = [(k, a.config.get(k), b.config.get(k)) for k in keys if a.config.get(k) != b.config.get(k)]
     # What the models were trained with: the config's recipe, with the Tuner's winner applied.
@@ -294,12 +311,15 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from pipeline.reports.reports import report
+
     from components import tf_env
-    from pipeline import mlmd, report
+    from pipeline.metadata.runs import resolve_run_id
+    from pipeline.metadata.store import open_store
 
     tf_env.quiet_tensorflow()
     home = Home.from_env()
-    run_id = mlmd.resolve_run_id(mlmd.open_store(home), args.run)
+    run_id = resolve_run_id(open_store(home), args.run)
     path = report.write_report(home, run_id, Path(args.output) if args.output else None)
     print(json.dumps({"run_id": run_id, "report": str(path)}) if args.json else path)
     return 0

@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 
-from pipeline.commands import data, inspect, predict, run, scheduler
-from pipeline.config import ConfigError
+from pipeline.cli.main import data, inspect, predict, run, scheduler
+from pipeline.errors import ConfigError
 
 # In the order `--help` lists them.
 GROUPS = (data, run, inspect, scheduler, predict)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline.config import Home, PipelineConfig, load_config, parse_assignments
+from pipeline.config import PipelineConfig, load_config, parse_assignments
+from pipeline.home import Home
 
 RUN_HELP = "a run id, a unique part of one (start or end), or -1 for the latest, -2 the one before (default: latest)"
 

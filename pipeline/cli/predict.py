@@ -5,11 +5,11 @@ import argparse
 import json
 import sys
 
-from pipeline.config import Home
+from pipeline.home import Home
 
 
 def cmd_predict(args) -> int:
-    from pipeline import inference
+    from pipeline.serving import inference
 
     model = inference.load_model(Home.from_env(), server=args.server, model_name=args.model_name,
                                  version=args.version, form=args.request_form)

@@ -18,9 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import environment
-from pipeline.commands import RUN_HELP, add_config_options, config_from_args
-from pipeline.config import ConfigError, Home, PipelineConfig, load_config
+from pipeline.cli.main.options import RUN_HELP, add_config_options, config_from_args
+
+from pipeline.config import PipelineConfig, load_config
+from pipeline.errors import ConfigError
+from pipeline.home import Home
+from pipeline.services.lifecycle import environment
 
 # The Trainer's epoch line ends with its time, "(31.2 s)"; Airflow's log format may add more after it.
 _EPOCH_LINE = re.compile(r"(epoch \d+/\d+ .*?\(\d+(\.\d+)? s\))")
@@ -36,7 +39,7 @@ def _clock() -> str:
 def show_progress(line: str, failures: list[dict]) -> str | None:
     """Show one line of a task's output if it is a progress event or an epoch; returns the run id
     an event names."""
-    from pipeline.runner import PROGRESS_MARKER
+    from pipeline.orchestration.progress import PROGRESS_MARKER
 
     marker = line.find(PROGRESS_MARKER)
     if marker >= 0:
@@ -48,7 +51,7 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
             seconds = f"{event['seconds']:7.1f} s" if "seconds" in event else ""
             print(f"{_clock()}  {node:<30} {event.get('state', 'done'):<9}{seconds}", flush=True)
             if "span" in event:  # prepare_data chose the span this run ingests
-                from pipeline.mlmd import span_range
+                from pipeline.metadata.spans import span_range
 
                 waiting = event.get("waiting") or []
                 print(f"{'':10}{'':30} this run ingests span {event['span']}"
@@ -72,20 +75,24 @@ def _last_error(log_path: Path) -> str:
 
 def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
     """The run's outcome, read from the MLMD store the run recorded into (the run's config names it)."""
-    from pipeline import mlmd
+    from pipeline.reports.reports.text import evaluation_lines
+
+    from pipeline.metadata.lineage import model_origin
+    from pipeline.metadata.runs import summarize_run
+    from pipeline.metadata.store import open_store
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
     try:
-        store = mlmd.open_store(home, config)
-        summary = mlmd.summarize_run(home, run_id, store)
+        store = open_store(home, config)
+        summary = summarize_run(home, run_id, store)
     except (LookupError, FileNotFoundError):
         print("  components: none ran")
         return
     states = ", ".join(f"{c.node_id} {c.state}" for c in summary.components.values())
     print(f"  components: {states}")
-    baseline = mlmd.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
-    for line in mlmd.evaluation_lines(summary, baseline):
+    baseline = model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
+    for line in evaluation_lines(summary, baseline):
         print("  " + line)
     if summary.pushed_path:
         cached = summary.components.get("Pusher") and summary.components["Pusher"].state == "CACHED"
@@ -105,11 +112,12 @@ def cmd_run(args) -> int:
 
 def cmd_resume(args) -> int:
     """Run again with the config of an earlier (failed) run: what succeeded comes from the cache."""
-    from pipeline import mlmd
+    from pipeline.metadata.runs import resolve_run_id, summarize_run
+    from pipeline.metadata.store import open_store
 
     home = Home.from_env()
-    store = mlmd.open_store(home)
-    summary = mlmd.summarize_run(home, mlmd.resolve_run_id(store, args.run), store)
+    store = open_store(home)
+    summary = summarize_run(home, resolve_run_id(store, args.run), store)
     if not summary.config:
         raise LookupError(f"run {summary.run_id} recorded no config to resume with")
     failed = [c.node_id for c in summary.components.values() if c.state in ("FAILED", "CANCELED")]
@@ -119,9 +127,9 @@ def cmd_resume(args) -> int:
 
 
 def run_pipeline(home: Home, config: PipelineConfig) -> int:
-    from pipeline import home_lock, services
+    from pipeline.services.lifecycle import home_lock, lifecycle
 
-    scheduler = services.running_api(home)
+    scheduler = lifecycle.running_api(home)
     # In-process, the home's lock is taken first: a second run is refused before it prints anything.
     # On the scheduler, Airflow queues runs (max_active_runs=1).
     with contextlib.nullcontext() if scheduler else home_lock.HomeLock(home) as lock:
@@ -150,7 +158,7 @@ class _Stop:
     def __call__(self, signum, _frame) -> None:
         import threading
 
-        from pipeline import processes
+        from pipeline.services.lifecycle import processes
 
         if self.signal is None:
             self.signal, self.at_ms = signum, int(time.time() * 1000)
@@ -163,9 +171,9 @@ class _Stop:
 
 
 def _run_in_process(home: Home, config: PipelineConfig, log_path: Path, lock) -> int:
-    """`airflow dags test` in a child process that shares the home's lock (`pipeline.home_lock`)."""
-    from pipeline import home_lock, processes
-    from pipeline.airflow_dag import DAG_ID
+    """`airflow dags test` in a child process that shares the home's lock (`pipeline.services.home_lock`)."""
+    from pipeline.orchestration.airflow_dag import DAG_ID
+    from pipeline.services.lifecycle import home_lock, processes
 
     env = {**environment.airflow_environment(home), home_lock.TOKEN_ENV: lock.token}
     started = time.monotonic()
@@ -205,13 +213,13 @@ def _interrupted(home: Home, config: PipelineConfig, run_id: str | None, stop: _
                  log_path: Path) -> int:
     """Record the stop in MLMD (the run shows as INTERRUPTED, each step timed until the stop),
     say how to go on, and exit as a shell does for the signal: 130 (SIGINT) or 143 (SIGTERM)."""
-    from pipeline import mlmd
+    from pipeline.metadata.records import mark_interrupted
 
     name = signal.Signals(stop.signal).name
     stopped = []
     if run_id:
         try:
-            stopped = mlmd.mark_interrupted(home, run_id, name, stop.at_ms, config)
+            stopped = mark_interrupted(home, run_id, name, stop.at_ms, config)
         except (LookupError, FileNotFoundError, RuntimeError):
             pass
     print(f"\nrun {run_id or '(not started)'} interrupted by {name} after {seconds:.0f} s"
@@ -224,8 +232,8 @@ def _interrupted(home: Home, config: PipelineConfig, run_id: str | None, stop: _
 
 def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_path: Path) -> int:
     """Trigger the DAG on the scheduler that `airflow up` started, and follow it to its end."""
-    from pipeline import airflow_api
-    from pipeline.airflow_dag import DAG_ID
+    from pipeline.orchestration.airflow_dag import DAG_ID
+    from pipeline.services.lifecycle import airflow_api
 
     if (config.metadata_store or str(home.metadata_db)) != state["metadata_store"]:
         raise ConfigError(f"this run's metadata_store ({config.metadata_store or 'SQLite in the home'}) is not the "

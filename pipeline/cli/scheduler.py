@@ -1,31 +1,33 @@
-"""`mnist-pipeline airflow up | status | down`: Airflow's services for this home (pipeline.services)."""
+"""`mnist-pipeline airflow up | status | down`: Airflow's services for this home (pipeline.services.lifecycle)."""
 from __future__ import annotations
 
 import json
 
-from pipeline.config import EXECUTORS, Home
+from pipeline.services.lifecycle.profiles import EXECUTORS
+
+from pipeline.home import Home
 
 
 def cmd_airflow_up(args) -> int:
-    from pipeline import services
+    from pipeline.services.lifecycle import lifecycle
 
-    state = services.up(Home.from_env(), args.executor, args.workers, args.port)
-    print(services.describe_up(state))
+    state = lifecycle.up(Home.from_env(), args.executor, args.workers, args.port)
+    print(lifecycle.describe_up(state))
     return 0
 
 
 def cmd_airflow_down(args) -> int:
-    from pipeline import services
+    from pipeline.services.lifecycle import lifecycle
 
-    services.down(Home.from_env(), timeout=args.timeout)
+    lifecycle.down(Home.from_env(), timeout=args.timeout)
     return 0
 
 
 def cmd_airflow_status(args) -> int:
-    from pipeline import services
+    from pipeline.services.lifecycle import lifecycle
 
-    info = services.status(Home.from_env())
-    print(json.dumps(info, indent=2) if args.json else services.describe_status(info))
+    info = lifecycle.status(Home.from_env())
+    print(json.dumps(info, indent=2) if args.json else lifecycle.describe_status(info))
     return 0 if info.get("healthy") else 1
 
 

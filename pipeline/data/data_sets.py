@@ -15,29 +15,28 @@ complete: a failed or interrupted conversion leaves nothing behind, and a half-w
 hidden folder that no run reads (and the next `data` removes).
 """
 from __future__ import annotations
-import contextlib
-import gzip
-import importlib.resources
+
 import json
 import logging
 import os
-import pickle
 import re
 import shutil
-import struct
-import tempfile
 import time
 import uuid
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
-import numpy as np
-from components import features
-from pipeline.config import Home
-from pipeline.data.records import ASIDE, STAGING, atomic_dir, serialize_example, write_split
-from pipeline.data.sources import DataError, IMAGE_SIZE, Split, load_bundled, load_idx
 
+import numpy as np
+
+from components import features
+from pipeline.data.records import (
+    ASIDE,
+    STAGING,
+    atomic_dir,
+    serialize_example,
+    write_split,
+)
+from pipeline.data.sources import IMAGE_SIZE, DataError, Split, load_bundled, load_idx
+from pipeline.home import Home
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +172,7 @@ def _asked_before(manifest: dict, origin: str, limits: dict[str, int]) -> bool:
 
 
 def _load_images(images_dir: Path) -> tuple[dict[str, Split], dict]:
-    from pipeline import own_images
+    from pipeline.data import own_images
 
     try:
         converted = own_images.convert(images_dir)

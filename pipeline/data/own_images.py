@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from components import features
-from pipeline import imaging
+from pipeline.serving import imaging
 
 log = logging.getLogger(__name__)
 

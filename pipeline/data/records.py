@@ -15,27 +15,18 @@ complete: a failed or interrupted conversion leaves nothing behind, and a half-w
 hidden folder that no run reads (and the next `data` removes).
 """
 from __future__ import annotations
+
 import contextlib
-import gzip
-import importlib.resources
-import json
-import logging
 import os
-import pickle
-import re
 import shutil
-import struct
 import tempfile
-import time
 import uuid
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
-import numpy as np
-from components import features
-from pipeline.config import Home
 
+import numpy as np
+
+from components import features
 
 # Hidden folders beside a data set or span (`.<name><marker>...`) while `atomic_dir` replaces it:
 # the new content being written, and the old content moved aside for the moment of the swap.

@@ -5,7 +5,7 @@ DataValidationGate -> the latest spans (from MLMD) -> Transform -> Tuner -> Trai
 (on the new span, against the latest blessed model) -> Pusher, with the curated schema
 (ImportSchemaGen) as the data contract. Every knob comes from `config`.
 
-Each node is a builder declared with `GRAPH.node` (pipeline/topology.py): TFX builds the pipeline
+Each node is a builder declared with `GRAPH.node` (pipeline/definition/topology.py): TFX builds the pipeline
 from the builders, and the Airflow DAG takes its tasks and edges from the declarations. Adding a
 component is adding a builder here. This module imports no TFX, TensorFlow or TFMA at import
 time (the DAG file loads it); the builders import what they build.
@@ -18,9 +18,10 @@ import shutil
 from pathlib import Path
 
 from components import features
-from pipeline import mlmd
-from pipeline.config import Home, PipelineConfig
-from pipeline.topology import Graph
+from pipeline.config import PipelineConfig
+from pipeline.definition.topology import Graph
+from pipeline.home import Home
+from pipeline.metadata.store import connection_config
 from schema import SCHEMA_FILE
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
@@ -280,10 +281,10 @@ NODES = GRAPH.upstream()
 
 
 def create_pipeline(config: PipelineConfig, home: Home, data_input):
-    """`data_input`: a `pipeline.inputs.Input` (the folder and the span to ingest), or a folder."""
+    """`data_input`: a `pipeline.data.inputs.Input` (the folder and the span to ingest), or a folder."""
     from tfx.orchestration import pipeline as tfx_pipeline
 
-    from pipeline import inputs
+    from pipeline.data import inputs
 
     if not isinstance(data_input, inputs.Input):
         data_input = inputs.Input(Path(data_input))
@@ -293,6 +294,6 @@ def create_pipeline(config: PipelineConfig, home: Home, data_input):
         pipeline_root=str(home.pipeline_root(config)),
         components=GRAPH.build(config=config, home=home, data_input=data_input),
         enable_cache=True,
-        metadata_connection_config=mlmd.connection_config(home, config),
+        metadata_connection_config=connection_config(home, config),
         beam_pipeline_args=config.beam_pipeline_args(),
     )

@@ -1,6 +1,6 @@
 """How the pipeline's nodes are declared, so that one declaration builds both graphs.
 
-Each node of the TFX pipeline is a builder function in `pipeline/pipeline.py`, registered with
+Each node of the TFX pipeline is a builder function in `pipeline/definition/pipeline.py`, registered with
 `Graph.node`: its node id, and where each of its inputs comes from ("Node.output_key"). TFX
 builds the pipeline from the builders (`Graph.build`); the Airflow DAG takes its tasks and edges
 from the same declaration (`Graph.upstream`) without calling a builder, so the DAG file loads

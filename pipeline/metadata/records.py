@@ -6,19 +6,25 @@ its accuracy and verdict to its artifacts (components/evaluator.py). Everything 
 from MLMD alone: no TensorFlow import.
 """
 from __future__ import annotations
+
 import base64
-import dataclasses
 import json
-import os
 import subprocess
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Optional
-from components import features
-from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config, mysql_store
-from pipeline.metadata.store import PIPELINE_RUN_CONTEXT, has_context_type, node_ids_by_context, property_of, connection_config, open_store
+from typing import Any
 
+from pipeline.config import load_config
+from pipeline.home import Home
+from pipeline.metadata.store import (
+    PIPELINE_RUN_CONTEXT,
+    connection_config,
+    has_context_type,
+    node_ids_by_context,
+    open_store,
+    property_of,
+)
 
 COMPILED_PIPELINE = "compiled_pipeline"  # the run's IR, as its tasks execute it
 
@@ -93,14 +99,14 @@ def close_orphans(home: Home, store, run_id: str) -> list[int]:
     (killed, machine lost); returns their ids.
 
     Whether a run is gone is not guessed: an in-process run holds the home's lock
-    (`pipeline.home_lock`) for as long as any of its processes lives, so while another live
+    (`pipeline.services.home_lock`) for as long as any of its processes lives, so while another live
     process holds it nothing is touched. On the scheduler, Airflow runs one DAG run at a time
     (`max_active_runs=1`), so any other run's RUNNING execution is an orphan. Runs recorded by
     another home (a shared MySQL store) are left alone.
     """
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from pipeline import home_lock
+    from pipeline.services.lifecycle import home_lock
 
     if home_lock.live_run_elsewhere(home):
         return []

@@ -6,20 +6,20 @@ its accuracy and verdict to its artifacts (components/evaluator.py). Everything 
 from MLMD alone: no TensorFlow import.
 """
 from __future__ import annotations
-import base64
+
 import dataclasses
 import json
-import os
-import subprocess
-import time
-import zlib
-from pathlib import Path
 from typing import Any, Optional
+
 from components import features
-from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config, mysql_store
-from pipeline.metadata.records import git_commit
+from pipeline.home import Home
 from pipeline.metadata.spans import EXAMPLE_GEN, span_of, span_range
-from pipeline.metadata.store import PIPELINE_RUN_CONTEXT, node_ids_by_context, property_of, open_store
+from pipeline.metadata.store import (
+    PIPELINE_RUN_CONTEXT,
+    node_ids_by_context,
+    open_store,
+    property_of,
+)
 
 
 @dataclasses.dataclass

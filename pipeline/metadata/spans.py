@@ -6,21 +6,20 @@ its accuracy and verdict to its artifacts (components/evaluator.py). Everything 
 from MLMD alone: no TensorFlow import.
 """
 from __future__ import annotations
-import base64
-import dataclasses
-import json
-import os
-import subprocess
-import time
-import zlib
-from pathlib import Path
-from typing import Any, Optional
+
+from typing import Any
+
 from components import features
-from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config, mysql_store
-from pipeline.metadata.store import NODE_CONTEXT, has_context_type, property_of, open_store
+from pipeline.config import PipelineConfig
+from pipeline.home import Home
+from pipeline.metadata.store import (
+    NODE_CONTEXT,
+    has_context_type,
+    open_store,
+    property_of,
+)
 
-
-EXAMPLE_GEN = "ImportExampleGen"  # the node's id (pipeline/pipeline.py); its node context is <pipeline>.<id>
+EXAMPLE_GEN = "ImportExampleGen"  # the node's id (pipeline/definition/pipeline.py); its node context is <pipeline>.<id>
 
 
 def ingested_spans(home: Home, config: PipelineConfig, data_set: str) -> set[int]:

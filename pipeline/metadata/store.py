@@ -6,18 +6,11 @@ its accuracy and verdict to its artifacts (components/evaluator.py). Everything 
 from MLMD alone: no TensorFlow import.
 """
 from __future__ import annotations
-import base64
-import dataclasses
-import json
-import os
-import subprocess
-import time
-import zlib
-from pathlib import Path
-from typing import Any, Optional
-from components import features
-from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config, mysql_store
 
+import os
+
+from pipeline.config import MLMD_PASSWORD_ENV, PipelineConfig, load_config, mysql_store
+from pipeline.home import Home
 
 PIPELINE_RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 

@@ -1,7 +1,7 @@
 """Builds the Airflow DAG from the pipeline's declared graph, and what its tasks run.
 
 Airflow parses the DAG file every 30 s: building the DAG imports neither TensorFlow nor TFX
-(see `pipeline.topology`); the tasks import them when they run. `prepare_data` compiles the
+(see `pipeline.definition.topology`); the tasks import them when they run. `prepare_data` compiles the
 pipeline once and records it with the run in MLMD; every other task executes its node of that
 recorded pipeline, so a run is fixed when it starts (config, code version, wiring) and no task
 compiles or imports the pipeline's definition.
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime
 
-from pipeline import runner
-from pipeline.config import Home, load_config
-from pipeline.pipeline import NODES
+from pipeline.config import load_config
+from pipeline.definition.pipeline import NODES
+from pipeline.home import Home
+from pipeline.orchestration.progress import progress
+from pipeline.orchestration.runner import compile_pipeline, run_node
 
 DAG_ID = "mnist_pipeline"
 PREPARE_TASK = "prepare_data"
@@ -29,10 +31,11 @@ def _run_pipeline(context) -> bytes:
     """The compiled pipeline `prepare_data` recorded when the run started: an edit of config.yaml
     or of the code during a run (or before a cleared task runs again) changes nothing in it. The
     requested config only says where the metadata store is."""
-    from pipeline import mlmd
+    from pipeline.metadata.records import recorded_pipeline
+    from pipeline.metadata.store import open_store
 
-    store = mlmd.open_store(Home.from_env(), _requested_config(context))
-    compiled = mlmd.recorded_pipeline(store, context["run_id"])
+    store = open_store(Home.from_env(), _requested_config(context))
+    compiled = recorded_pipeline(store, context["run_id"])
     if compiled is None:
         raise RuntimeError(f"run {context['run_id']} recorded no compiled pipeline: its {PREPARE_TASK} task did "
                            f"not run, or ran before this version; start a new run")
@@ -42,17 +45,19 @@ def _run_pipeline(context) -> bytes:
 def prepare_data(**context) -> str:
     """Make sure the run's input data is there and choose the span it ingests, then compile the
     pipeline and record the run (config, commit, compiled pipeline) in MLMD."""
-    from pipeline import inputs, mlmd
+    from pipeline.data import inputs
+    from pipeline.metadata.records import record_run
+    from pipeline.metadata.spans import ingested_spans
 
     home, config = Home.from_env(), _requested_config(context)
-    with runner.progress(PREPARE_TASK, context["run_id"]) as outcome:
+    with progress(PREPARE_TASK, context["run_id"]) as outcome:
         try:
-            chosen = inputs.ensure_input(home, config, lambda data_set: mlmd.ingested_spans(home, config, data_set))
+            chosen = inputs.ensure_input(home, config, lambda data_set: ingested_spans(home, config, data_set))
         except Exception:
-            mlmd.record_run(home, context["run_id"], config.to_dict())  # a failed run is a run
+            record_run(home, context["run_id"], config.to_dict())  # a failed run is a run
             raise
-        compiled = runner.compile_pipeline(config, home, chosen).SerializeToString()
-        mlmd.record_run(home, context["run_id"], config.to_dict(), compiled)
+        compiled = compile_pipeline(config, home, chosen).SerializeToString()
+        record_run(home, context["run_id"], config.to_dict(), compiled)
         outcome["input_dir"] = str(chosen.folder)
         if chosen.span is not None:
             outcome["span"] = chosen.span
@@ -62,9 +67,9 @@ def prepare_data(**context) -> str:
 
 def write_report(**context) -> str:
     """The run's HTML report; runs whatever happened upstream, and fails nothing."""
-    from pipeline import report
+    from pipeline.reports.reports import report
 
-    with runner.progress(REPORT_TASK, context["run_id"]) as outcome:
+    with progress(REPORT_TASK, context["run_id"]) as outcome:
         try:
             path = str(report.write_report(Home.from_env(), context["run_id"]))
         except LookupError:  # the run failed before it was recorded: nothing to report on
@@ -74,7 +79,7 @@ def write_report(**context) -> str:
 
 
 def run_component(node_id: str, **context) -> None:
-    runner.run_node(_run_pipeline(context), node_id, context["run_id"])
+    run_node(_run_pipeline(context), node_id, context["run_id"])
 
 
 def build_dag():

@@ -1,4 +1,4 @@
-"""`python -m pipeline.airflow_main ARGS`: Airflow's command line, ending without Python's teardown.
+"""`python -m pipeline.orchestration.airflow_main ARGS`: Airflow's command line, ending without Python's teardown.
 
 A process that has imported TensorFlow, Beam and TFX spends about 4 s after its work is done in
 the interpreter's finalization (freeing every module and object one by one). For `airflow dags

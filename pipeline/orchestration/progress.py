@@ -7,22 +7,19 @@ is the pipeline run id, so every task of one DAG run records into one MLMD pipel
 and a task that is cleared and re-run in Airflow picks up its inputs from MLMD.
 """
 from __future__ import annotations
+
 import contextlib
 import json
-import logging
 import os
 import time
 from typing import Any, Iterator
-from pipeline import topology
-from pipeline.config import Home, PipelineConfig
-
 
 # Lines that start with this are progress events for `mnist-pipeline run` to show.
 PROGRESS_MARKER = "mnist-pipeline-progress:"
 
 
 def _emit(event: str, **fields: Any) -> None:
-    """One progress event on stdout, for `mnist-pipeline run` (pipeline/commands/run.py) to show."""
+    """One progress event on stdout, for `mnist-pipeline run` (pipeline/cli/run.py) to show."""
     print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
 
 

@@ -7,16 +7,13 @@ is the pipeline run id, so every task of one DAG run records into one MLMD pipel
 and a task that is cleared and re-run in Airflow picks up its inputs from MLMD.
 """
 from __future__ import annotations
-import contextlib
-import json
-import logging
-import os
-import time
-from typing import Any, Iterator
-from pipeline import topology
-from pipeline.config import Home, PipelineConfig
-from pipeline.orchestration.progress import progress
 
+import logging
+
+from pipeline.config import PipelineConfig
+from pipeline.definition import topology
+from pipeline.home import Home
+from pipeline.orchestration.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +23,12 @@ def compile_pipeline(config: PipelineConfig, home: Home, data_input):
     the declared one (the Airflow DAG's)."""
     from tfx.dsl.compiler import compiler
 
-    from pipeline.pipeline import NODES, create_pipeline
+    from pipeline.definition.pipeline import NODES, create_pipeline
 
     ir = compiler.Compiler().compile(create_pipeline(config, home, data_input))
     drift = topology.differences(NODES, node_graph(ir))
     if drift:
-        raise RuntimeError(f"the compiled pipeline is not wired as pipeline/pipeline.py declares (so the "
+        raise RuntimeError(f"the compiled pipeline is not wired as pipeline/definition/pipeline.py declares (so the "
                            f"Airflow DAG would run a node before its inputs exist): {'; '.join(drift)}")
     return ir
 

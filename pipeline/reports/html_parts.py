@@ -1,12 +1,13 @@
-"""HTML pieces that the run's report (pipeline/report.py) and the Airflow UI's pages
-(pipeline/airflow_pages.py) share, so both say the same thing the same way."""
+"""HTML pieces that the run's report (pipeline/reports/report.py) and the Airflow UI's pages
+(pipeline/services/airflow_pages.py) share, so both say the same thing the same way."""
 from __future__ import annotations
 
 import html
 from typing import Any
 
-from pipeline import mlmd
-from pipeline.mlmd import RunSummary
+from pipeline.reports.reports.text import verdict
+
+from pipeline.metadata.runs import RunSummary
 
 
 def e(value: Any) -> str:
@@ -23,11 +24,11 @@ def table(headers, rows, uri_column: int | None = None) -> str:
 
 
 def gate_verdict(summary: RunSummary, baseline: dict[str, Any] | None) -> str:
-    """The model gate's verdict (`mlmd.verdict`, as `show` prints it) in HTML, with the
+    """The model gate's verdict (`verdict`, as `show` prints it) in HTML, with the
     thresholds that failed and the per-digit drops allowed as chance."""
     if summary.blessed is None:
         return "<p>No verdict recorded.</p>"
     lists = "".join(f"<ul>{''.join(f'<li>{e(label)}: {e(item)}</li>' for item in items)}</ul>"
                     for label, items in (("failed", summary.gate_failures), ("allowed", summary.drops_within_chance))
                     if items)
-    return f'<p class="{"ok" if summary.blessed else "bad"}"><b>{e(mlmd.verdict(summary, baseline))}</b></p>{lists}'
+    return f'<p class="{"ok" if summary.blessed else "bad"}"><b>{e(verdict(summary, baseline))}</b></p>{lists}'

@@ -14,11 +14,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+from pipeline.reports.reports.html_parts import gate_verdict, table
 
 from components import features
-from pipeline import mlmd
-from pipeline.config import Home
-from pipeline.html_parts import gate_verdict, table
+from pipeline.home import Home
+from pipeline.metadata.lineage import model_origin
+from pipeline.metadata.runs import summarize_run
+from pipeline.metadata.store import open_store
 
 SAMPLES = 24  # digits shown per split
 CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix
@@ -245,9 +247,9 @@ th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img
 
 def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
     """Write (or rewrite) the report of `run_id`, to `output` or its place in the home; returns its path."""
-    store = mlmd.open_store(home)
-    summary = mlmd.summarize_run(home, run_id, store)
-    baseline = mlmd.model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
+    store = open_store(home)
+    summary = summarize_run(home, run_id, store)
+    baseline = model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
     states = [(c.node_id, c.state) for c in summary.components.values()]
     config = json.dumps(summary.config, indent=1, sort_keys=True) if summary.config else "(not recorded)"
     body = f"""<!DOCTYPE html>

@@ -6,18 +6,9 @@ its accuracy and verdict to its artifacts (components/evaluator.py). Everything 
 from MLMD alone: no TensorFlow import.
 """
 from __future__ import annotations
-import base64
-import dataclasses
-import json
-import os
-import subprocess
-import time
-import zlib
-from pathlib import Path
-from typing import Any, Optional
-from components import features
-from pipeline.config import MLMD_PASSWORD_ENV, Home, PipelineConfig, load_config, mysql_store
-from pipeline.metadata.lineage import model_origin
+
+from typing import Any
+
 from pipeline.metadata.runs import RunSummary
 
 

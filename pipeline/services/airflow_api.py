@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from typing import Any, Callable
 
-from pipeline.processes import ServiceError
+from pipeline.services.lifecycle.processes import ServiceError
 
 # A scheduler that has not reported healthy for this long is gone: stop following its run.
 SCHEDULER_GONE_AFTER = 120
@@ -161,7 +161,7 @@ def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], None],
     """
     from urllib.parse import quote
 
-    from pipeline.runner import PROGRESS_MARKER
+    from pipeline.orchestration.progress import PROGRESS_MARKER
 
     seen: dict[tuple[str, int], Counter] = {}
     closed: set[tuple[str, int]] = set()

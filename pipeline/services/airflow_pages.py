@@ -1,4 +1,4 @@
-"""The HTML pages that the Airflow plugin (`pipeline.airflow_plugin`) serves inside Airflow's UI:
+"""The HTML pages that the Airflow plugin (`pipeline.services.airflow_plugin`) serves inside Airflow's UI:
 one component's results in one run, and plain messages for what is not there (yet).
 
 Every value shown comes from a file or the metadata store and is escaped here, at the one place it
@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.airflow_dag import PREPARE_TASK, REPORT_TASK
-from pipeline.html_parts import e as _e, gate_verdict, table
-from pipeline.mlmd import ComponentRun, RunSummary, iso_time
+from pipeline.reports.reports.html_parts import e as _e
+from pipeline.reports.reports.html_parts import gate_verdict, table
+
+from pipeline.metadata.runs import ComponentRun, RunSummary, iso_time
+from pipeline.orchestration.airflow_dag import PREPARE_TASK, REPORT_TASK
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; max-width: 70em; color: #222; }
@@ -101,9 +103,9 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
     """One task of one run: its state and time, what it found or decided, and its artifacts.
 
     `artifacts` is {"inputs": {key: [artifact]}, "outputs": {...}}, each artifact as
-    `pipeline.mlmd.describe_artifact` describes it; `anomalies` is
+    `pipeline.metadata.lineage.describe_artifact` describes it; `anomalies` is
     `components.anomalies.found_in_run` of this task alone (for the validators); `baseline` the
-    Evaluator's baseline model, named by its run and serving version (`pipeline.mlmd.model_origin`).
+    Evaluator's baseline model, named by its run and serving version (`pipeline.metadata.lineage.model_origin`).
     """
     parts = [f"<h1>{_e(task_id)}</h1>",
              f'<p class="meta">run {_e(summary.run_id)} &middot; commit {_e(summary.git_commit or "unknown")}</p>']

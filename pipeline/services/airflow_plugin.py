@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
+from pipeline.services.lifecycle.airflow_api import RUN_UNFINISHED
 
-from pipeline.airflow_api import RUN_UNFINISHED
-from pipeline.config import Home
+from pipeline.home import Home
 
 URL_PREFIX = "/mnist-pipeline"
 REPORT_ROUTE = "/dags/{dag_id}/runs/{run_id}/report"
@@ -60,10 +60,10 @@ def airflow_run_state(dag_id: str, run_id: str) -> str | None:
 
 def _open_store(home: Home):
     """The metadata store, or None when no run has recorded anything in this home yet."""
-    from pipeline import mlmd
+    from pipeline.metadata.store import open_store
 
     try:
-        return mlmd.open_store(home)
+        return open_store(home)
     except FileNotFoundError:
         return None
     except RuntimeError as err:  # a MySQL server that does not answer
@@ -72,10 +72,10 @@ def _open_store(home: Home):
 
 
 def _summary(home: Home, store, run_id: str):
-    from pipeline import mlmd
+    from pipeline.metadata.runs import summarize_run
 
     try:
-        return mlmd.summarize_run(home, run_id, store) if store else None
+        return summarize_run(home, run_id, store) if store else None
     except LookupError:
         return None
 
@@ -94,7 +94,7 @@ def _write_report(home: Home, run_id: str) -> None:
         if home.report_file(run_id).is_file():
             return
         try:
-            result = subprocess.run([sys.executable, "-m", "pipeline.cli", "report", "--", run_id],
+            result = subprocess.run([sys.executable, "-m", "pipeline.cli.main", "report", "--", run_id],
                                     capture_output=True, text=True, timeout=REPORT_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise PageError(500, "The report could not be written",
@@ -107,17 +107,19 @@ def _write_report(home: Home, run_id: str) -> None:
 
 def create_app():
     """The pages, as a FastAPI app for Airflow's API server to mount."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.auth.managers.models.resource_details import (
+        DagAccessEntity,
+    )
     from airflow.api_fastapi.core_api.security import requires_access_dag
     from fastapi import Depends, FastAPI, Request
     from fastapi.responses import FileResponse, HTMLResponse
     from starlette.exceptions import HTTPException
 
     from components.anomalies import found_in_run
-    from pipeline import airflow_pages as pages
-    from pipeline import mlmd
-    from pipeline.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
-    from pipeline.pipeline import NODES
+    from pipeline.definition.pipeline import NODES
+    from pipeline.metadata.lineage import describe_artifact, model_origin
+    from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
+    from pipeline.services.lifecycle import airflow_pages as pages
 
     app = FastAPI(title="MNIST pipeline: reports and results", docs_url=None, redoc_url=None, openapi_url=None)
     # Airflow's own checks: who the caller is (JWT), and whether they may read this DAG's runs/tasks.
@@ -191,13 +193,13 @@ def create_app():
                 f"yet: its first task, {PREPARE_TASK}, records it."))
         component = summary.components.get(task_id)
         type_names = {t.id: t.name for t in store.get_artifact_types()}
-        artifacts = {side: {key: [mlmd.describe_artifact(store, a, type_names) for a in items]
+        artifacts = {side: {key: [describe_artifact(store, a, type_names) for a in items]
                             for key, items in getattr(component, side).items()}
                      for side in ("inputs", "outputs")} if component else {}
         anomalies = found_in_run({task_id: component}) if component and task_id in VALIDATORS else None
         baseline = None
         if task_id == "Evaluator" and summary.baseline_model_id:
-            baseline = mlmd.model_origin(store, summary.baseline_model_id)
+            baseline = model_origin(store, summary.baseline_model_id)
         return HTMLResponse(pages.task_page(task_id, summary, component, artifacts,
                                             home.report_file(run_id).is_file(), anomalies, baseline))
 

@@ -6,7 +6,7 @@ from components import tf_env
 
 
 def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
-    """The environment for Airflow processes working on `home` (a `pipeline.config.Home`).
+    """The environment for Airflow processes working on `home` (a `pipeline.home.Home`).
 
     Airflow keeps its config and logs under <home>/airflow and reads the DAG from this package's
     `dags/` folder; its database and executor come from the home's profile (`AirflowProfile`):
@@ -14,8 +14,14 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
     CeleryExecutor in production. `executor` (local, celery) overrides the profile's. Settings
     marked "default" below yield to the same AIRFLOW__... variable in the caller's environment.
     """
+    from pipeline.services.lifecycle.profiles import (
+        EXECUTORS,
+        AirflowProfile,
+        load_profile,
+    )
+
     from dags import DAGS_FOLDER
-    from pipeline.config import EXECUTORS, HOME_ENV, AirflowProfile, load_profile
+    from pipeline.home import HOME_ENV
 
     profile = load_profile(home)
     if executor:
@@ -55,11 +61,11 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
         defaults.update({"AIRFLOW__CELERY__BROKER_URL": profile.broker,
                          "AIRFLOW__OPERATORS__DEFAULT_QUEUE": celery_queue(home),
                          "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
-                         # Workers import TFX once, before forking their pool (pipeline.task_imports).
+                         # Workers import TFX once, before forking their pool (pipeline.orchestration.task_imports).
                          "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG})
     else:
         # The LocalExecutor's workers come from a forkserver that imported TFX once: a task
-        # starts in well under a second instead of importing it for 6 s (pipeline.task_imports).
+        # starts in well under a second instead of importing it for 6 s (pipeline.orchestration.task_imports).
         defaults.update({"AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
                          "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": TASK_IMPORTS})
     for key, value in {**tf_env.DEFAULTS, **defaults}.items():
@@ -68,8 +74,8 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
 
 
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-TASK_IMPORTS = "pipeline.task_imports"
-CELERY_CONFIG = "pipeline.celery_config.CELERY_CONFIG"
+TASK_IMPORTS = "pipeline.orchestration.task_imports"
+CELERY_CONFIG = "pipeline.orchestration.celery_config.CELERY_CONFIG"
 
 
 def api_server_settings(port: int) -> dict[str, str]:

@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 
-from pipeline.config import Home
+from pipeline.home import Home
 
 # Set in every process of the run holding the lock: the token written into the lock file.
 TOKEN_ENV = "MNIST_PIPELINE_RUN_LOCK"

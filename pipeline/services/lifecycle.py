@@ -5,7 +5,7 @@ processor and, for the CeleryExecutor, N Celery workers, each detached with a pi
 in <home>/airflow/services/. No triggerer: no task of this DAG defers. No log server either: every
 process shares <home>/airflow/logs, where the API server reads the task logs, so no port is opened
 but the API server's. `mnist-pipeline run` then triggers DAG runs through the REST API
-(`pipeline.airflow_api`) and follows them. Without `up`, `run` runs the DAG in-process.
+(`pipeline.services.airflow_api`) and follows them. Without `up`, `run` runs the DAG in-process.
 """
 from __future__ import annotations
 
@@ -14,10 +14,19 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline import airflow_api, environment, home_lock, logins, processes
-from pipeline.airflow_api import Api
-from pipeline.config import AIRFLOW_DB_ENV, EXECUTORS, MLMD_ENV, Home, load_config, load_profile
-from pipeline.processes import ServiceError
+from pipeline.services.lifecycle.airflow_api import Api
+from pipeline.services.lifecycle.processes import ServiceError
+from pipeline.services.lifecycle.profiles import AIRFLOW_DB_ENV, EXECUTORS, load_profile
+
+from pipeline.config import MLMD_ENV, load_config
+from pipeline.home import Home
+from pipeline.services.lifecycle import (
+    airflow_api,
+    environment,
+    home_lock,
+    logins,
+    processes,
+)
 
 # Stopped in this order: the scheduler first, so that it hands out no new task while the rest stops.
 ORDER = ("scheduler", "dag-processor", "worker", "api-server")
@@ -44,14 +53,14 @@ def _check_broker(url: str) -> None:
 
 
 def _check_mlmd(home: Home, parallel: bool) -> str:
-    from pipeline import mlmd
+    from pipeline.metadata.store import open_store
 
     config = load_config(home=home)
     if parallel and not config.metadata_store:
         raise ServiceError("tasks that run in parallel need ML Metadata on MySQL or MariaDB (SQLite cannot take "
                            f"parallel writers): set ${MLMD_ENV} to mysql://USER@HOST:PORT/DATABASE")
     if config.metadata_store:
-        mlmd.open_store(home, config)  # raises a clear RuntimeError when unreachable
+        open_store(home, config)  # raises a clear RuntimeError when unreachable
     return config.metadata_store or str(home.metadata_db)
 
 
@@ -85,7 +94,7 @@ def _check_before_start(home: Home, executor: str, workers: int, port: int, prof
 def up(home: Home, executor: str | None = None, workers: int | None = None, port: int = 8080,
        timeout: float = 600, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Start Airflow for `home` and wait until the scheduler is healthy and the DAG loaded."""
-    from pipeline.airflow_dag import DAG_ID
+    from pipeline.orchestration.airflow_dag import DAG_ID
 
     profile = load_profile(home)
     executor = executor or profile.default_executor

@@ -15,8 +15,9 @@ import secrets
 import threading
 from pathlib import Path
 
-from pipeline.config import Home
-from pipeline.processes import ServiceError, run_once
+from pipeline.services.lifecycle.processes import ServiceError, run_once
+
+from pipeline.home import Home
 
 ADMIN_USER = "admin"
 API_USER = "mnist-pipeline-api"

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.config import Home
+from pipeline.home import Home
 
 
 class ServiceError(RuntimeError):
@@ -24,8 +24,8 @@ class ServiceError(RuntimeError):
 
 def airflow_command(args: list[str], teardown: bool = True) -> list[str]:
     """The command line of `airflow ARGS` in this project's environment; without Python's
-    teardown at its end if not `teardown` (`pipeline.airflow_main`)."""
-    return [sys.executable, "-m", "airflow" if teardown else "pipeline.airflow_main", *args]
+    teardown at its end if not `teardown` (`pipeline.orchestration.airflow_main`)."""
+    return [sys.executable, "-m", "airflow" if teardown else "pipeline.orchestration.airflow_main", *args]
 
 
 def last_lines(path: Path, count: int = 15) -> str:
@@ -69,7 +69,7 @@ def start_detached(home: Home, name: str, args: list[str], env: dict[str, str]) 
 def start_attached(home: Home, args: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) \
         -> subprocess.Popen:
     """An Airflow command whose output this process reads line by line (`airflow dags test`); it
-    ends without Python's teardown (`pipeline.airflow_main`).
+    ends without Python's teardown (`pipeline.orchestration.airflow_main`).
 
     It runs in a process group of its own: Ctrl-C in the terminal reaches only this process,
     which then stops the whole group in order (`end_group`) while it keeps reading the output,
@@ -218,8 +218,10 @@ def free_port() -> int:
 def check_postgres(url: str) -> None:
     """Fail with what to do when Airflow's PostgreSQL database cannot be reached."""
     import psycopg2
-
-    from pipeline.config import AIRFLOW_DB_PASSWORD_ENV, postgres_database
+    from pipeline.services.lifecycle.profiles import (
+        AIRFLOW_DB_PASSWORD_ENV,
+        postgres_database,
+    )
 
     db = postgres_database(url)
     try:

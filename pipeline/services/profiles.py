@@ -5,19 +5,15 @@ Defaults live in the `PipelineConfig` dataclass. A YAML file holds only override
 overrides both. Everything a run writes lives under one home folder, `Home`.
 """
 from __future__ import annotations
+
 import dataclasses
-import datetime
 import os
-import re
-import shlex
-from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+
 import yaml
-from components.recipe import Recipe
-from components.tuning import Budget
+
 from pipeline.errors import ConfigError
 from pipeline.home import Home
-
 
 # Where Airflow runs (see AirflowProfile): its database, executor and Celery broker. Set in the
 # environment, or in an `airflow:` section of the home's config.yaml (which wins, as for MLMD).

@@ -1,6 +1,6 @@
 """The feature extractor of a pushed model, for new models to build on ("DAGs all the way down").
 
-    from pipeline.extractor import load_feature_extractor
+    from pipeline.serving.extractor import load_feature_extractor
 
     extractor = load_feature_extractor()         # the latest pushed model's, a Keras model
     embeddings = extractor(images)               # [N, 28, 28] of 0-255 (as MNIST) -> [N, 128]
@@ -19,8 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from components import features
-from pipeline.config import Home, PipelineConfig, load_config
-from pipeline.inference import ModelError, latest_model_dir
+from pipeline.config import PipelineConfig, load_config
+from pipeline.home import Home
+from pipeline.serving.inference import ModelError, latest_model_dir
 
 FEATURE_EXTRACTOR_FILE = Path(features.FEATURE_EXTRACTOR_FILE)
 

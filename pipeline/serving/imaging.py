@@ -273,7 +273,7 @@ def as_digits(array: np.ndarray, source: str = "array") -> np.ndarray:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    from pipeline.data import DataError, read_idx_images
+    from pipeline.data.sources import DataError, read_idx_images
 
     if path.suffix != ".gz":
         with open(path, "rb") as f:

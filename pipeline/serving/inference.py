@@ -1,6 +1,6 @@
 """Classify digits with a pushed model, from Python, locally or through TensorFlow Serving.
 
-    from pipeline.inference import load_model
+    from pipeline.serving.inference import load_model
 
     model = load_model()                        # the latest version under $MNIST_PIPELINE_HOME/serving/<pipeline_name>
     model.classify(images)                      # [N, 28, 28] array of 0-255 values -> list of Prediction
@@ -23,8 +23,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from components.features import IMAGES_SIGNATURE
-from pipeline import imaging
-from pipeline.config import Home, PipelineConfig, load_config
+from pipeline.config import PipelineConfig, load_config
+from pipeline.home import Home
+from pipeline.serving import imaging
 
 BATCH = 256
 # Below this probability for its digit, an answer is flagged unreliable: on MNIST's own test digits

@@ -1,0 +1,1 @@
+"""The ML Metadata store: opening it, a run's records, spans, run summaries and lineage."""

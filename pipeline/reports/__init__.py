@@ -1,0 +1,1 @@
+"""What a person reads about a run: text verdicts, the HTML report, the schema diff."""
