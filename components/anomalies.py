@@ -5,7 +5,7 @@ Light on purpose (no TFX import), so the CLI can read them quickly.
 import os
 from typing import List, Tuple
 
-from components import features
+from components import features, nodes
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # the name ExampleValidator uses
 
@@ -36,7 +36,7 @@ def found_in_run(components) -> Tuple[bool, List[Tuple[str, str, str, str, str]]
     """(was the data validated, [(found by, split, feature, kind, description)]) for one run's
     component executions (node id -> pipeline.metadata.runs.ComponentRun)."""
     rows, validated = [], False
-    for node, key in (("ExampleValidator", "anomalies"), ("DataValidationGate", "findings")):
+    for node, key in ((nodes.EXAMPLE_VALIDATOR, "anomalies"), (nodes.DATA_GATE, "findings")):
         component = components.get(node)
         for artifact in (component.outputs.get(key, []) if component else []):
             for split in features.SPLITS:

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from components import features
+from components import features, nodes
 
 EXAMPLES_KEY = "examples"  # in: every Examples of the ImportExampleGen node; out: the chosen spans
 CURRENT_KEY = "current"  # this run's ImportExampleGen output; passed through
@@ -65,7 +65,7 @@ class LatestSpansStrategy(resolver.ResolverStrategy):
     """The `train_spans` latest spans (0: all) of the current span's data set that passed the
     gate node, up to and including the current span, oldest first (`select`)."""
 
-    def __init__(self, train_spans: int = 0, gate_node: str = "DataValidationGate"):
+    def __init__(self, train_spans: int = 0, gate_node: str = nodes.DATA_GATE):
         self._train_spans = train_spans
         self._gate_node = gate_node
 

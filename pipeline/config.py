@@ -1,8 +1,8 @@
-"""Every knob of the pipeline, and every path it writes.
+"""Every knob of the pipeline: the `PipelineConfig` dataclass and how it is loaded.
 
-Defaults live in the `PipelineConfig` dataclass. A YAML file holds only overrides (by default
+Defaults live in the dataclass. A YAML file holds only overrides (by default
 `$MNIST_PIPELINE_HOME/config.yaml`, if it exists), and `--set key=value` on the command line
-overrides both. Everything a run writes lives under one home folder, `Home`.
+overrides both.
 """
 from __future__ import annotations
 

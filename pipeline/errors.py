@@ -1,8 +1,5 @@
-"""Every knob of the pipeline, and every path it writes.
-
-Defaults live in the `PipelineConfig` dataclass. A YAML file holds only overrides (by default
-`$MNIST_PIPELINE_HOME/config.yaml`, if it exists), and `--set key=value` on the command line
-overrides both. Everything a run writes lives under one home folder, `Home`.
+"""The error for input a person can fix (a config file, an override, a home, a profile): the
+message says which and what to do. Every layer raises it; the CLI prints it in one line.
 """
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Every knob of the pipeline, and every path it writes.
-
-Defaults live in the `PipelineConfig` dataclass. A YAML file holds only overrides (by default
-`$MNIST_PIPELINE_HOME/config.yaml`, if it exists), and `--set key=value` on the command line
-overrides both. Everything a run writes lives under one home folder, `Home`.
+"""Every path a run writes: the home folder (`~/.mnist-pipeline`, or `$MNIST_PIPELINE_HOME`) and
+everything under it.
 """
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 from pipeline.cli.main.options import add_config_options, config_from_args
-
 from pipeline.errors import ConfigError
 from pipeline.home import Home
 

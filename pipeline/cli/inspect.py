@@ -5,24 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from components import features, nodes
 from pipeline.cli.main.options import RUN_HELP, print_json
-
-from components import features
 from pipeline.home import Home
 
 
 def cmd_schema_diff(args) -> int:
-    from pipeline.reports.reports import schema_diff
-
     from pipeline.metadata.runs import component_runs, resolve_run_id
     from pipeline.metadata.store import open_store
+    from pipeline.reports.reports import schema_diff
     from schema import SCHEMA_FILE
 
     home = Home.from_env()
     store = open_store(home)
     run_id = resolve_run_id(store, args.run)
     runs = component_runs(store, run_id)
-    inferred = runs.get("SchemaGen") and runs["SchemaGen"].outputs.get("schema")
+    inferred = runs.get(nodes.SCHEMA_GEN) and runs[nodes.SCHEMA_GEN].outputs.get("schema")
     if not inferred:
         raise LookupError(f"run {run_id} has no schema from SchemaGen")
     inferred_file = Path(inferred[0].uri) / "schema.pbtxt"
@@ -70,12 +68,11 @@ def cmd_show(args) -> int:
     """A run as a report: components with state and time, anomalies, metrics, the verdict with
     its baseline named by version and run. `--verbose` adds every artifact with all its
     properties; `--json` holds everything."""
-    from pipeline.reports.reports.text import evaluation_lines
-
     from components.anomalies import found_in_run
     from pipeline.metadata.lineage import describe_artifact, model_origin
     from pipeline.metadata.runs import iso_time, resolve_run_id, summarize_run
     from pipeline.metadata.store import open_store
+    from pipeline.reports.reports.text import evaluation_lines
 
     home = Home.from_env()
     store = open_store(home)
@@ -311,11 +308,10 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from pipeline.reports.reports import report
-
     from components import tf_env
     from pipeline.metadata.runs import resolve_run_id
     from pipeline.metadata.store import open_store
+    from pipeline.reports.reports import report
 
     tf_env.quiet_tensorflow()
     home = Home.from_env()

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from components import nodes
 from pipeline.cli.main.options import RUN_HELP, add_config_options, config_from_args
-
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.home import Home
@@ -75,11 +75,10 @@ def _last_error(log_path: Path) -> str:
 
 def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
     """The run's outcome, read from the MLMD store the run recorded into (the run's config names it)."""
-    from pipeline.reports.reports.text import evaluation_lines
-
     from pipeline.metadata.lineage import model_origin
     from pipeline.metadata.runs import summarize_run
     from pipeline.metadata.store import open_store
+    from pipeline.reports.reports.text import evaluation_lines
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
@@ -95,7 +94,7 @@ def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: floa
     for line in evaluation_lines(summary, baseline):
         print("  " + line)
     if summary.pushed_path:
-        cached = summary.components.get("Pusher") and summary.components["Pusher"].state == "CACHED"
+        cached = summary.components.get(nodes.PUSHER) and summary.components[nodes.PUSHER].state == "CACHED"
         note = " (unchanged re-run: already pushed, nothing new)" if cached else ""
         print(f"  pushed:     {summary.pushed_path}{note}")
     elif summary.pushed is False:

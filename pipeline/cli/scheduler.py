@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline.services.lifecycle.profiles import EXECUTORS
-
 from pipeline.home import Home
+from pipeline.services.lifecycle.profiles import EXECUTORS
 
 
 def cmd_airflow_up(args) -> int:

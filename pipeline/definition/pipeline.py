@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from components import features
+from components import features, nodes
 from pipeline.config import PipelineConfig
 from pipeline.definition.topology import Graph
 from pipeline.home import Home
@@ -174,7 +174,7 @@ def _spans_resolver(config: PipelineConfig, current, **_):
     from components import spans
 
     return Resolver(strategy_class=spans.LatestSpansStrategy,
-                    config={"train_spans": config.train_spans, "gate_node": "DataValidationGate"}, **{
+                    config={"train_spans": config.train_spans, "gate_node": nodes.DATA_GATE}, **{
                         # Every Examples of the pipeline (only ImportExampleGen makes them); not the
                         # node's output channel, which would be this run's output alone.
                         spans.EXAMPLES_KEY: channel.Channel(type=standard_artifacts.Examples),

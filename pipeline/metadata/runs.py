@@ -1,9 +1,6 @@
-"""The metadata store: opening it, and reading what runs did from the records TFX left.
-
-TFX writes executions, artifacts and their links; the pipeline adds, on each run's
-`pipeline_run` context, the resolved config and the code's git commit, and the Evaluator adds
-its accuracy and verdict to its artifacts (components/evaluator.py). Everything here is read
-from MLMD alone: no TensorFlow import.
+"""What a run did, read from MLMD: one `RunSummary` per pipeline run, with its components'
+executions, the spans it trained on, its accuracy, verdict and pushed model. `show`, `runs`,
+the report and the UI's pages all read runs through here.
 """
 from __future__ import annotations
 
@@ -11,9 +8,9 @@ import dataclasses
 import json
 from typing import Any, Optional
 
-from components import features
+from components import features, nodes
 from pipeline.home import Home
-from pipeline.metadata.spans import EXAMPLE_GEN, span_of, span_range
+from pipeline.metadata.spans import span_of, span_range
 from pipeline.metadata.store import (
     PIPELINE_RUN_CONTEXT,
     node_ids_by_context,
@@ -190,13 +187,13 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
                          git_commit=property_of(context, "git_commit"))
     summary.started_ms = 1000 * property_of(context, "started_at", 0) or min((c.started_ms for c in runs.values()), default=0)
     summary.finished_ms = max((c.finished_ms for c in runs.values()), default=summary.started_ms)
-    example_gen, trainer = runs.get(EXAMPLE_GEN), runs.get("Trainer")
+    example_gen, trainer = runs.get(nodes.EXAMPLE_GEN), runs.get(nodes.TRAINER)
     if example_gen and example_gen.outputs.get("examples"):
         summary.ingested = span_of(example_gen.outputs["examples"][0])
     if trainer:
         summary.trained_on = sorted((span_of(a) for a in trainer.inputs.get("examples", [])),
                                     key=lambda s: (s["span"] is None, s["span"] or 0))
-    evaluator = runs.get("Evaluator")
+    evaluator = runs.get(nodes.EVALUATOR)
     if evaluator:
         for artifact in evaluator.outputs.get("evaluation", []):
             summary.accuracy = property_of(artifact, features.ACCURACY)
@@ -207,16 +204,16 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
             summary.baseline_model_id = property_of(artifact, "baseline_model_id")
             summary.gate_failures = json.loads(property_of(artifact, "validation_failures", "[]"))
             summary.drops_within_chance = json.loads(property_of(artifact, "digit_drops_within_chance", "[]"))
-    trainer = runs.get("Trainer")
+    trainer = runs.get(nodes.TRAINER)
     for artifact in trainer.outputs.get("model", []) if trainer else []:
         summary.trained_with = json.loads(property_of(artifact, "trained_with", "{}"))
-    tuner = runs.get("Tuner")
+    tuner = runs.get(nodes.TUNER)
     if tuner and tuner.outputs.get("tuner_results"):
         [results] = tuner.outputs["tuner_results"]
         settings = [json.loads(property_of(a, "settings", "{}")) for a in tuner.outputs.get("best_hyperparameters", [])]
         summary.tuning = {"trials": json.loads(property_of(results, "trials", "[]")),
                           "best_trial": property_of(results, "best_trial"), "settings": settings[0] if settings else {}}
-    pusher = runs.get("Pusher")
+    pusher = runs.get(nodes.PUSHER)
     if pusher:
         for artifact in pusher.outputs.get("pushed_model", []):
             summary.pushed = bool(property_of(artifact, "pushed", 0))

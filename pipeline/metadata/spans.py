@@ -1,15 +1,10 @@
-"""The metadata store: opening it, and reading what runs did from the records TFX left.
-
-TFX writes executions, artifacts and their links; the pipeline adds, on each run's
-`pipeline_run` context, the resolved config and the code's git commit, and the Evaluator adds
-its accuracy and verdict to its artifacts (components/evaluator.py). Everything here is read
-from MLMD alone: no TensorFlow import.
+"""Which spans of a data set runs have ingested, read from ImportExampleGen's artifacts.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from components import features
+from components import features, nodes
 from pipeline.config import PipelineConfig
 from pipeline.home import Home
 from pipeline.metadata.store import (
@@ -19,8 +14,6 @@ from pipeline.metadata.store import (
     property_of,
 )
 
-EXAMPLE_GEN = "ImportExampleGen"  # the node's id (pipeline/definition/pipeline.py); its node context is <pipeline>.<id>
-
 
 def ingested_spans(home: Home, config: PipelineConfig, data_set: str) -> set[int]:
     """The spans of a data set that this pipeline's ImportExampleGen has ingested (its Examples
@@ -29,7 +22,7 @@ def ingested_spans(home: Home, config: PipelineConfig, data_set: str) -> set[int
     if not config.metadata_store and not home.metadata_db.exists():
         return set()
     store = open_store(home, config)
-    node = store.get_context_by_type_and_name(NODE_CONTEXT, f"{config.pipeline_name}.{EXAMPLE_GEN}") \
+    node = store.get_context_by_type_and_name(NODE_CONTEXT, f"{config.pipeline_name}.{nodes.EXAMPLE_GEN}") \
         if has_context_type(store, NODE_CONTEXT) else None
     if node is None:  # this pipeline never ingested anything
         return set()

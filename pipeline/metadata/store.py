@@ -1,9 +1,8 @@
-"""The metadata store: opening it, and reading what runs did from the records TFX left.
+"""The metadata store: which one a home uses (SQLite in the home, or MySQL/MariaDB), opening it,
+and the small readers every other module of this package shares.
 
-TFX writes executions, artifacts and their links; the pipeline adds, on each run's
-`pipeline_run` context, the resolved config and the code's git commit, and the Evaluator adds
-its accuracy and verdict to its artifacts (components/evaluator.py). Everything here is read
-from MLMD alone: no TensorFlow import.
+TFX writes executions, artifacts and their links; everything here reads MLMD alone: no
+TensorFlow import.
 """
 from __future__ import annotations
 

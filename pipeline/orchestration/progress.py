@@ -1,10 +1,5 @@
-"""Runs one node of the compiled pipeline: what each Airflow task does.
-
-The pipeline is compiled to TFX's intermediate representation (IR) and each node runs through
-TFX's portable launcher, the same machinery as TFX's LocalDagRunner and Kubeflow runners: input
-resolution from MLMD, caching, and execution and artifact bookkeeping in MLMD. The Airflow run id
-is the pipeline run id, so every task of one DAG run records into one MLMD pipeline-run context,
-and a task that is cleared and re-run in Airflow picks up its inputs from MLMD.
+"""Progress events: each task prints one line per step on stdout, which `mnist-pipeline run`
+reads to show what runs now, and how long each component took.
 """
 from __future__ import annotations
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from pipeline.reports.reports.text import verdict
-
 from pipeline.metadata.runs import RunSummary
+from pipeline.reports.reports.text import verdict
 
 
 def e(value: Any) -> str:

@@ -14,13 +14,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-from pipeline.reports.reports.html_parts import gate_verdict, table
 
-from components import features
+from components import features, nodes
 from pipeline.home import Home
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.runs import summarize_run
 from pipeline.metadata.store import open_store
+from pipeline.reports.reports.html_parts import gate_verdict, table
 
 SAMPLES = 24  # digits shown per split
 CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix
@@ -130,8 +130,8 @@ def _statistics_section(summary) -> str:
     import tensorflow_data_validation as tfdv
 
     parts = []
-    stats_gen = summary.components.get("StatisticsGen")
-    examples = summary.components.get("ImportExampleGen")
+    stats_gen = summary.components.get(nodes.STATISTICS_GEN)
+    examples = summary.components.get(nodes.EXAMPLE_GEN)
     for split in features.SPLITS:
         parts.append(f"<h3>{split}</h3>")
         if stats_gen and stats_gen.outputs.get("statistics"):
@@ -164,9 +164,9 @@ def _anomalies_section(summary) -> str:
     from components.anomalies import found_in_run
 
     validated, rows = found_in_run(summary.components)
-    gate = summary.components.get("DataValidationGate")
+    gate = summary.components.get(nodes.DATA_GATE)
     if gate and gate.state == "FAILED" and not rows:
-        rows.append(("DataValidationGate", "", "", "FAILED", "see the run log"))
+        rows.append((nodes.DATA_GATE, "", "", "FAILED", "see the run log"))
     if not validated and not rows:
         return "<p>The data was not validated in this run.</p>"
     if not rows:
@@ -189,7 +189,7 @@ def _evaluation_section(summary, baseline) -> str:
 def _confusion_for(summary):
     import tensorflow as tf
 
-    trainer, examples = summary.components.get("Trainer"), summary.components.get("ImportExampleGen")
+    trainer, examples = summary.components.get(nodes.TRAINER), summary.components.get(nodes.EXAMPLE_GEN)
     if not (trainer and trainer.outputs.get("model") and examples and examples.outputs.get("examples")):
         return None
     model_dir = os.path.join(trainer.outputs["model"][0].uri, "Format-Serving")
@@ -213,7 +213,7 @@ def _spans_section(summary) -> str:
 
 
 def _training_section(summary) -> str:
-    trainer = summary.components.get("Trainer")
+    trainer = summary.components.get(nodes.TRAINER)
     if not (trainer and trainer.outputs.get("model_run")):
         return "<p>No training in this run.</p>"
     path = os.path.join(trainer.outputs["model_run"][0].uri, features.HISTORY_FILE)

@@ -1,9 +1,4 @@
-"""The metadata store: opening it, and reading what runs did from the records TFX left.
-
-TFX writes executions, artifacts and their links; the pipeline adds, on each run's
-`pipeline_run` context, the resolved config and the code's git commit, and the Evaluator adds
-its accuracy and verdict to its artifacts (components/evaluator.py). Everything here is read
-from MLMD alone: no TensorFlow import.
+"""The words of a run's verdict and evaluation, shared by `show`, the report and the UI.
 """
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.reports.reports.html_parts import e as _e
-from pipeline.reports.reports.html_parts import gate_verdict, table
-
+from components import nodes
 from pipeline.metadata.runs import ComponentRun, RunSummary, iso_time
 from pipeline.orchestration.airflow_dag import PREPARE_TASK, REPORT_TASK
+from pipeline.reports.reports.html_parts import e as _e
+from pipeline.reports.reports.html_parts import gate_verdict, table
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; max-width: 70em; color: #222; }
@@ -90,9 +90,9 @@ def results_section(task_id: str, summary: RunSummary, component: ComponentRun |
                 "before it failed, or it failed before TFX recorded it (see its log).</p>")
     if anomalies is not None:
         return "<h2>Anomalies</h2>" + anomalies_section(task_id, component, *anomalies)
-    if task_id == "Evaluator":
+    if task_id == nodes.EVALUATOR:
         return "<h2>Verdict</h2>" + evaluation_section(summary, baseline)
-    if task_id == "Pusher":
+    if task_id == nodes.PUSHER:
         return "<h2>Push</h2>" + push_section(summary)
     return ""
 

@@ -25,14 +25,15 @@ from urllib.parse import urlsplit
 
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
-from pipeline.services.lifecycle.airflow_api import RUN_UNFINISHED
 
+from components import nodes
 from pipeline.home import Home
+from pipeline.services.lifecycle.airflow_api import RUN_UNFINISHED
 
 URL_PREFIX = "/mnist-pipeline"
 REPORT_ROUTE = "/dags/{dag_id}/runs/{run_id}/report"
 TASK_ROUTE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
-VALIDATORS = ("ExampleValidator", "DataValidationGate")
+VALIDATORS = (nodes.EXAMPLE_VALIDATOR, nodes.DATA_GATE)
 # Inline styles and embedded (data:) images, nothing else; framed only by Airflow's own pages.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 REPORT_TIMEOUT = 600  # seconds to write a missing report (the full eval split is classified)
@@ -198,7 +199,7 @@ def create_app():
                      for side in ("inputs", "outputs")} if component else {}
         anomalies = found_in_run({task_id: component}) if component and task_id in VALIDATORS else None
         baseline = None
-        if task_id == "Evaluator" and summary.baseline_model_id:
+        if task_id == nodes.EVALUATOR and summary.baseline_model_id:
             baseline = model_origin(store, summary.baseline_model_id)
         return HTMLResponse(pages.task_page(task_id, summary, component, artifacts,
                                             home.report_file(run_id).is_file(), anomalies, baseline))

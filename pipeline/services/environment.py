@@ -14,14 +14,13 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
     CeleryExecutor in production. `executor` (local, celery) overrides the profile's. Settings
     marked "default" below yield to the same AIRFLOW__... variable in the caller's environment.
     """
+    from dags import DAGS_FOLDER
+    from pipeline.home import HOME_ENV
     from pipeline.services.lifecycle.profiles import (
         EXECUTORS,
         AirflowProfile,
         load_profile,
     )
-
-    from dags import DAGS_FOLDER
-    from pipeline.home import HOME_ENV
 
     profile = load_profile(home)
     if executor:

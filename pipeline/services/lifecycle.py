@@ -14,10 +14,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.services.lifecycle.airflow_api import Api
-from pipeline.services.lifecycle.processes import ServiceError
-from pipeline.services.lifecycle.profiles import AIRFLOW_DB_ENV, EXECUTORS, load_profile
-
 from pipeline.config import MLMD_ENV, load_config
 from pipeline.home import Home
 from pipeline.services.lifecycle import (
@@ -27,6 +23,9 @@ from pipeline.services.lifecycle import (
     logins,
     processes,
 )
+from pipeline.services.lifecycle.airflow_api import Api
+from pipeline.services.lifecycle.processes import ServiceError
+from pipeline.services.lifecycle.profiles import AIRFLOW_DB_ENV, EXECUTORS, load_profile
 
 # Stopped in this order: the scheduler first, so that it hands out no new task while the rest stops.
 ORDER = ("scheduler", "dag-processor", "worker", "api-server")

@@ -15,9 +15,8 @@ import secrets
 import threading
 from pathlib import Path
 
-from pipeline.services.lifecycle.processes import ServiceError, run_once
-
 from pipeline.home import Home
+from pipeline.services.lifecycle.processes import ServiceError, run_once
 
 ADMIN_USER = "admin"
 API_USER = "mnist-pipeline-api"

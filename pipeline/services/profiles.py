@@ -1,8 +1,5 @@
-"""Every knob of the pipeline, and every path it writes.
-
-Defaults live in the `PipelineConfig` dataclass. A YAML file holds only overrides (by default
-`$MNIST_PIPELINE_HOME/config.yaml`, if it exists), and `--set key=value` on the command line
-overrides both. Everything a run writes lives under one home folder, `Home`.
+"""Where Airflow runs: the embedded profile (SQLite) or production (PostgreSQL, with the Local or
+Celery executor), from the environment and the `airflow:` section of the home's config.yaml.
 """
 from __future__ import annotations
 
