@@ -32,7 +32,7 @@ from components import tf_env  # noqa: E402
 from pipeline.home import HOME_ENV, Home
 from pipeline.metadata.runs import latest_run_id, summarize_run
 from pipeline.metadata.store import open_store
-from pipeline.services.lifecycle import environment
+from pipeline.services import environment
 
 PYTHON = sys.executable
 GOALS = {"overhead_ratio": "<= 1.3", "pipeline_vs_peer": "<= 0.8", "accuracy_median": ">= 0.995",

@@ -26,15 +26,15 @@ from pathlib import Path
 from unittest import mock
 
 import psutil
-from pipeline.services.lifecycle.airflow_api import Api, log_lines, trigger
-from pipeline.services.lifecycle.profiles import AIRFLOW_DB_ENV
+from pipeline.services.airflow_api import Api, log_lines, trigger
+from pipeline.services.profiles import AIRFLOW_DB_ENV
 
 from bench.stats import spread, weights_digest
 from pipeline.home import HOME_ENV, Home
 from pipeline.metadata.runs import summarize_run
 from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.orchestration.progress import PROGRESS_MARKER
-from pipeline.services.lifecycle import lifecycle, processes
+from pipeline.services import lifecycle, processes
 from tests.local_databases import mariadb_store, postgres_database
 
 TRAINING = {"Trainer"}

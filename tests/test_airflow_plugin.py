@@ -28,7 +28,7 @@ from pipeline.metadata.store import (
     connection_config,
 )
 from pipeline.orchestration.airflow_dag import DAG_ID
-from pipeline.services.lifecycle import airflow_plugin
+from pipeline.services import airflow_plugin
 
 RUN = "manual__2026-11-29T10:00:00.123456+00:00"  # ':' and '+' as in Airflow's run ids
 ANOMALY = "Unexpectedly large value: 12. <script>alert(1)</script>"
@@ -272,7 +272,7 @@ def _plugins_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.e2e  # 25-45 s: Airflow's database, two logins, the API server
 def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path):
-    from pipeline.services.lifecycle import logins, processes
+    from pipeline.services import logins, processes
 
     home.airflow_services.mkdir(parents=True)
     record_run(home, RUN, {"epochs": 1})

@@ -18,7 +18,7 @@ from pipeline.definition.pipeline import NODES
 from pipeline.home import Home
 from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
 from pipeline.orchestration.runner import compile_pipeline, node_graph
-from pipeline.services.lifecycle import environment
+from pipeline.services import environment
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 

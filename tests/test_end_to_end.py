@@ -324,7 +324,7 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
     """The Airflow way, on the embedded `airflow up` (LocalExecutor on SQLite, one task at a time):
     a run fails in the Trainer; clearing the failed task and what follows it, as the UI's Clear
     does (the same REST call), makes the scheduler run only those again, in the same DAG run."""
-    from pipeline.services.lifecycle import airflow_api, logins, processes
+    from pipeline.services import airflow_api, logins, processes
 
     env = {**os.environ, HOME_ENV: str(home.root)}
     port = processes.free_port()
@@ -412,7 +412,7 @@ def test_sigint_during_the_trainer_stops_the_run_within_15_s_leaving_nothing_run
     assert "interrupted by SIGINT" in interrupted["output"] and "mnist-pipeline resume" in interrupted["output"]
     assert "Traceback" not in interrupted["output"]
     assert not [p.pid for p in interrupted["tree"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    from pipeline.services.lifecycle import home_lock
+    from pipeline.services import home_lock
     assert home_lock.holder(home) is None
 
 

@@ -13,7 +13,7 @@ from pipeline.metadata.store import (
     connection_config,
     open_store,
 )
-from pipeline.services.lifecycle import home_lock
+from pipeline.services import home_lock
 from tests.conftest import hold_run_lock
 
 

@@ -1,5 +1,5 @@
 import numpy as np
-from pipeline.reports.reports import report
+from pipeline.reports import report
 
 
 def test_confusion_matrix_counts_true_against_predicted():

@@ -1,5 +1,5 @@
 """What `mnist-pipeline run` shows of a task's output: progress events and the Trainer's epochs."""
-from pipeline.cli.main.run import show_progress
+from pipeline.cli.run import show_progress
 
 from pipeline.orchestration.progress import PROGRESS_MARKER
 
@@ -23,7 +23,7 @@ def test_progress_events_name_the_run_and_collect_failures(capsys):
 def test_a_log_read_again_shows_only_its_new_lines_whatever_came_before_them():
     from collections import Counter
 
-    from pipeline.services.lifecycle.airflow_api import unseen
+    from pipeline.services.airflow_api import unseen
 
     shown = Counter()
     running = ["Could not read served logs", "started", "epoch 1/1", "epoch 1/1"]

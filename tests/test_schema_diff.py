@@ -1,5 +1,5 @@
 from google.protobuf import text_format
-from pipeline.reports.reports import schema_diff
+from pipeline.reports import schema_diff
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from schema import SCHEMA_FILE

@@ -5,7 +5,7 @@ import json
 import time
 from pathlib import Path
 
-from pipeline.cli.main.options import add_config_options, config_from_args
+from pipeline.cli.options import add_config_options, config_from_args
 from pipeline.errors import ConfigError
 from pipeline.home import Home
 
@@ -22,7 +22,7 @@ def cmd_config(args) -> int:
 def cmd_data(args) -> int:
     from components import tf_env
     from pipeline.data.data_sets import prepare, span_dir
-    from pipeline.services.lifecycle import home_lock
+    from pipeline.services import home_lock
 
     tf_env.quiet_tensorflow()  # TensorFlow only writes records here: no import chatter
     home = Home.from_env()

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 from components import features, nodes
-from pipeline.cli.main.options import RUN_HELP, print_json
+from pipeline.cli.options import RUN_HELP, print_json
 from pipeline.home import Home
 
 
 def cmd_schema_diff(args) -> int:
     from pipeline.metadata.runs import component_runs, resolve_run_id
     from pipeline.metadata.store import open_store
-    from pipeline.reports.reports import schema_diff
+    from pipeline.reports import schema_diff
     from schema import SCHEMA_FILE
 
     home = Home.from_env()
@@ -72,7 +72,7 @@ def cmd_show(args) -> int:
     from pipeline.metadata.lineage import describe_artifact, model_origin
     from pipeline.metadata.runs import iso_time, resolve_run_id, summarize_run
     from pipeline.metadata.store import open_store
-    from pipeline.reports.reports.text import evaluation_lines
+    from pipeline.reports.text import evaluation_lines
 
     home = Home.from_env()
     store = open_store(home)
@@ -311,7 +311,7 @@ def cmd_report(args) -> int:
     from components import tf_env
     from pipeline.metadata.runs import resolve_run_id
     from pipeline.metadata.store import open_store
-    from pipeline.reports.reports import report
+    from pipeline.reports import report
 
     tf_env.quiet_tensorflow()
     home = Home.from_env()

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from pipeline.cli.main import data, inspect, predict, run, scheduler
+from pipeline.cli import data, inspect, predict, run, scheduler
 from pipeline.errors import ConfigError
 
 # In the order `--help` lists them.

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from components import nodes
-from pipeline.cli.main.options import RUN_HELP, add_config_options, config_from_args
+from pipeline.cli.options import RUN_HELP, add_config_options, config_from_args
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.home import Home
-from pipeline.services.lifecycle import environment
+from pipeline.services import environment
 
 # The Trainer's epoch line ends with its time, "(31.2 s)"; Airflow's log format may add more after it.
 _EPOCH_LINE = re.compile(r"(epoch \d+/\d+ .*?\(\d+(\.\d+)? s\))")
@@ -78,7 +78,7 @@ def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: floa
     from pipeline.metadata.lineage import model_origin
     from pipeline.metadata.runs import summarize_run
     from pipeline.metadata.store import open_store
-    from pipeline.reports.reports.text import evaluation_lines
+    from pipeline.reports.text import evaluation_lines
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
@@ -126,7 +126,7 @@ def cmd_resume(args) -> int:
 
 
 def run_pipeline(home: Home, config: PipelineConfig) -> int:
-    from pipeline.services.lifecycle import home_lock, lifecycle
+    from pipeline.services import home_lock, lifecycle
 
     scheduler = lifecycle.running_api(home)
     # In-process, the home's lock is taken first: a second run is refused before it prints anything.
@@ -157,7 +157,7 @@ class _Stop:
     def __call__(self, signum, _frame) -> None:
         import threading
 
-        from pipeline.services.lifecycle import processes
+        from pipeline.services import processes
 
         if self.signal is None:
             self.signal, self.at_ms = signum, int(time.time() * 1000)
@@ -172,7 +172,7 @@ class _Stop:
 def _run_in_process(home: Home, config: PipelineConfig, log_path: Path, lock) -> int:
     """`airflow dags test` in a child process that shares the home's lock (`pipeline.services.home_lock`)."""
     from pipeline.orchestration.airflow_dag import DAG_ID
-    from pipeline.services.lifecycle import home_lock, processes
+    from pipeline.services import home_lock, processes
 
     env = {**environment.airflow_environment(home), home_lock.TOKEN_ENV: lock.token}
     started = time.monotonic()
@@ -232,7 +232,7 @@ def _interrupted(home: Home, config: PipelineConfig, run_id: str | None, stop: _
 def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_path: Path) -> int:
     """Trigger the DAG on the scheduler that `airflow up` started, and follow it to its end."""
     from pipeline.orchestration.airflow_dag import DAG_ID
-    from pipeline.services.lifecycle import airflow_api
+    from pipeline.services import airflow_api
 
     if (config.metadata_store or str(home.metadata_db)) != state["metadata_store"]:
         raise ConfigError(f"this run's metadata_store ({config.metadata_store or 'SQLite in the home'}) is not the "

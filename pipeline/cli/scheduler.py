@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 from pipeline.home import Home
-from pipeline.services.lifecycle.profiles import EXECUTORS
+from pipeline.services.profiles import EXECUTORS
 
 
 def cmd_airflow_up(args) -> int:
-    from pipeline.services.lifecycle import lifecycle
+    from pipeline.services import lifecycle
 
     state = lifecycle.up(Home.from_env(), args.executor, args.workers, args.port)
     print(lifecycle.describe_up(state))
@@ -16,14 +16,14 @@ def cmd_airflow_up(args) -> int:
 
 
 def cmd_airflow_down(args) -> int:
-    from pipeline.services.lifecycle import lifecycle
+    from pipeline.services import lifecycle
 
     lifecycle.down(Home.from_env(), timeout=args.timeout)
     return 0
 
 
 def cmd_airflow_status(args) -> int:
-    from pipeline.services.lifecycle import lifecycle
+    from pipeline.services import lifecycle
 
     info = lifecycle.status(Home.from_env())
     print(json.dumps(info, indent=2) if args.json else lifecycle.describe_status(info))

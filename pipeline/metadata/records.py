@@ -102,7 +102,7 @@ def close_orphans(home: Home, store, run_id: str) -> list[int]:
     """
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from pipeline.services.lifecycle import home_lock
+    from pipeline.services import home_lock
 
     if home_lock.live_run_elsewhere(home):
         return []

@@ -67,7 +67,7 @@ def prepare_data(**context) -> str:
 
 def write_report(**context) -> str:
     """The run's HTML report; runs whatever happened upstream, and fails nothing."""
-    from pipeline.reports.reports import report
+    from pipeline.reports import report
 
     with progress(REPORT_TASK, context["run_id"]) as outcome:
         try:

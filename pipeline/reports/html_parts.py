@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from pipeline.metadata.runs import RunSummary
-from pipeline.reports.reports.text import verdict
+from pipeline.reports.text import verdict
 
 
 def e(value: Any) -> str:

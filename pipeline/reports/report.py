@@ -20,7 +20,7 @@ from pipeline.home import Home
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.runs import summarize_run
 from pipeline.metadata.store import open_store
-from pipeline.reports.reports.html_parts import gate_verdict, table
+from pipeline.reports.html_parts import gate_verdict, table
 
 SAMPLES = 24  # digits shown per split
 CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from typing import Any, Callable
 
-from pipeline.services.lifecycle.processes import ServiceError
+from pipeline.services.processes import ServiceError
 
 # A scheduler that has not reported healthy for this long is gone: stop following its run.
 SCHEDULER_GONE_AFTER = 120

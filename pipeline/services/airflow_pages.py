@@ -12,8 +12,8 @@ from typing import Any
 from components import nodes
 from pipeline.metadata.runs import ComponentRun, RunSummary, iso_time
 from pipeline.orchestration.airflow_dag import PREPARE_TASK, REPORT_TASK
-from pipeline.reports.reports.html_parts import e as _e
-from pipeline.reports.reports.html_parts import gate_verdict, table
+from pipeline.reports.html_parts import e as _e
+from pipeline.reports.html_parts import gate_verdict, table
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; max-width: 70em; color: #222; }

@@ -28,7 +28,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from components import nodes
 from pipeline.home import Home
-from pipeline.services.lifecycle.airflow_api import RUN_UNFINISHED
+from pipeline.services.airflow_api import RUN_UNFINISHED
 
 URL_PREFIX = "/mnist-pipeline"
 REPORT_ROUTE = "/dags/{dag_id}/runs/{run_id}/report"
@@ -120,7 +120,7 @@ def create_app():
     from pipeline.definition.pipeline import NODES
     from pipeline.metadata.lineage import describe_artifact, model_origin
     from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
-    from pipeline.services.lifecycle import airflow_pages as pages
+    from pipeline.services import airflow_pages as pages
 
     app = FastAPI(title="MNIST pipeline: reports and results", docs_url=None, redoc_url=None, openapi_url=None)
     # Airflow's own checks: who the caller is (JWT), and whether they may read this DAG's runs/tasks.

@@ -16,7 +16,7 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
     """
     from dags import DAGS_FOLDER
     from pipeline.home import HOME_ENV
-    from pipeline.services.lifecycle.profiles import (
+    from pipeline.services.profiles import (
         EXECUTORS,
         AirflowProfile,
         load_profile,

@@ -16,16 +16,16 @@ from typing import Any, Callable
 
 from pipeline.config import MLMD_ENV, load_config
 from pipeline.home import Home
-from pipeline.services.lifecycle import (
+from pipeline.services import (
     airflow_api,
     environment,
     home_lock,
     logins,
     processes,
 )
-from pipeline.services.lifecycle.airflow_api import Api
-from pipeline.services.lifecycle.processes import ServiceError
-from pipeline.services.lifecycle.profiles import AIRFLOW_DB_ENV, EXECUTORS, load_profile
+from pipeline.services.airflow_api import Api
+from pipeline.services.processes import ServiceError
+from pipeline.services.profiles import AIRFLOW_DB_ENV, EXECUTORS, load_profile
 
 # Stopped in this order: the scheduler first, so that it hands out no new task while the rest stops.
 ORDER = ("scheduler", "dag-processor", "worker", "api-server")

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from pipeline.home import Home
-from pipeline.services.lifecycle.processes import ServiceError, run_once
+from pipeline.services.processes import ServiceError, run_once
 
 ADMIN_USER = "admin"
 API_USER = "mnist-pipeline-api"

@@ -219,7 +219,7 @@ def check_postgres(url: str) -> None:
     """Fail with what to do when Airflow's PostgreSQL database cannot be reached."""
     import psycopg2
 
-    from pipeline.services.lifecycle.profiles import (
+    from pipeline.services.profiles import (
         AIRFLOW_DB_PASSWORD_ENV,
         postgres_database,
     )
