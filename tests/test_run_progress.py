@@ -1,6 +1,5 @@
 """What `mnist-pipeline run` shows of a task's output: progress events and the Trainer's epochs."""
 from pipeline.cli.run import show_progress
-
 from pipeline.orchestration.progress import PROGRESS_MARKER
 
 EPOCH = "epoch 3/3  accuracy 0.9917  loss 0.0271  val_accuracy 0.9948  val_loss 0.0147  (50.0 s)"

@@ -1,7 +1,7 @@
 from google.protobuf import text_format
-from pipeline.reports import schema_diff
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from pipeline.reports import schema_diff
 from schema import SCHEMA_FILE
 
 

@@ -23,12 +23,12 @@ import time
 import psutil
 import pytest
 import requests
-from pipeline.services.profiles import AIRFLOW_DB_ENV
 
 from pipeline.home import HOME_ENV, Home
 from pipeline.metadata.runs import component_runs, run_ids
 from pipeline.metadata.store import open_store
 from pipeline.services import processes
+from pipeline.services.profiles import AIRFLOW_DB_ENV
 from tests.local_databases import mariadb_store_here, postgres_database
 
 pytestmark = pytest.mark.e2e
@@ -395,11 +395,10 @@ def test_clear_errors_before_anything_starts(tmp_path):
 
 
 def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(tmp_path, monkeypatch):
-    from pipeline.services.profiles import AirflowProfile, load_profile
-
     from pipeline.config import load_config
     from pipeline.errors import ConfigError
     from pipeline.services import environment
+    from pipeline.services.profiles import AirflowProfile, load_profile
 
     home = Home(tmp_path / "home")
     for key in (AIRFLOW_DB_ENV, "MNIST_PIPELINE_EXECUTOR", "AIRFLOW__CORE__DEFAULT_TASK_RETRIES"):
