@@ -4,9 +4,10 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from components.nodes import EXAMPLE_GEN, ingested_spans
+from components.nodes import EXAMPLE_GEN
 from pipeline.metadata.records import record_run, recorded_config
 from pipeline.metadata.runs import resolve_run_id, summarize_run
+from pipeline.metadata.spans import ingested_spans
 from pipeline.metadata.store import (
     NODE_CONTEXT,
     PIPELINE_RUN_CONTEXT,
