@@ -58,7 +58,7 @@ def hold_run_lock(home: Home, run_id: str = "manual__1"):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from pipeline import home_lock
+        from pipeline.services import home_lock
         from pipeline.config import Home
         lock = home_lock.HomeLock(Home(Path({str(home.root)!r}))).acquire()
         lock.name_run({run_id!r})
