@@ -11,6 +11,7 @@ import os
 import shlex
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -141,7 +142,6 @@ _FIELDS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
 
 def mysql_store(url: str) -> dict[str, Any]:
     """host, port, database and user of a mysql://USER@HOST:PORT/DATABASE store URL."""
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme != "mysql" or not parts.hostname or not parts.username or len(parts.path) < 2:

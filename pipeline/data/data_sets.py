@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from components import features
+from pipeline.data import own_images
 from pipeline.data.records import (
     ASIDE,
     STAGING,
@@ -172,7 +173,6 @@ def _asked_before(manifest: dict, origin: str, limits: dict[str, int]) -> bool:
 
 
 def _load_images(images_dir: Path) -> tuple[dict[str, Split], dict]:
-    from pipeline.data import own_images
 
     try:
         converted = own_images.convert(images_dir)

@@ -29,6 +29,7 @@ from pipeline.data.data_sets import (
 from pipeline.data.records import atomic_dir, write_split
 from pipeline.data.sources import DataError
 from pipeline.home import Home
+from schema import SCHEMA_FILE
 
 log = logging.getLogger(__name__)
 SPLITS = features.SPLITS
@@ -53,7 +54,6 @@ def contract_kinds() -> dict[str, str]:
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from schema import SCHEMA_FILE
 
     schema = text_format.Parse(SCHEMA_FILE.read_text(), schema_pb2.Schema())
     return {f.name: _KIND_OF_TYPE[schema_pb2.FeatureType.Name(f.type)] for f in schema.feature}

@@ -21,6 +21,7 @@ from pipeline.metadata.store import (
     open_store,
     property_of,
 )
+from pipeline.services import home_lock
 
 COMPILED_PIPELINE = "compiled_pipeline"  # the run's IR, as its tasks execute it
 
@@ -102,7 +103,6 @@ def close_orphans(home: Home, store, run_id: str) -> list[int]:
     """
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from pipeline.services import home_lock
 
     if home_lock.live_run_elsewhere(home):
         return []

@@ -5,6 +5,7 @@ the report and the UI's pages all read runs through here.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from typing import Any, Optional
 
@@ -117,7 +118,6 @@ class RunSummary:
 
 
 def iso_time(ms: int) -> Optional[str]:
-    import datetime
 
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(timespec="seconds") \
         if ms else None

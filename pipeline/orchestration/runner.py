@@ -12,6 +12,7 @@ import logging
 
 from pipeline.config import PipelineConfig
 from pipeline.definition import topology
+from pipeline.definition.pipeline import NODES, create_pipeline
 from pipeline.home import Home
 from pipeline.orchestration.progress import progress
 
@@ -23,7 +24,6 @@ def compile_pipeline(config: PipelineConfig, home: Home, data_input):
     the declared one (the Airflow DAG's)."""
     from tfx.dsl.compiler import compiler
 
-    from pipeline.definition.pipeline import NODES, create_pipeline
 
     ir = compiler.Compiler().compile(create_pipeline(config, home, data_input))
     drift = topology.differences(NODES, node_graph(ir))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from components import features, nodes
+from components.anomalies import found_in_run
 from pipeline.home import Home
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.runs import summarize_run
@@ -161,7 +162,6 @@ def _statistics_section(summary) -> str:
 
 
 def _anomalies_section(summary) -> str:
-    from components.anomalies import found_in_run
 
     validated, rows = found_in_run(summary.components)
     gate = summary.components.get(nodes.DATA_GATE)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from typing import Any, Callable
+from urllib.parse import quote
 
+from pipeline.orchestration.progress import PROGRESS_MARKER
 from pipeline.services.processes import ServiceError
 
 # A scheduler that has not reported healthy for this long is gone: stop following its run.
@@ -111,7 +113,6 @@ def fail_abandoned_test_runs(api: Api, dag_id: str) -> list[str]:
     """Mark failed the unfinished runs of `airflow dags test` (in-process `mnist-pipeline run`)
     whose process is gone: no scheduler can finish them, and with one active run allowed they
     would hold every run triggered after them in the queue. Returns their run ids."""
-    from urllib.parse import quote
 
     runs = api.get(f"/dags/{dag_id}/dagRuns", params={"state": list(RUN_UNFINISHED), "limit": 100})["dag_runs"]
     abandoned = [run["dag_run_id"] for run in runs if run.get("triggered_by") == "test"]
@@ -122,7 +123,6 @@ def fail_abandoned_test_runs(api: Api, dag_id: str) -> list[str]:
 
 def log_lines(api: Api, dag_id: str, run_id: str, task_id: str, attempt: int) -> list[str]:
     """The text lines of one task attempt's log (each structured log record's event)."""
-    from urllib.parse import quote
 
     data = api.get(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{attempt}",
                    params={"full_content": "true"}, missing_ok=True) or {}
@@ -159,9 +159,7 @@ def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], None],
     (progress events, epochs) and to `log_file`. An attempt that ended without a progress event
     of its end (its process was killed) is reported to `show_lost(task, try, Airflow's state)`.
     """
-    from urllib.parse import quote
 
-    from pipeline.orchestration.progress import PROGRESS_MARKER
 
     seen: dict[tuple[str, int], Counter] = {}
     closed: set[tuple[str, int]] = set()

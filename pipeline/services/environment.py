@@ -1,8 +1,11 @@
 """The environment of Airflow processes: the stack's settings (`components.tf_env`) plus where
 Airflow keeps its home, database, DAGs and executor for a given home."""
+import hashlib
 import os
 
 from components import tf_env
+from dags import DAGS_FOLDER
+from pipeline.home import HOME_ENV
 
 
 def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
@@ -14,8 +17,6 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
     CeleryExecutor in production. `executor` (local, celery) overrides the profile's. Settings
     marked "default" below yield to the same AIRFLOW__... variable in the caller's environment.
     """
-    from dags import DAGS_FOLDER
-    from pipeline.home import HOME_ENV
     from pipeline.services.profiles import (
         EXECUTORS,
         AirflowProfile,
@@ -87,6 +88,5 @@ def api_server_settings(port: int) -> dict[str, str]:
 
 def celery_queue(home) -> str:
     """The Celery queue of a home's tasks, named after the home's folder."""
-    import hashlib
 
     return "mnist-" + hashlib.sha1(str(home.root).encode()).hexdigest()[:10]

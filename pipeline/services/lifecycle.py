@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.config import MLMD_ENV, load_config
 from pipeline.home import Home
+from pipeline.metadata.store import open_store
+from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.services import (
     airflow_api,
     environment,
@@ -52,7 +55,6 @@ def _check_broker(url: str) -> None:
 
 
 def _check_mlmd(home: Home, parallel: bool) -> str:
-    from pipeline.metadata.store import open_store
 
     config = load_config(home=home)
     if parallel and not config.metadata_store:
@@ -93,7 +95,6 @@ def _check_before_start(home: Home, executor: str, workers: int, port: int, prof
 def up(home: Home, executor: str | None = None, workers: int | None = None, port: int = 8080,
        timeout: float = 600, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Start Airflow for `home` and wait until the scheduler is healthy and the DAG loaded."""
-    from pipeline.orchestration.airflow_dag import DAG_ID
 
     profile = load_profile(home)
     executor = executor or profile.default_executor
@@ -150,7 +151,6 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
 
 
 def _wait_until_ready(home: Home, api: Api, state: dict[str, Any], dag_id: str, timeout: float) -> None:
-    import time
 
     deadline = time.monotonic() + timeout
     healthy = loaded = False

@@ -8,6 +8,7 @@ pid file and a log in <home>/airflow/services/.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -83,7 +84,6 @@ def start_attached(home: Home, args: list[str], env: dict[str, str], pass_fds: t
 
 def _die_with_parent() -> None:
     """In the child, before it runs Airflow: SIGKILL when the parent dies (Linux's PR_SET_PDEATHSIG)."""
-    import ctypes
 
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import yaml
 
@@ -71,7 +72,6 @@ class AirflowProfile:
         """Airflow's database URL, with the password from the environment (never from a file)."""
         if not self.database:
             return f"sqlite:///{home.airflow_home / 'airflow.db'}"
-        from urllib.parse import quote
 
         db = postgres_database(self.database)
         password = os.environ.get(AIRFLOW_DB_PASSWORD_ENV, "")
@@ -81,7 +81,6 @@ class AirflowProfile:
 
 def postgres_database(url: str) -> dict[str, Any]:
     """host, port, database and user of a postgresql://USER@HOST:PORT/DATABASE URL."""
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.username \

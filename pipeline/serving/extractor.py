@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components import features
+from components.preprocessing import MnistPixels
 from pipeline.config import PipelineConfig, load_config
 from pipeline.home import Home
 from pipeline.serving.inference import ModelError, latest_model_dir
@@ -67,7 +68,6 @@ def with_pixel_input(extractor, training: bool | None = None, name: str | None =
     (for training an extractor from scratch)."""
     import tensorflow as tf
 
-    from components.preprocessing import MnistPixels
 
     size = features.IMAGE_SIZE
     images = tf.keras.Input(shape=(size, size), name="images")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.data.sources import DataError, read_idx_images
+
 SIZE = 28  # the field
 BOX = 20  # the digit's bounding box is scaled to fit this square
 # Larger images are refused before they are decoded: a photo of a digit needs nowhere near this,
@@ -273,7 +275,6 @@ def as_digits(array: np.ndarray, source: str = "array") -> np.ndarray:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    from pipeline.data.sources import DataError, read_idx_images
 
     if path.suffix != ".gz":
         with open(path, "rb") as f:

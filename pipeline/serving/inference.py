@@ -19,9 +19,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterable, Sequence
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from components import tf_env
 from components.features import IMAGES_SIGNATURE
 from pipeline.config import PipelineConfig, load_config
 from pipeline.home import Home
@@ -135,7 +137,6 @@ class LocalModel(_Model):
     """A pushed SavedModel, loaded in this process."""
 
     def __init__(self, model_dir: str | Path):
-        from components import tf_env
 
         tf_env.configure()
         tf_env.quiet_tensorflow()
@@ -229,7 +230,6 @@ def _server_error(err: urllib.error.HTTPError) -> str:
 
 def model_url(server: str, model_name: str = PipelineConfig.pipeline_name, version: int | None = None) -> str:
     """http://host:8501 (or a full .../v1/models/<name> URL) -> the model's REST URL."""
-    from urllib.parse import urlsplit
 
     parts = urlsplit(server if "://" in server else f"http://{server}")
     if parts.scheme not in ("http", "https") or not parts.netloc:
