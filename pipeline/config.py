@@ -145,9 +145,9 @@ def mysql_store(url: str) -> dict[str, Any]:
 
     parts = urlsplit(url)
     if parts.scheme != "mysql" or not parts.hostname or not parts.username or len(parts.path) < 2:
-        raise ValueError(f"metadata_store must be empty (SQLite) or mysql://USER@HOST:PORT/DATABASE, got {url!r}")
+        raise ConfigError(f"metadata_store must be empty (SQLite) or mysql://USER@HOST:PORT/DATABASE, got {url!r}")
     if parts.password:
-        raise ValueError(f"metadata_store must not hold a password: put it in ${MLMD_PASSWORD_ENV}")
+        raise ConfigError(f"metadata_store must not hold a password: put it in ${MLMD_PASSWORD_ENV}")
     return {"host": parts.hostname, "port": parts.port or 3306, "database": parts.path.lstrip("/"),
             "user": parts.username}
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components import features, nodes
+from components import features, nodes, tf_env
+from components.anomalies import found_in_run
 from pipeline.cli.options import RUN_HELP, print_json
 from pipeline.home import Home
+from pipeline.metadata.lineage import describe_artifact, downstream_models, model_origin
+from pipeline.metadata.runs import (
+    component_runs,
+    iso_time,
+    list_runs,
+    resolve_run_id,
+    summarize_run,
+)
+from pipeline.metadata.spans import span_of
+from pipeline.metadata.store import open_store
+from pipeline.reports import schema_diff
+from pipeline.reports.text import evaluation_lines
+from schema import SCHEMA_FILE
 
 
 def cmd_schema_diff(args) -> int:
-    from pipeline.metadata.runs import component_runs, resolve_run_id
-    from pipeline.metadata.store import open_store
-    from pipeline.reports import schema_diff
-    from schema import SCHEMA_FILE
-
     home = Home.from_env()
     store = open_store(home)
     run_id = resolve_run_id(store, args.run)
@@ -41,8 +50,6 @@ def _states_short(summary) -> str:
 
 
 def cmd_runs(args) -> int:
-    from pipeline.metadata.runs import iso_time, list_runs
-
     runs = list_runs(Home.from_env())
     if args.json:
         print_json([r.to_json() for r in runs])
@@ -68,11 +75,6 @@ def cmd_show(args) -> int:
     """A run as a report: components with state and time, anomalies, metrics, the verdict with
     its baseline named by version and run. `--verbose` adds every artifact with all its
     properties; `--json` holds everything."""
-    from components.anomalies import found_in_run
-    from pipeline.metadata.lineage import describe_artifact, model_origin
-    from pipeline.metadata.runs import iso_time, resolve_run_id, summarize_run
-    from pipeline.metadata.store import open_store
-    from pipeline.reports.text import evaluation_lines
 
     home = Home.from_env()
     store = open_store(home)
@@ -82,13 +84,7 @@ def cmd_show(args) -> int:
     baseline = model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
     report_file = home.report_file(run_id)
     if args.json:
-        data = summary.to_json()
-        data["components"] = {
-            c.node_id: {"state": c.state, "execution_id": c.execution_id,
-                        "seconds": None if c.orphaned else round(c.seconds, 1), "orphaned": c.orphaned,
-                        "inputs": {k: [describe_artifact(store, a) for a in v] for k, v in c.inputs.items()},
-                        "outputs": {k: [describe_artifact(store, a) for a in v] for k, v in c.outputs.items()}}
-            for c in summary.components.values()}
+        data = summary.to_json(describe=lambda artifact: describe_artifact(store, artifact))
         data["anomalies"] = [dict(zip(("found_by", "split", "feature", "kind", "description"), row))
                              for row in anomalies]
         data["baseline"] = baseline
@@ -168,8 +164,6 @@ def _print_tuning(summary) -> None:
 
 
 def _print_artifacts(store, component) -> None:
-    from pipeline.metadata.lineage import describe_artifact
-
     for side, artifacts in (("in ", component.inputs), ("out", component.outputs)):
         for key, items in artifacts.items():
             for artifact in items:
@@ -186,8 +180,6 @@ def cmd_lineage(args) -> int:
         find_pushed_model,
         upstream,
     )
-    from pipeline.metadata.runs import summarize_run
-    from pipeline.metadata.store import open_store
 
     if sum(map(bool, (args.model, args.examples, args.span is not None))) != 1:
         raise ValueError("give a pushed model (version or path), --examples ARTIFACT_ID or --span N")
@@ -238,8 +230,6 @@ def cmd_lineage(args) -> int:
 def _lineage_of_span(store, span: int, as_json: bool) -> int:
     """Every model trained on a span: for each Examples artifact of that span (one per data set,
     or more when it was ingested again), the models made from it, with their runs and versions."""
-    from pipeline.metadata.lineage import downstream_models, model_origin
-    from pipeline.metadata.spans import span_of
 
     found = [a for a in store.get_artifacts_by_type("Examples") if span_of(a)["span"] == span]
     if not found:
@@ -261,9 +251,6 @@ def _lineage_of_span(store, span: int, as_json: bool) -> int:
 
 
 def cmd_compare(args) -> int:
-    from pipeline.metadata.runs import resolve_run_id, summarize_run
-    from pipeline.metadata.store import open_store
-
     home = Home.from_env()
     store = open_store(home)
     a, b = (summarize_run(home, resolve_run_id(store, r), store) for r in (args.run_a, args.run_b))
@@ -308,10 +295,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from components import tf_env
-    from pipeline.metadata.runs import resolve_run_id
-    from pipeline.metadata.store import open_store
-    from pipeline.reports import report
+    from pipeline.reports import report  # numpy and PIL: only when a report is written
 
     tf_env.quiet_tensorflow()
     home = Home.from_env()

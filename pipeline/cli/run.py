@@ -23,6 +23,13 @@ from pipeline.cli.options import RUN_HELP, add_config_options, config_from_args
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.home import Home
+from pipeline.metadata.lineage import model_origin
+from pipeline.metadata.records import mark_interrupted
+from pipeline.metadata.runs import resolve_run_id, summarize_run
+from pipeline.metadata.spans import span_range
+from pipeline.metadata.store import open_store
+from pipeline.orchestration.progress import PROGRESS_MARKER
+from pipeline.reports.text import evaluation_lines
 from pipeline.services import environment
 
 # The Trainer's epoch line ends with its time, "(31.2 s)"; Airflow's log format may add more after it.
@@ -39,7 +46,6 @@ def _clock() -> str:
 def show_progress(line: str, failures: list[dict]) -> str | None:
     """Show one line of a task's output if it is a progress event or an epoch; returns the run id
     an event names."""
-    from pipeline.orchestration.progress import PROGRESS_MARKER
 
     marker = line.find(PROGRESS_MARKER)
     if marker >= 0:
@@ -51,7 +57,6 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
             seconds = f"{event['seconds']:7.1f} s" if "seconds" in event else ""
             print(f"{_clock()}  {node:<30} {event.get('state', 'done'):<9}{seconds}", flush=True)
             if "span" in event:  # prepare_data chose the span this run ingests
-                from pipeline.metadata.spans import span_range
 
                 waiting = event.get("waiting") or []
                 print(f"{'':10}{'':30} this run ingests span {event['span']}"
@@ -75,10 +80,6 @@ def _last_error(log_path: Path) -> str:
 
 def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: float, ok: bool) -> None:
     """The run's outcome, read from the MLMD store the run recorded into (the run's config names it)."""
-    from pipeline.metadata.lineage import model_origin
-    from pipeline.metadata.runs import summarize_run
-    from pipeline.metadata.store import open_store
-    from pipeline.reports.text import evaluation_lines
 
     print()
     print(f"run {run_id} {'succeeded' if ok else 'FAILED'} in {seconds:.0f} s")
@@ -111,8 +112,6 @@ def cmd_run(args) -> int:
 
 def cmd_resume(args) -> int:
     """Run again with the config of an earlier (failed) run: what succeeded comes from the cache."""
-    from pipeline.metadata.runs import resolve_run_id, summarize_run
-    from pipeline.metadata.store import open_store
 
     home = Home.from_env()
     store = open_store(home)
@@ -212,7 +211,6 @@ def _interrupted(home: Home, config: PipelineConfig, run_id: str | None, stop: _
                  log_path: Path) -> int:
     """Record the stop in MLMD (the run shows as INTERRUPTED, each step timed until the stop),
     say how to go on, and exit as a shell does for the signal: 130 (SIGINT) or 143 (SIGTERM)."""
-    from pipeline.metadata.records import mark_interrupted
 
     name = signal.Signals(stop.signal).name
     stopped = []

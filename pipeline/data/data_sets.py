@@ -173,7 +173,6 @@ def _asked_before(manifest: dict, origin: str, limits: dict[str, int]) -> bool:
 
 
 def _load_images(images_dir: Path) -> tuple[dict[str, Split], dict]:
-
     try:
         converted = own_images.convert(images_dir)
     except ValueError as err:

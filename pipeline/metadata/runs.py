@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from components import features, nodes
 from pipeline.home import Home
@@ -89,13 +89,21 @@ class RunSummary:
         """False when a step's process died unseen (`ComponentRun.orphaned`): the run's end is unknown."""
         return not any(c.orphaned for c in self.components.values())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, describe: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The run as JSON; with `describe` (an artifact to a dict), each component's inputs and
+        outputs too (`show --json`)."""
+        def component(c: ComponentRun) -> dict[str, Any]:
+            entry = {"state": c.state, "seconds": None if c.orphaned else round(c.seconds, 1),
+                     "orphaned": c.orphaned, "execution_id": c.execution_id}
+            if describe:
+                entry["inputs"] = {k: [describe(a) for a in v] for k, v in c.inputs.items()}
+                entry["outputs"] = {k: [describe(a) for a in v] for k, v in c.outputs.items()}
+            return entry
+
         return {
             "run_id": self.run_id, "state": self.state, "started": iso_time(self.started_ms),
             "seconds": round(self.seconds, 1) if self.time_known else None, "git_commit": self.git_commit, "config": self.config,
-            "components": {c.node_id: {"state": c.state, "seconds": None if c.orphaned else round(c.seconds, 1),
-                                       "orphaned": c.orphaned, "execution_id": c.execution_id}
-                           for c in self.components.values()},
+            "components": {c.node_id: component(c) for c in self.components.values()},
             "accuracy": self.accuracy, "accuracy_per_digit": self.accuracy_per_digit,
             "blessed": self.blessed, "baseline_model_id": self.baseline_model_id,
             "gate_failures": self.gate_failures, "drops_within_chance": self.drops_within_chance,
@@ -118,7 +126,6 @@ class RunSummary:
 
 
 def iso_time(ms: int) -> Optional[str]:
-
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(timespec="seconds") \
         if ms else None
 

@@ -162,7 +162,6 @@ def _statistics_section(summary) -> str:
 
 
 def _anomalies_section(summary) -> str:
-
     validated, rows = found_in_run(summary.components)
     gate = summary.components.get(nodes.DATA_GATE)
     if gate and gate.state == "FAILED" and not rows:

@@ -55,7 +55,6 @@ def _check_broker(url: str) -> None:
 
 
 def _check_mlmd(home: Home, parallel: bool) -> str:
-
     config = load_config(home=home)
     if parallel and not config.metadata_store:
         raise ServiceError("tasks that run in parallel need ML Metadata on MySQL or MariaDB (SQLite cannot take "
@@ -151,7 +150,6 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
 
 
 def _wait_until_ready(home: Home, api: Api, state: dict[str, Any], dag_id: str, timeout: float) -> None:
-
     deadline = time.monotonic() + timeout
     healthy = loaded = False
     while time.monotonic() < deadline:

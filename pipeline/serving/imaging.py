@@ -275,7 +275,6 @@ def as_digits(array: np.ndarray, source: str = "array") -> np.ndarray:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-
     if path.suffix != ".gz":
         with open(path, "rb") as f:
             magic = f.read(4)

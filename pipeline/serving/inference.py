@@ -137,7 +137,6 @@ class LocalModel(_Model):
     """A pushed SavedModel, loaded in this process."""
 
     def __init__(self, model_dir: str | Path):
-
         tf_env.configure()
         tf_env.quiet_tensorflow()
         import tensorflow as tf
