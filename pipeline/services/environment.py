@@ -6,6 +6,7 @@ import os
 from components import tf_env
 from dags import DAGS_FOLDER
 from pipeline.home import HOME_ENV
+from pipeline.services.profiles import EXECUTORS, AirflowProfile, load_profile
 
 
 def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
@@ -17,11 +18,6 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
     CeleryExecutor in production. `executor` (local, celery) overrides the profile's. Settings
     marked "default" below yield to the same AIRFLOW__... variable in the caller's environment.
     """
-    from pipeline.services.profiles import (
-        EXECUTORS,
-        AirflowProfile,
-        load_profile,
-    )
 
     profile = load_profile(home)
     if executor:

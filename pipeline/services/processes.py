@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.home import Home
+from pipeline.services.profiles import AIRFLOW_DB_PASSWORD_ENV, postgres_database
 
 
 class ServiceError(RuntimeError):
@@ -219,10 +220,6 @@ def check_postgres(url: str) -> None:
     """Fail with what to do when Airflow's PostgreSQL database cannot be reached."""
     import psycopg2
 
-    from pipeline.services.profiles import (
-        AIRFLOW_DB_PASSWORD_ENV,
-        postgres_database,
-    )
 
     db = postgres_database(url)
     try:
