@@ -1,11 +1,9 @@
 """The real pipeline, run through Airflow by the CLI, on a small slice of MNIST."""
 import contextlib
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,44 +13,19 @@ import tensorflow as tf
 
 from pipeline.data import inputs
 from pipeline.data.data_sets import span_dir
-from pipeline.home import HOME_ENV, Home
+from pipeline.home import Home
 from pipeline.metadata.runs import component_runs, latest_run_id, summarize_run
 from pipeline.metadata.store import open_store
+from tests.support.cli import cli, cli_json, command, environment
+from tests.support.runs import COMPONENTS
 
-pytestmark = pytest.mark.e2e
-
-COMPONENTS = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-              "DataValidationGate", "Transform", "Tuner", "Trainer", "Evaluator", "Pusher"]
 SLICE = ["--set", "train_examples=3000", "--set", "eval_examples=1000", "--set", "epochs=1"]
 
 
-def cli(home: Home, *args, script: str | None = None) -> subprocess.CompletedProcess:
-    """`mnist-pipeline ARGS` (or `python SCRIPT ARGS`) on `home`, its output and errors together."""
-    env = {**os.environ, HOME_ENV: str(home.root)}
-    command = [sys.executable, script] if script else [sys.executable, "-m", "pipeline.cli.main"]
-    process = subprocess.run([*command, *args], env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
-    print(process.stdout)
-    return process
-
-
-def cli_json(home: Home, *args):
-    env = {**os.environ, HOME_ENV: str(home.root)}
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args, "--json"], env=env, text=True,
-                             capture_output=True, timeout=600)
-    assert process.returncode == 0, process.stderr
-    return json.loads(process.stdout)
-
-
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Home:
-    return Home(tmp_path_factory.mktemp("e2e") / "home")
-
-
-@pytest.fixture(scope="module")
-def first_run(home):
-    assert cli(home, "data", "--limit", "3000").returncode == 0
-    return cli(home, "run", *SLICE)
+def first_run(home_for_module):
+    assert cli(home_for_module, "data", "--limit", "3000").returncode == 0
+    return cli(home_for_module, "run", *SLICE)
 
 
 @contextlib.contextmanager
@@ -86,7 +59,7 @@ def test_run_succeeds_and_reports_what_it_did(first_run):
     assert "pushed:" in first_run.stdout
 
 
-def test_the_same_commit_config_and_data_train_the_same_model(home, first_run, tmp_path):
+def test_the_same_commit_config_and_data_train_the_same_model(home_for_module, first_run, tmp_path):
     """Reproducibility: another home, the same config and data, gives bit-identical weights
     (the Trainer trains under TensorFlow's op determinism), hence the same accuracy."""
     from bench.stats import weights_digest
@@ -94,14 +67,14 @@ def test_the_same_commit_config_and_data_train_the_same_model(home, first_run, t
     other = Home(tmp_path / "home")
     assert cli(other, "data", "--limit", "3000").returncode == 0
     assert cli(other, "run", *SLICE).returncode == 0
-    first, second = (summarize_run(h, latest_run_id(open_store(h))) for h in (home, other))
+    first, second = (summarize_run(h, latest_run_id(open_store(h))) for h in (home_for_module, other))
     assert first.config == second.config
     assert abs(first.accuracy - second.accuracy) <= 0.0005
     assert weights_digest(first) == weights_digest(second)
 
 
-def test_mlmd_links_every_component_to_its_artifacts(home, first_run):
-    store = open_store(home)
+def test_mlmd_links_every_component_to_its_artifacts(home_for_module, first_run):
+    store = open_store(home_for_module)
     runs = component_runs(store, _latest_run_id(store))
     for component in COMPONENTS:
         execution = runs[component]
@@ -115,12 +88,12 @@ def test_mlmd_links_every_component_to_its_artifacts(home, first_run):
     assert Path(examples.uri, "Split-train").is_dir() and Path(examples.uri, "Split-eval").is_dir()
 
 
-def test_pushed_model_classifies_serialized_examples(home, first_run):
-    [version] = _versions(home)
-    model_dir = home.serving_root / "mnist" / version
+def test_pushed_model_classifies_serialized_examples(home_for_module, first_run):
+    [version] = _versions(home_for_module)
+    model_dir = home_for_module.serving_root / "mnist" / version
     assert (model_dir / "saved_model.pb").is_file()
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    eval_files = [str(f) for f in inputs.split_files(span_dir(inputs.input_dir(home, _slice_config()), 1), "eval")]
+    eval_files = [str(f) for f in inputs.split_files(span_dir(inputs.input_dir(home_for_module, _slice_config()), 1), "eval")]
     records = list(tf.data.TFRecordDataset(eval_files).take(300).as_numpy_iterator())
     labels = [tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0] for r in records]
     # Only image_raw is needed at serving time: strip everything else.
@@ -143,40 +116,34 @@ def _slice_config():
     return PipelineConfig(train_examples=3000, eval_examples=1000)
 
 
-def test_unchanged_rerun_is_fully_cached_and_pushes_nothing_new(home, first_run):
-    versions = _versions(home)
-    second = cli(home, "run", *SLICE)
+def test_unchanged_rerun_is_fully_cached_and_pushes_nothing_new(home_for_module, first_run):
+    versions = _versions(home_for_module)
+    second = cli(home_for_module, "run", *SLICE)
     assert second.returncode == 0, second.stdout
-    store = open_store(home)
+    store = open_store(home_for_module)
     runs = component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in COMPONENTS} == {c: "CACHED" for c in COMPONENTS}
-    assert _versions(home) == versions
+    assert _versions(home_for_module) == versions
     assert "already pushed" in second.stdout
 
 
-def test_a_failing_run_exits_non_zero_and_says_where(home, tmp_path):
+def test_a_failing_run_exits_non_zero_and_says_where(home_for_module, tmp_path):
     (tmp_path / "no-data" / "train").mkdir(parents=True)
-    failed = cli(home, "run", "--set", f"data_dir={tmp_path / 'no-data'}")
+    failed = cli(home_for_module, "run", "--set", f"data_dir={tmp_path / 'no-data'}")
     assert failed.returncode == 1
     assert "prepare_data" in failed.stdout and "FAILED" in failed.stdout
     assert "train/ and eval/" in failed.stdout
 
 
-def test_bad_config_is_refused_before_anything_runs(home):
-    refused = cli(home, "run", "--set", "epochs=0")
-    assert refused.returncode == 2
-    assert "epochs must be at least 1" in refused.stdout
-
-
 # --- Inspecting runs (issue: inspect and resume) ---------------------------------------------
 
-def test_runs_and_show_read_the_metadata_store(home, first_run):
-    runs = cli_json(home, "runs")
+def test_runs_and_show_read_the_metadata_store(home_for_module, first_run):
+    runs = cli_json(home_for_module, "runs")
     first = runs[0]
     assert first["state"] == "COMPLETE" and first["blessed"] is True and first["pushed_version"]
     assert first["config"]["train_examples"] == 3000 and first["git_commit"]
     assert set(COMPONENTS) <= set(first["components"])
-    shown = cli_json(home, "show", first["run_id"])
+    shown = cli_json(home_for_module, "show", first["run_id"])
     trainer = shown["components"]["Trainer"]
     assert trainer["state"] == "COMPLETE" and trainer["seconds"] > 0
     assert {a["type"] for a in trainer["outputs"]["model"]} == {"Model"}
@@ -184,36 +151,36 @@ def test_runs_and_show_read_the_metadata_store(home, first_run):
     assert shown["anomalies"] == []
     assert set(shown["accuracy_per_digit"]) == {str(d) for d in range(10)}
     assert shown["report"] and Path(shown["report"]).is_file()
-    text = cli(home, "show", first["run_id"]).stdout  # in words: one line per component, no artifacts
+    text = cli(home_for_module, "show", first["run_id"]).stdout  # in words: one line per component, no artifacts
     assert "data validation:\n  no anomalies" in text and "evaluation:" in text and "report:" in text
     for component in COMPONENTS:
         assert re.search(rf"^  {component} +COMPLETE +\d+\.\d s$", text, re.MULTILINE), component
     assert "blessed: accuracy >= min_accuracy 0.9; no baseline (no earlier blessed model)" in text
-    assert "file://" not in text and str(home.root / "pipelines") not in text and len(text.splitlines()) < 40
-    verbose = cli(home, "show", "--verbose", first["run_id"]).stdout
-    assert str(home.root / "pipelines" / "mnist" / "Trainer" / "model") in verbose
+    assert "file://" not in text and str(home_for_module.root / "pipelines") not in text and len(text.splitlines()) < 40
+    verbose = cli(home_for_module, "show", "--verbose", first["run_id"]).stdout
+    assert str(home_for_module.root / "pipelines" / "mnist" / "Trainer" / "model") in verbose
     assert "accuracy_per_digit = {" in verbose  # every property, none cut short
 
 
-def test_lineage_of_the_latest_push_schema_diff_json_and_a_report_elsewhere(home, first_run, tmp_path):
-    assert cli_json(home, "lineage", "-1")["pushed_model"]["properties"]["pushed_version"] == _versions(home)[-1]
-    first = cli_json(home, "runs")[0]["run_id"]
-    diff = cli_json(home, "schema-diff", first)
+def test_lineage_of_the_latest_push_schema_diff_json_and_a_report_elsewhere(home_for_module, first_run, tmp_path):
+    assert cli_json(home_for_module, "lineage", "-1")["pushed_model"]["properties"]["pushed_version"] == _versions(home_for_module)[-1]
+    first = cli_json(home_for_module, "runs")[0]["run_id"]
+    diff = cli_json(home_for_module, "schema-diff", first)
     assert diff["run_id"] == first and diff["inferred"].endswith("schema.pbtxt")
     assert isinstance(diff["differences"], list)
-    written = cli(home, "report", first, "--output", str(tmp_path / "elsewhere.html"))
+    written = cli(home_for_module, "report", first, "--output", str(tmp_path / "elsewhere.html"))
     assert written.returncode == 0 and written.stdout.strip().endswith(str(tmp_path / "elsewhere.html"))
     assert (tmp_path / "elsewhere.html").read_text().startswith("<!DOCTYPE html>")
 
 
-def test_lineage_names_the_data_schema_transform_config_and_commit(home, first_run):
-    [run] = [r for r in cli_json(home, "runs") if r["pushed_version"]][:1]
-    lineage = cli_json(home, "lineage", run["pushed_version"])
+def test_lineage_names_the_data_schema_transform_config_and_commit(home_for_module, first_run):
+    [run] = [r for r in cli_json(home_for_module, "runs") if r["pushed_version"]][:1]
+    lineage = cli_json(home_for_module, "lineage", run["pushed_version"])
     assert lineage["run_id"] == run["run_id"]
     assert lineage["config"]["epochs"] == 1 and lineage["git_commit"] == run["git_commit"]
     by_component = {step["component"]: step for step in lineage["steps"]}
     assert {"Pusher", "Trainer", "Transform"} <= set(by_component)
-    store = open_store(home)
+    store = open_store(home_for_module)
     runs = component_runs(store, run["run_id"])
     examples_id = runs["ImportExampleGen"].outputs["examples"][0].id
     schema_id = runs["ImportSchemaGen"].outputs["schema"][0].id
@@ -223,39 +190,32 @@ def test_lineage_names_the_data_schema_transform_config_and_commit(home, first_r
     assert trainer_inputs["schema"][0]["id"] == schema_id
     assert by_component["Transform"]["inputs"]["examples"][0]["id"] == examples_id
     # The same model found by its serving path, and the other way: examples -> models.
-    path_lineage = cli_json(home, "lineage", lineage["pushed_model"]["properties"]["pushed_destination"])
+    path_lineage = cli_json(home_for_module, "lineage", lineage["pushed_model"]["properties"]["pushed_destination"])
     assert path_lineage["pushed_model"]["id"] == lineage["pushed_model"]["id"]
-    models = cli_json(home, "lineage", "--examples", str(examples_id))["models"]
+    models = cli_json(home_for_module, "lineage", "--examples", str(examples_id))["models"]
     assert runs["Trainer"].outputs["model"][0].id in [m["id"] for m in models]
 
 
-def test_compare_shows_config_and_metric_differences(home, first_run):
-    runs = cli_json(home, "runs")
-    compared = cli_json(home, "compare", runs[0]["run_id"], runs[-1]["run_id"])
+def test_compare_shows_config_and_metric_differences(home_for_module, first_run):
+    runs = cli_json(home_for_module, "runs")
+    compared = cli_json(home_for_module, "compare", runs[0]["run_id"], runs[-1]["run_id"])
     assert "accuracy" in compared["metrics"]
-    assert cli(home, "compare", "-1", runs[0]["run_id"]).returncode == 0
+    assert cli(home_for_module, "compare", "-1", runs[0]["run_id"]).returncode == 0
 
 
-def test_unknown_runs_and_models_get_clear_errors(home, first_run):
+def test_unknown_runs_and_models_get_clear_errors(home_for_module, first_run):
     for args, message in ((("show", "no-such-run"), "no pipeline run 'no-such-run'"),
                           (("lineage", "123"), "no pushed model '123'"),
                           (("compare", "nope", "-1"), "no pipeline run 'nope'")):
-        result = cli(home, *args)
+        result = cli(home_for_module, *args)
         assert result.returncode == 2 and message in result.stdout
 
 
-def test_every_command_has_help(home):
-    for command in ("data", "run", "resume", "runs", "show", "lineage", "compare", "report", "config",
-                    "schema-diff"):
-        result = cli(home, command, "--help")
-        assert result.returncode == 0 and "usage: mnist-pipeline" in result.stdout
-
-
-def test_report_opens_in_a_real_browser(home, first_run):
+def test_report_opens_in_a_real_browser(home_for_module, first_run):
     from playwright.sync_api import sync_playwright
 
-    first = cli_json(home, "runs")[0]["run_id"]
-    report = Path(cli_json(home, "show", first)["report"])
+    first = cli_json(home_for_module, "runs")[0]["run_id"]
+    report = Path(cli_json(home_for_module, "show", first)["report"])
     assert report.is_file()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
@@ -281,26 +241,25 @@ UPSTREAM = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen",
             "DataValidationGate", "Transform"]
 
 
-def test_a_run_failed_in_the_trainer_resumes_from_the_trainer(home, first_run):
-    with trainer_cannot_write(home):
-        failed = cli(home, "run", *SLICE, *RESUMABLE)
+def test_a_run_failed_in_the_trainer_resumes_from_the_trainer(home_for_module, first_run):
+    with trainer_cannot_write(home_for_module):
+        failed = cli(home_for_module, "run", *SLICE, *RESUMABLE)
     assert failed.returncode == 1
     assert "Trainer                        FAILED" in failed.stdout
 
-    resumed = cli(home, "resume")
+    resumed = cli(home_for_module, "resume")
     assert resumed.returncode == 0, resumed.stdout
-    store = open_store(home)
+    store = open_store(home_for_module)
     runs = component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
     assert {c: runs[c].state for c in ("Trainer", "Evaluator", "Pusher")} == \
         {c: "COMPLETE" for c in ("Trainer", "Evaluator", "Pusher")}
-    assert len(_versions(home)) == 2, "the resumed run pushes its model"
+    assert len(_versions(home_for_module)) == 2, "the resumed run pushes its model"
 
 
-def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
-    env = {**os.environ, HOME_ENV: str(home.root)}
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *SLICE, "--set", "epochs=3",
-                                "--set", "max_digit_drop=0.05"], env=env, text=True,
+def test_a_run_killed_during_training_leaves_mlmd_consistent(home_for_module, first_run):
+    process = subprocess.Popen(command("run", *SLICE, "--set", "epochs=3", "--set", "max_digit_drop=0.05"),
+                               env=environment(home_for_module), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 600
     for line in process.stdout:
@@ -311,42 +270,40 @@ def test_a_run_killed_during_training_leaves_mlmd_consistent(home, first_run):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
-    following = cli(home, "run", *SLICE, "--set", "epochs=3", "--set", "max_digit_drop=0.05")
+    following = cli(home_for_module, "run", *SLICE, "--set", "epochs=3", "--set", "max_digit_drop=0.05")
     assert following.returncode == 0, following.stdout
-    store = open_store(home)
+    store = open_store(home_for_module)
     from ml_metadata.proto import metadata_store_pb2 as pb
     assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
     runs = component_runs(store, _latest_run_id(store))
     assert runs["Trainer"].state == "COMPLETE" and runs["Transform"].state == "CACHED"
 
 
-def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, first_run):
+def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home_for_module, first_run):
     """The Airflow way, on the embedded `airflow up` (LocalExecutor on SQLite, one task at a time):
     a run fails in the Trainer; clearing the failed task and what follows it, as the UI's Clear
     does (the same REST call), makes the scheduler run only those again, in the same DAG run."""
     from pipeline.services import airflow_api, logins, processes
 
-    env = {**os.environ, HOME_ENV: str(home.root)}
     port = processes.free_port()
-    up = subprocess.run([sys.executable, "-m", "pipeline.cli.main", "airflow", "up", "--port", str(port)], env=env,
-                        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    up = cli(home_for_module, "airflow", "up", "--port", str(port), timeout=900)
     try:
         assert up.returncode == 0, up.stdout
         assert "embedded profile, LocalExecutor, 1 task(s) at once" in up.stdout
-        with trainer_cannot_write(home):
-            failed = cli(home, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
+        with trainer_cannot_write(home_for_module):
+            failed = cli(home_for_module, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
             assert failed.returncode == 1 and "triggered" in failed.stdout, failed.stdout
-        store = open_store(home)
+        store = open_store(home_for_module)
         run_id = _latest_run_id(store)
         before = component_runs(store, run_id)
         assert before["Trainer"].state == "FAILED"
 
-        api = airflow_api.Api(f"http://127.0.0.1:{port}", *logins.api_credentials(home))
+        api = airflow_api.Api(f"http://127.0.0.1:{port}", *logins.api_credentials(home_for_module))
         cleared = airflow_api.clear_failed(api, "mnist_pipeline", run_id)
         assert {"Trainer", "Evaluator", "Pusher"} <= set(cleared) and "Transform" not in cleared
         lines = []
         assert airflow_api.follow(api, "mnist_pipeline", run_id, lines.append, lambda *_: None) == "success"
-        runs = component_runs(open_store(home), run_id)  # the same MLMD pipeline run
+        runs = component_runs(open_store(home_for_module), run_id)  # the same MLMD pipeline run
         assert {t: runs[t].state for t in ("Trainer", "Evaluator", "Pusher")} == \
             {t: "COMPLETE" for t in ("Trainer", "Evaluator", "Pusher")}
         # Upstream comes from the first attempt, untouched, and did not run again.
@@ -355,7 +312,7 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home, firs
                  api.get(f"/dags/mnist_pipeline/dagRuns/{run_id}/taskInstances")["task_instances"]}
         assert tries["Trainer"] == 2 and tries["Transform"] == 1 and tries["prepare_data"] == 1
     finally:
-        subprocess.run([sys.executable, "-m", "pipeline.cli.main", "airflow", "down"], env=env, timeout=300)
+        cli(home_for_module, "airflow", "down", timeout=300)
 
 
 # --- Interrupts and one run at a time (issue 15) ----------------------------------------------
@@ -364,14 +321,13 @@ NEW_MODEL = [*SLICE, "--set", "epochs=2", "--set", "seed=46", "--set", "max_digi
 
 
 @pytest.fixture(scope="module")
-def interrupted(home, first_run):
+def interrupted(home_for_module, first_run):
     """Two runs of a new config started together on one home; the one that got the home's lock
     is sent SIGINT (Ctrl-C) five seconds into its Trainer."""
     import psutil
 
-    env = {**os.environ, HOME_ENV: str(home.root)}
     began_ms = int(time.time() * 1000)
-    pair = [subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *NEW_MODEL], env=env, text=True,
+    pair = [subprocess.Popen(command("run", *NEW_MODEL), env=environment(home_for_module), text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
     refused = None
     while refused is None:
@@ -404,7 +360,7 @@ def test_two_runs_started_together_on_one_home_one_is_refused_at_once(interrupte
     assert interrupted["refused_after"] < 30
 
 
-def test_sigint_during_the_trainer_stops_the_run_within_15_s_leaving_nothing_running(home, interrupted):
+def test_sigint_during_the_trainer_stops_the_run_within_15_s_leaving_nothing_running(home_for_module, interrupted):
     import psutil
 
     assert interrupted["code"] == 130, interrupted["output"]
@@ -413,20 +369,20 @@ def test_sigint_during_the_trainer_stops_the_run_within_15_s_leaving_nothing_run
     assert "Traceback" not in interrupted["output"]
     assert not [p.pid for p in interrupted["tree"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     from pipeline.services import home_lock
-    assert home_lock.holder(home) is None
+    assert home_lock.holder(home_for_module) is None
 
 
-def test_an_interrupted_run_shows_as_interrupted_with_its_true_duration(home, interrupted):
+def test_an_interrupted_run_shows_as_interrupted_with_its_true_duration(home_for_module, interrupted):
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    latest = cli_json(home, "runs")[-1]
+    latest = cli_json(home_for_module, "runs")[-1]
     assert latest["state"] == "INTERRUPTED"
     trainer = latest["components"]["Trainer"]
     assert trainer["state"] == "CANCELED"
     # Its time ends when it was stopped, not when a later run noticed.
     assert 4 <= trainer["seconds"] <= interrupted["trainer_seconds"] + 2
     assert latest["seconds"] <= (int(time.time() * 1000) - interrupted["began_ms"]) / 1000
-    store = open_store(home)
+    store = open_store(home_for_module)
     assert not [e.id for e in store.get_executions() if e.last_known_state == pb.Execution.RUNNING]
     # Exactly one of the two runs trained.
     trainer_type = store.get_execution_type("tfx.components.trainer.component.Trainer")
@@ -435,15 +391,15 @@ def test_an_interrupted_run_shows_as_interrupted_with_its_true_duration(home, in
     assert len(started) == 1
 
 
-def test_resume_after_an_interrupt_completes_from_the_trainer(home, interrupted):
-    resumed = cli(home, "resume")
+def test_resume_after_an_interrupt_completes_from_the_trainer(home_for_module, interrupted):
+    resumed = cli(home_for_module, "resume")
     assert resumed.returncode == 0, resumed.stdout
     assert "stopped at Trainer" in resumed.stdout
-    store = open_store(home)
+    store = open_store(home_for_module)
     runs = component_runs(store, _latest_run_id(store))
     assert {c: runs[c].state for c in UPSTREAM} == {c: "CACHED" for c in UPSTREAM}
     assert runs["Trainer"].state == "COMPLETE" and runs["Pusher"].state == "COMPLETE"
     # `show` names the baseline it was judged against by version and run, not by an internal id.
-    baseline = cli_json(home, "show")["baseline"]
+    baseline = cli_json(home_for_module, "show")["baseline"]
     assert baseline["run_id"] and baseline["pushed_version"]
-    assert f"the baseline, version {baseline['pushed_version']} from run {baseline['run_id']}" in cli(home, "show").stdout
+    assert f"the baseline, version {baseline['pushed_version']} from run {baseline['run_id']}" in cli(home_for_module, "show").stdout

@@ -1,7 +1,6 @@
 """The pushed model's two signatures, `mnist-pipeline predict` (local and --server), and the
 Python inference API, on a model trained by a real pipeline run (the `served_home` fixture)."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +12,13 @@ from PIL import Image
 
 from components import features
 from pipeline.data.sources import load_bundled
-from pipeline.home import HOME_ENV, Home
+from pipeline.home import Home
 from pipeline.serving import inference
-from tests import synthetic_digits
-from tests.conftest import SERVED_PIPELINE, write_idx_images
-from tests.serving_standin import TFServingStandIn
-
-pytestmark = pytest.mark.e2e
+from tests.support import synthetic_digits
+from tests.support.cli import cli
+from tests.support.idx import write_idx_images
+from tests.support.runs import SERVED_PIPELINE
+from tests.support.serving_standin import TFServingStandIn
 
 SAVED_MODEL_CLI = str(Path(sys.executable).with_name("saved_model_cli"))  # TensorFlow's, beside this Python
 # Digits the model never trained on: the official test set, past the slice used for evaluation.
@@ -35,14 +34,6 @@ def test_digits():
 @pytest.fixture(scope="module")
 def model_dir(served_home):
     return inference.latest_model_dir(served_home)
-
-
-def cli(home, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, HOME_ENV: str(home.root)}
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env=env, text=True,
-                             capture_output=True, timeout=600)
-    print(process.stdout[-3000:], process.stderr[-3000:])
-    return process
 
 
 def _examples(images: np.ndarray) -> list[bytes]:
@@ -141,7 +132,7 @@ def _render(folder, images) -> list:
 def test_predict_on_pictures_of_real_digits_matches_the_labels(served_home, test_digits, tmp_path):
     images, labels = test_digits
     paths = _render(tmp_path, images)
-    done = cli(served_home, "predict", "--json", *map(str, paths))
+    done = cli(served_home, "predict", "--json", *map(str, paths), merge_stderr=False)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["errors"] == [] and len(result["predictions"]) == COUNT
@@ -156,11 +147,11 @@ def test_predict_through_the_model_server_rest_api_gives_the_same_output(served_
     np.save(tmp_path / "digits.npy", images[:40])
     write_idx_images(tmp_path / "digits-idx3-ubyte.gz", images[40:60])
     files = [str(tmp_path / "digits.npy"), str(tmp_path / "digits-idx3-ubyte.gz")]
-    local = cli(served_home, "predict", "--json", *files)
+    local = cli(served_home, "predict", "--json", *files, merge_stderr=False)
     assert local.returncode == 0, local.stderr
     with TFServingStandIn(served_home.serving_root / SERVED_PIPELINE, SERVED_PIPELINE) as server:
-        rows = cli(served_home, "predict", "--json", "--server", server.url, *files)
-        columns = cli(served_home, "predict", "--json", "--server", server.url, "--request-form", "columns", *files)
+        rows = cli(served_home, "predict", "--json", "--server", server.url, *files, merge_stderr=False)
+        columns = cli(served_home, "predict", "--json", "--server", server.url, "--request-form", "columns", *files, merge_stderr=False)
         requests = list(server.requests)
     for remote in (rows, columns):
         assert remote.returncode == 0, remote.stderr
@@ -210,7 +201,7 @@ def test_bad_files_are_reported_and_the_rest_classified(served_home, test_digits
     files = ["notes.png", "empty.png", "huge.png", "four-channels.png", "missing.png", "good.png"]
     files.insert(1, "damaged.gz")  # a gzip whose deflate stream is damaged (zlib.error)
     (tmp_path / "damaged.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + b"\xff" * 64)
-    done = cli(served_home, "predict", *[str(tmp_path / f) for f in files])
+    done = cli(served_home, "predict", *[str(tmp_path / f) for f in files], merge_stderr=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     for name, message in [("notes.png", "not a PNG image"), ("empty.png", "the file is empty"),
@@ -220,16 +211,16 @@ def test_bad_files_are_reported_and_the_rest_classified(served_home, test_digits
     table = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[2:]}
     assert table == {str(tmp_path / "four-channels.png"): str(labels[0]), str(tmp_path / "good.png"): str(labels[1])}
 
-    nothing = cli(served_home, "predict", str(tmp_path / "notes.png"), str(tmp_path / "missing.png"))
+    nothing = cli(served_home, "predict", str(tmp_path / "notes.png"), str(tmp_path / "missing.png"), merge_stderr=False)
     assert nothing.returncode == 2 and "nothing could be classified" in nothing.stderr
 
 
 def test_an_unreachable_server_and_a_missing_model_are_clear(served_home, tmp_path):
     np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
-    down = cli(served_home, "predict", "--server", "http://127.0.0.1:9", str(tmp_path / "one.npy"))
+    down = cli(served_home, "predict", "--server", "http://127.0.0.1:9", str(tmp_path / "one.npy"), merge_stderr=False)
     assert down.returncode == 2 and f"cannot reach the model server at http://127.0.0.1:9/v1/models/{SERVED_PIPELINE}" in down.stderr
     empty_home = served_home.__class__(tmp_path / "empty-home")
-    missing = cli(empty_home, "predict", str(tmp_path / "one.npy"))
+    missing = cli(empty_home, "predict", str(tmp_path / "one.npy"), merge_stderr=False)
     assert missing.returncode == 2 and "no pushed model in" in missing.stderr
 
 
@@ -252,7 +243,7 @@ def test_blank_and_noise_are_flagged_unreliable_not_answered_with_confidence(ser
     np.save(tmp_path / "odd.npy", np.stack([np.zeros((28, 28)), rng.integers(0, 256, (28, 28))]).astype(np.uint8))
     np.save(tmp_path / "seven.npy", load_bundled()["eval"].images[0])
     Image.fromarray(rng.integers(0, 256, (128, 128)).astype(np.uint8)).save(tmp_path / "noise.png")
-    done = cli(served_home, "predict", "--json", *(str(tmp_path / f) for f in ("odd.npy", "seven.npy", "noise.png")))
+    done = cli(served_home, "predict", "--json", *(str(tmp_path / f) for f in ("odd.npy", "seven.npy", "noise.png")), merge_stderr=False)
     answer = json.loads(done.stdout)
     flags = {p["source"]: (p["reliable"], p["unreliable_because"]) for p in answer["predictions"]}
     assert flags[f"{tmp_path / 'odd.npy'}[0]"] == (False, "no digit found (blank)")
@@ -260,7 +251,7 @@ def test_blank_and_noise_are_flagged_unreliable_not_answered_with_confidence(ser
     assert flags[str(tmp_path / "seven.npy")] == (True, None)
     assert [e["source"] for e in answer["errors"]] == [str(tmp_path / "noise.png")]
     assert "no digit found" in answer["errors"][0]["error"] and done.returncode == 2
-    table = cli(served_home, "predict", str(tmp_path / "odd.npy")).stdout
+    table = cli(served_home, "predict", str(tmp_path / "odd.npy"), merge_stderr=False).stdout
     assert "NO: no digit found (blank)" in table and "NO: unlike the training data" in table
 
 
@@ -271,12 +262,12 @@ def test_a_renamed_pipeline_is_pushed_predicted_and_traced(served_home, test_dig
     [version] = [p for p in (served_home.serving_root / SERVED_PIPELINE).iterdir() if p.name.isdigit()]
     images, labels = test_digits
     np.save(tmp_path / "digits.npy", images[:20])
-    done = cli(served_home, "predict", "--json", str(tmp_path / "digits.npy"))
+    done = cli(served_home, "predict", "--json", str(tmp_path / "digits.npy"), merge_stderr=False)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["model"] == str(version)
     assert np.mean([p["digit"] for p in answer["predictions"]] == labels[:20]) >= 0.9
-    traced = cli(served_home, "lineage", "-1", "--json")
+    traced = cli(served_home, "lineage", "-1", "--json", merge_stderr=False)
     assert traced.returncode == 0, traced.stderr
     lineage = json.loads(traced.stdout)
     pushed_to = lineage["pushed_model"]["properties"]["pushed_destination"]
@@ -287,7 +278,7 @@ def test_a_renamed_pipeline_is_pushed_predicted_and_traced(served_home, test_dig
     other = Home(tmp_path / "other")
     (other.serving_root / SERVED_PIPELINE).mkdir(parents=True)
     (other.serving_root / SERVED_PIPELINE / version.name).symlink_to(version)
-    missing = cli(other, "predict", str(tmp_path / "digits.npy"))
+    missing = cli(other, "predict", str(tmp_path / "digits.npy"), merge_stderr=False)
     assert missing.returncode == 2 and f"models pushed here: {SERVED_PIPELINE} (--model-name NAME" in missing.stderr
-    named = cli(other, "predict", "--model-name", SERVED_PIPELINE, str(tmp_path / "digits.npy"))
+    named = cli(other, "predict", "--model-name", SERVED_PIPELINE, str(tmp_path / "digits.npy"), merge_stderr=False)
     assert named.returncode == 0, named.stderr

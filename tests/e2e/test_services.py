@@ -2,8 +2,8 @@
 airflow up/down/status`, runs triggered through the REST API v2 and followed, the LocalExecutor and
 the CeleryExecutor with two workers, tasks side by side, and a worker killed in the middle of a task.
 
-`airflow_up` (a context manager) brings Airflow up for a home on a fresh PostgreSQL database and
-yields what a test needs (URL, admin login, the CLI); reuse it for tests of the web UI.
+`airflow_up` (tests/support/airflow.py) brings Airflow up for a home on a fresh PostgreSQL database
+and yields what a test needs (URL, admin login, the CLI); the web UI test takes it too.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import psutil
@@ -29,9 +28,9 @@ from pipeline.metadata.runs import component_runs, run_ids
 from pipeline.metadata.store import open_store
 from pipeline.services import processes
 from pipeline.services.profiles import AIRFLOW_DB_ENV
-from tests.local_databases import mariadb_store_here, postgres_database
-
-pytestmark = pytest.mark.e2e
+from tests.support.airflow import Airflow, airflow_up
+from tests.support.cli import cli, command
+from tests.support.local_databases import mariadb_store_here, postgres_database
 
 SLICE = ["--set", "train_examples=1000", "--set", "eval_examples=500", "--set", "epochs=1"]
 UPSTREAM = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
@@ -40,67 +39,17 @@ COMPONENTS = UPSTREAM + ["Trainer", "Evaluator", "Pusher"]
 MLMD_ERROR = re.compile(r"ml_metadata\.errors|AlreadyExistsError|AbortedError|Deadlock found")
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    process = subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-    print(process.stdout)
-    return process
-
-
-@dataclasses.dataclass
-class Airflow:
-    home: Home
-    env: dict[str, str]
-    url: str
-    admin_password: str
-    up_output: str
-
-    def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return cli(self.env, *args, **kwargs)
-
-    def token(self, username: str = "admin", password: str | None = None) -> requests.Response:
-        return requests.post(f"{self.url}/auth/token", json={"username": username,
-                                                             "password": password or self.admin_password}, timeout=60)
-
-    def api(self, path: str) -> requests.Response:
-        """GET /api/v2{path} as the admin, with a JWT from the token endpoint."""
-        token = self.token()
-        assert token.ok, token.text
-        return requests.get(f"{self.url}/api/v2{path}", timeout=60,
-                            headers={"Authorization": f"Bearer {token.json()['access_token']}"})
-
-    def status(self) -> dict:
-        return json.loads(self.cli("airflow", "status", "--json").stdout)
-
-
-@contextlib.contextmanager
-def airflow_up(home: Home, env: dict[str, str], executor: str, workers: int = 2):
-    """`mnist-pipeline airflow up` for `home` on a fresh PostgreSQL database, a free port; `down` after."""
-    with postgres_database() as database:
-        env = {**env, HOME_ENV: str(home.root), AIRFLOW_DB_ENV: database}
-        port = processes.free_port()
-        up = cli(env, "airflow", "up", "--executor", executor, "--workers", str(workers), "--port", str(port),
-                 timeout=900)
-        try:
-            assert up.returncode == 0, up.stdout
-            login = re.search(r"login:\s+admin / (\S+)", up.stdout)
-            assert login, up.stdout
-            yield Airflow(home, env, f"http://127.0.0.1:{port}", login.group(1), up.stdout)
-        finally:
-            cli(env, "airflow", "down")
-
-
 # --- Shared by both executors: one home, one MLMD store on MariaDB, a 1,000-image slice --------
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    home = Home(tmp_path_factory.mktemp("services") / "home")
+def base(home_for_module):
+    home = home_for_module
     with mariadb_store_here() as store:
         env = {**os.environ, HOME_ENV: str(home.root), **store,
                # Quick failure detection and retries, so that the killed worker costs a minute, not five.
                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
                "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "5"}
-        assert cli(env, "data", "--limit", "1000").returncode == 0
+        assert cli(home, "data", "--limit", "1000", env=env).returncode == 0
         yield home, env
 
 
@@ -193,7 +142,7 @@ def two_runs(local):
     """Two identical runs triggered back to back (the DAG runs one at a time: the second waits)."""
     processes = []
     for _ in range(2):
-        processes.append(subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *SLICE], env=local.env,
+        processes.append(subprocess.Popen(command("run", *SLICE), env=local.env,
                                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         time.sleep(1)
     outputs = [p.communicate(timeout=1800)[0] for p in processes]
@@ -302,7 +251,7 @@ def celery(base):
 def killed_run(celery):
     """A run (new seed: the Trainer trains, the rest upstream is in MLMD already) whose Trainer's
     Celery worker is SIGKILLed, with everything it started, while the Trainer runs."""
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli.main", "run", *SLICE, "--set", "seed=7"],
+    process = subprocess.Popen(command("run", *SLICE, "--set", "seed=7"),
                                env=celery.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
     for line in process.stdout:
@@ -374,74 +323,23 @@ class TestCeleryExecutor:
         _assert_all_stopped(celery, port)
 
 
-def test_clear_errors_before_anything_starts(tmp_path):
-    env = {**os.environ, HOME_ENV: str(tmp_path / "home")}
+def test_clear_errors_before_anything_starts(home):
+    env = dict(os.environ)
     env.pop(AIRFLOW_DB_ENV, None)
-    celery_on_sqlite = cli(env, "airflow", "up", "--executor", "celery")
+    celery_on_sqlite = cli(home, "airflow", "up", "--executor", "celery", env=env)
     assert celery_on_sqlite.returncode == 2 and "needs Airflow's database on PostgreSQL" in celery_on_sqlite.stdout
-    parallel_on_sqlite = cli(env, "airflow", "up", "--workers", "2")
+    parallel_on_sqlite = cli(home, "airflow", "up", "--workers", "2", env=env)
     assert parallel_on_sqlite.returncode == 2 and "one task at a time" in parallel_on_sqlite.stdout
-    sequential = cli({**env, "MNIST_PIPELINE_EXECUTOR": "sequential"}, "airflow", "up")
+    sequential = cli(home, "airflow", "up", env={**env, "MNIST_PIPELINE_EXECUTOR": "sequential"})
     assert sequential.returncode == 2 and "removed the SequentialExecutor" in sequential.stdout
-    unreachable = cli({**env, AIRFLOW_DB_ENV: f"postgresql://postgres@127.0.0.1:{processes.free_port()}/x"},
-                      "airflow", "up")
+    unreachable = cli(home, "airflow", "up",
+                      env={**env, AIRFLOW_DB_ENV: f"postgresql://postgres@127.0.0.1:{processes.free_port()}/x"})
     assert unreachable.returncode == 2 and "cannot reach Airflow's database" in unreachable.stdout
     with postgres_database() as database:
         taken = processes.free_port()
         with socket.create_server(("127.0.0.1", taken)):
-            busy = cli({**env, AIRFLOW_DB_ENV: database}, "airflow", "up", "--port", str(taken))
+            busy = cli(home, "airflow", "up", "--port", str(taken), env={**env, AIRFLOW_DB_ENV: database})
         assert busy.returncode == 2 and f"port {taken}" in busy.stdout and "taken" in busy.stdout
-    assert not (tmp_path / "home" / "airflow" / "services" / "services.json").exists()
+    assert not home.services_state.exists()
 
 
-def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(tmp_path, monkeypatch):
-    from pipeline.config import load_config
-    from pipeline.errors import ConfigError
-    from pipeline.services import environment
-    from pipeline.services.profiles import AirflowProfile, load_profile
-
-    home = Home(tmp_path / "home")
-    for key in (AIRFLOW_DB_ENV, "MNIST_PIPELINE_EXECUTOR", "AIRFLOW__CORE__DEFAULT_TASK_RETRIES"):
-        monkeypatch.delenv(key, raising=False)
-    assert load_profile(home) == AirflowProfile() and AirflowProfile().name == "embedded"
-    embedded = environment.airflow_environment(home)
-    assert embedded["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor" and embedded["AIRFLOW__CORE__PARALLELISM"] == "1"
-    assert embedded["AIRFLOW__CORE__AUTH_MANAGER"] == environment.FAB_AUTH_MANAGER
-    assert embedded["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
-    assert "AIRFLOW__CORE__DEFAULT_TASK_RETRIES" not in embedded  # no retries in the embedded default
-    # Task processes fork from a parent that imported TFX once (pipeline/orchestration/task_imports.py).
-    assert (embedded["AIRFLOW__SCHEDULER__MP_START_METHOD"], embedded["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"]) \
-        == ("forkserver", environment.TASK_IMPORTS)
-
-    monkeypatch.setenv(AIRFLOW_DB_ENV, "postgresql://airflow@127.0.0.1:5432/from_env")
-    monkeypatch.setenv("MNIST_PIPELINE_AIRFLOW_DB_PASSWORD", "s3cret/:@")
-    production = environment.airflow_environment(home)
-    assert production["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-    assert production["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == \
-        "postgresql+psycopg2://airflow:s3cret%2F%3A%40@127.0.0.1:5432/from_env"
-    assert production["AIRFLOW__CORE__DEFAULT_TASK_RETRIES"] == "1"
-
-    home.root.mkdir(parents=True)
-    home.config_file.write_text("epochs: 2\nairflow:\n  database: postgresql://airflow@db:5432/from_file\n"
-                                "  executor: celery\n")
-    assert load_config(home=home).epochs == 2  # the airflow: section is not pipeline config
-    celery = environment.airflow_environment(home)
-    assert celery["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor" and "/from_file" in \
-        celery["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    assert celery["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == environment.celery_queue(home)
-    assert celery["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == environment.CELERY_CONFIG
-    assert "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD" not in celery  # its scheduler runs no task
-    # Every setting the project makes is an option of the installed Airflow (a misspelt one is
-    # ignored without a word); a finished task frees its slot within a second in every profile.
-    from airflow.configuration import retrieve_configuration_description
-
-    options = {f"AIRFLOW__{section}__{option}".upper() for section, spec in
-               retrieve_configuration_description(include_providers=True).items() for option in spec["options"]}
-    # Read per component, [scheduler] before [core], by airflow.utils.process_utils, undeclared.
-    options |= {"AIRFLOW__SCHEDULER__MP_START_METHOD", "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"}
-    for env in (embedded, production, celery):
-        assert {k for k in env if k.startswith("AIRFLOW__") and k not in os.environ} <= options
-        assert env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
-    home.config_file.write_text("airflow:\n  database: postgresql://airflow:pw@db/x\n")
-    with pytest.raises(ConfigError, match="must not hold a password"):
-        load_profile(home)

@@ -16,10 +16,8 @@ from pipeline.home import Home
 from pipeline.metadata.runs import component_runs, summarize_run
 from pipeline.metadata.spans import span_of
 from pipeline.metadata.store import open_store
-from tests.test_end_to_end import cli, cli_json
-from tests.test_own_images import BROKEN, spoil, write_image_folder
-
-pytestmark = pytest.mark.e2e
+from tests.support.cli import cli, cli_json
+from tests.support.image_folders import BROKEN, spoil, write_image_folder
 
 SPAN = ["--limit", "600", "--eval-limit", "200"]
 # Small spans: two epochs, and a gate that a model of 600-2,000 images can pass.
@@ -37,8 +35,8 @@ def _components(home: Home, run_id: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    home = Home(tmp_path_factory.mktemp("spans") / "home")
+def chain(home_for_module):
+    home = home_for_module
     runs, outputs = {}, {}
 
     def run(name):

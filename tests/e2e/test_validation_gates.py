@@ -8,9 +8,7 @@ import tensorflow as tf
 
 from pipeline.data.sources import load_bundled
 from pipeline.home import Home
-from tests.test_end_to_end import cli
-
-pytestmark = pytest.mark.e2e
+from tests.support.cli import cli
 
 
 def _example(image_raw=bytes(784), label=0, size=28, replace=None) -> tf.train.Example:
@@ -51,11 +49,6 @@ def _good(split, start=0, count=None):
     return [_example(i.tobytes(), int(l)) for i, l in zip(images, labels)]
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Home:
-    return Home(tmp_path_factory.mktemp("gates") / "home")
-
-
 def _serving_state(home: Home) -> dict:
     root = home.serving_root / "mnist"
     if not root.exists():
@@ -94,13 +87,12 @@ BAD_INPUTS = {
 }
 
 
-
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_data_stops_before_transform(home, mnist, tmp_path, case):
+def test_bad_data_stops_before_transform(home_for_module, mnist, tmp_path, case):
     make, stopped_by, expected = BAD_INPUTS[case]
     folder = write_dataset(tmp_path / case, make(mnist, np.random.default_rng(0)))
-    before = _serving_state(home)
-    result = cli(home, "run", "--set", f"data_dir={folder}", "--set", "epochs=1")
+    before = _serving_state(home_for_module)
+    result = cli(home_for_module, "run", "--set", f"data_dir={folder}", "--set", "epochs=1")
     assert result.returncode == 1, result.stdout
     assert f"{stopped_by:<30} FAILED" in result.stdout
     if stopped_by == GATE:
@@ -108,15 +100,15 @@ def test_bad_data_stops_before_transform(home, mnist, tmp_path, case):
     for text in expected:
         assert text in result.stdout
     assert "Transform                      running" not in result.stdout
-    assert _serving_state(home) == before
+    assert _serving_state(home_for_module) == before
 
 
-def test_corrupt_tfrecord_gets_a_clear_error(home, mnist, tmp_path):
+def test_corrupt_tfrecord_gets_a_clear_error(home_for_module, mnist, tmp_path):
     folder = write_dataset(tmp_path / "corrupt", {"train": _good(mnist["train"], 0, 300),
                                                   "eval": _good(mnist["eval"], 0, 100)})
     path = folder / "train" / "train.tfrecord"
     path.write_bytes(path.read_bytes()[:-500])
-    result = cli(home, "run", "--set", f"data_dir={folder}", "--set", "epochs=1")
+    result = cli(home_for_module, "run", "--set", f"data_dir={folder}", "--set", "epochs=1")
     assert result.returncode == 1
     assert "prepare_data                   FAILED" in result.stdout
     assert f"{path}: truncated or corrupt TFRecord file" in result.stdout
@@ -124,7 +116,7 @@ def test_corrupt_tfrecord_gets_a_clear_error(home, mnist, tmp_path):
     assert "ImportExampleGen               running" not in result.stdout
 
 
-def test_a_worse_model_is_not_pushed_and_a_better_one_is(home, mnist, tmp_path):
+def test_a_worse_model_is_not_pushed_and_a_better_one_is(home_for_module, mnist, tmp_path):
     folder = write_dataset(tmp_path / "good", {"train": _good(mnist["train"]), "eval": _good(mnist["eval"])})
     # Per-digit accuracy on ~100 eval images per digit moves 1 % per image: the default gate
     # (max_digit_drop 0.01 beyond what chance explains, components/evaluator.py) allows for it.
@@ -132,22 +124,22 @@ def test_a_worse_model_is_not_pushed_and_a_better_one_is(home, mnist, tmp_path):
 
     # A first, deliberately weak model (large batches: 12 steps, about 0.92 against the default's
     # 0.95) is blessed and pushed.
-    first = cli(home, *base, "--set", "batch_size=256")
+    first = cli(home_for_module, *base, "--set", "batch_size=256")
     assert first.returncode == 0 and "\n  blessed: accuracy >= min_accuracy" in first.stdout, first.stdout
-    served = _serving_state(home)
+    served = _serving_state(home_for_module)
     assert len({k.split("/")[0] for k in served}) == 1
 
     # A model trained on shuffled labels: refused, and serving stays byte for byte the same.
-    shuffled = cli(home, *base, "--set", "batch_size=256", "--set", "label_noise=1.0")
+    shuffled = cli(home_for_module, *base, "--set", "batch_size=256", "--set", "label_noise=1.0")
     assert shuffled.returncode == 0, shuffled.stdout
     assert "\n  NOT blessed, against the baseline" in shuffled.stdout
     assert "pushed:     nothing" in shuffled.stdout
-    assert _serving_state(home) == served
+    assert _serving_state(home_for_module) == served
 
     # A better model is blessed against the first and pushed beside it.
-    better = cli(home, *base)
+    better = cli(home_for_module, *base)
     assert better.returncode == 0 and "\n  blessed: accuracy >= min_accuracy" in better.stdout, better.stdout
-    versions = sorted({k.split("/")[0] for k in _serving_state(home)})
+    versions = sorted({k.split("/")[0] for k in _serving_state(home_for_module)})
     assert len(versions) == 2
-    old = {k: v for k, v in _serving_state(home).items() if k.startswith(versions[0] + "/")}
+    old = {k: v for k, v in _serving_state(home_for_module).items() if k.startswith(versions[0] + "/")}
     assert old == served

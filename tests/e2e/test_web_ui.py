@@ -4,7 +4,6 @@ DAG with a JSON conf of overrides, watch every task succeed, read the Trainer's 
 open the run's report from the run page, save screenshots. Airflow runs on the production profile:
 PostgreSQL, MLMD on MariaDB, LocalExecutor."""
 import json
-import os
 import time
 import urllib.parse
 
@@ -12,12 +11,10 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from pipeline.definition.pipeline import NODES
-from pipeline.home import HOME_ENV, Home
 from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
-from tests.local_databases import mariadb_store_here
-from tests.test_services import airflow_up, cli
-
-pytestmark = pytest.mark.e2e
+from tests.support.airflow import airflow_up
+from tests.support.cli import cli, environment
+from tests.support.local_databases import mariadb_store_here
 
 CHROMIUM = "/usr/bin/chromium"
 # As root, without a sandbox; no calls to Google's services, which this closed network refuses.
@@ -29,12 +26,11 @@ RUN_ID = "ui_triggered_1"
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory):
-    home = Home(tmp_path_factory.mktemp("web-ui") / "home")
+def airflow(home_for_module):
     with mariadb_store_here():
-        env = {**os.environ, HOME_ENV: str(home.root)}
-        assert cli(env, "data", "--limit", "1000").returncode == 0
-        with airflow_up(home, env, "local") as running:
+        env = environment(home_for_module)
+        assert cli(home_for_module, "data", "--limit", "1000", env=env).returncode == 0
+        with airflow_up(home_for_module, env, "local") as running:
             yield running
 
 

@@ -4,7 +4,7 @@ Two kinds, both dark ink on light paper at 128x128: digits rendered from the mac
 (DejaVu, in several weights and slants), and hand-drawn-like digits, each a few pen strokes
 whose points wobble, slant and vary in thickness and darkness (pencil to ink). Each can be
 spoilt by the conditions of `CONDITIONS`: sensor noise, paper that fades across the picture,
-blur, or all three. `predict`'s robustness is measured on them (tests/test_predict.py, README).
+blur, or all three. `predict`'s robustness is measured on them (tests/e2e/test_predict.py, README).
 """
 from __future__ import annotations
 

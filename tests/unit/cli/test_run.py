@@ -1,6 +1,8 @@
-"""What `mnist-pipeline run` shows of a task's output: progress events and the Trainer's epochs."""
+"""`mnist-pipeline run` and `resume` (pipeline/cli/run.py) without a run: what `run` shows of a
+task's output (progress events and the Trainer's epochs), and what is refused before anything runs."""
 from pipeline.cli.run import show_progress
 from pipeline.orchestration.progress import PROGRESS_MARKER
+from tests.support.cli import run_main
 
 EPOCH = "epoch 3/3  accuracy 0.9917  loss 0.0271  val_accuracy 0.9948  val_loss 0.0147  (50.0 s)"
 
@@ -19,21 +21,22 @@ def test_progress_events_name_the_run_and_collect_failures(capsys):
     assert "Trainer" in capsys.readouterr().out
 
 
-def test_a_log_read_again_shows_only_its_new_lines_whatever_came_before_them():
-    from collections import Counter
-
-    from pipeline.services.airflow_api import unseen
-
-    shown = Counter()
-    running = ["Could not read served logs", "started", "epoch 1/1", "epoch 1/1"]
-    assert unseen(shown, running) == running
-    # Finished: the note on served logs is gone, one line repeats once more, the end is new.
-    assert unseen(shown, ["started", "epoch 1/1", "epoch 1/1", "epoch 1/1", "finished"]) == ["epoch 1/1", "finished"]
-    assert unseen(shown, ["started", "finished"]) == []
-
-
 def test_the_span_a_run_ingests_and_the_spans_waiting_are_shown(capsys):
     show_progress(f'{PROGRESS_MARKER} {{"event": "finished", "node": "prepare_data", "run_id": "r1", '
                   f'"seconds": 9.0, "state": "COMPLETE", "span": 2, "waiting": [3, 4]}}', [])
     out = capsys.readouterr().out
     assert "this run ingests span 2; span(s) 3-4 wait for the next runs, one each" in out
+
+
+def test_bad_config_is_refused_before_anything_runs(home, capsys):
+    refused = run_main(capsys, "run", "--set", "epochs=0")
+    assert refused.returncode == 2
+    assert "epochs must be at least 1" in refused.stdout + refused.stderr
+    assert not home.root.exists()
+
+
+def test_resume_on_a_home_without_runs_says_so(home, capsys):
+    refused = run_main(capsys, "resume")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip() == f"mnist-pipeline resume: no metadata store at {home.metadata_db}: " \
+        "no pipeline has run in this home yet"

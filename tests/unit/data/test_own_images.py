@@ -1,46 +1,11 @@
-"""Your own digit images (`mnist-pipeline data --images DIR`): converted as `predict` converts them."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import numpy as np
+"""Your own digit images (`mnist-pipeline data --images DIR`, pipeline/data/own_images.py):
+converted as `predict` converts them."""
 import pytest
 
-from pipeline.data import inputs, own_images
-from pipeline.data.data_sets import read_manifest, span_dir, spans
+from pipeline.data import own_images
 from pipeline.data.sources import load_bundled
-from pipeline.home import HOME_ENV
 from pipeline.serving import imaging
-from tests import synthetic_digits
-
-BROKEN = ("3/torn.png", "5/not-really.jpg", "7/notes.txt")
-
-
-def write_image_folder(folder: Path, images: np.ndarray, labels: np.ndarray, seed: int = 7) -> dict[Path, int]:
-    """MNIST digits as the pictures people have, in class folders: other sizes, margins, dark
-    on light, colour, JPEG; returns each picture's label."""
-    rng = np.random.default_rng(seed)
-    written = {}
-    for i, (digit, label) in enumerate(zip(images, labels)):
-        picture, suffix = synthetic_digits.as_picture(digit, i, rng, max_size=120, margin_divisor=3)
-        path = folder / str(label) / f"{i:04d}{suffix}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        picture.save(path)
-        written[path] = int(label)
-    return written
-
-
-def spoil(folder: Path) -> None:
-    """Files that cannot be used, and a folder whose name is not a digit."""
-    (folder / "3").mkdir(exist_ok=True)
-    (folder / "3" / "torn.png").write_bytes(imaging.PNG_MAGIC + b"\0" * 40)
-    (folder / "5").mkdir(exist_ok=True)
-    (folder / "5" / "not-really.jpg").write_text("a text file named .jpg")
-    (folder / "7").mkdir(exist_ok=True)
-    (folder / "7" / "notes.txt").write_text("seen on the train")
-    (folder / "sevens").mkdir()
-    (folder / "sevens" / "a.png").write_bytes(b"")
+from tests.support.image_folders import BROKEN, spoil, write_image_folder
 
 
 @pytest.fixture(scope="module")
@@ -90,29 +55,3 @@ def test_a_folder_with_nothing_usable_is_refused(tmp_path):
         own_images.convert(tmp_path / "none")
     with pytest.raises(ValueError, match="not a folder"):
         own_images.convert(tmp_path / "missing")
-
-
-def _cli(home: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], env={**os.environ, HOME_ENV: str(home)},
-                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-
-
-def test_data_images_writes_a_span_names_the_broken_files_and_exits_2_only_when_nothing_is_usable(
-        tmp_path, mnist_eval):
-    write_image_folder(tmp_path / "mine", mnist_eval.images[:120], mnist_eval.labels[:120])
-    spoil(tmp_path / "mine")
-    done = _cli(tmp_path / "home", "data", "--images", str(tmp_path / "mine"))
-    assert done.returncode == 0, done.stdout
-    for name in BROKEN:
-        assert str(tmp_path / "mine" / name) in done.stdout
-    assert "span 1 of a fresh data set: images:" in done.stdout and "train" in done.stdout
-    span = span_dir(tmp_path / "home" / "data" / "mnist", 1)
-    manifest = read_manifest(span)
-    assert sum(manifest["counts"].values()) == 120 and len(manifest["left_out"]) == 4
-    assert inputs.verify_records(span) == manifest["counts"]
-    # As the next span, then a folder with nothing usable: exit 2, nothing written.
-    assert _cli(tmp_path / "home", "data", "--next-span", "--images", str(tmp_path / "mine")).returncode == 0
-    (tmp_path / "empty" / "2").mkdir(parents=True)
-    refused = _cli(tmp_path / "home", "data", "--next-span", "--images", str(tmp_path / "empty"))
-    assert refused.returncode == 2 and "no usable images" in refused.stdout
-    assert sorted(spans(tmp_path / "home" / "data" / "mnist")) == [1, 2]

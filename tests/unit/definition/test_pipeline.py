@@ -1,3 +1,5 @@
+"""The pipeline's definition (pipeline/definition/pipeline.py): one builder per node, wired in
+order, every knob from PipelineConfig, and exactly the node ids of components/nodes.py."""
 from pathlib import Path
 
 import tensorflow_model_analysis as tfma
@@ -89,3 +91,12 @@ def test_the_curated_schema_is_staged_by_content(home, monkeypatch, tmp_path):
     edited.write_text(first.read_text() + "\n# reviewed again\n")
     monkeypatch.setattr(pipeline_lib, "SCHEMA_FILE", edited)
     assert pipeline_lib.staged_schema(home) != first
+
+
+def test_every_node_id_has_its_one_home():
+    """The builders in pipeline/definition/pipeline.py declare exactly the ids of components/nodes.py."""
+    from components import nodes
+    from pipeline.definition.pipeline import NODES
+
+    assert set(NODES) == set(nodes.ALL)
+    assert len(nodes.ALL) == len(set(nodes.ALL))

@@ -1,7 +1,9 @@
-"""The DAG file loads fast and light, and the graph it is built from is the pipeline's real one.
+"""The Airflow DAG (pipeline/orchestration/airflow_dag.py): the DAG file loads fast and light, its
+tasks and edges are the declared nodes', and each task runs the pipeline its run compiled.
 
 Airflow re-parses the DAG file every 30 s and times an import out at 30 s; parsing must not
-import TensorFlow or TFX (which alone cost about 16 s and 1.1 GB).
+import TensorFlow or TFX (which alone cost about 16 s and 1.1 GB). The declared graph itself:
+tests/unit/definition/test_topology.py.
 """
 import json
 import subprocess
@@ -12,14 +14,16 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PipelineConfig
-from pipeline.definition import pipeline as pipeline_lib
-from pipeline.definition import topology
 from pipeline.definition.pipeline import NODES
 from pipeline.home import Home
+from pipeline.metadata.records import record_run, recorded_config
+from pipeline.metadata.store import open_store
+from pipeline.orchestration import airflow_dag
 from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
-from pipeline.orchestration.runner import compile_pipeline, node_graph
+from pipeline.orchestration.runner import compile_pipeline
 from pipeline.services import environment
 
+REPO = Path(__file__).resolve().parents[3]
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 # What the scheduler's DAG file processor does: a DagBag of the configured DAGs folder.
@@ -42,8 +46,8 @@ with open(sys.argv[1], "w") as out:
 """
 
 
-def airflow_env(tmp_path: Path, **settings: str) -> dict[str, str]:
-    return {**environment.airflow_environment(Home(tmp_path / "home")), **settings}
+def airflow_env(home: Home, **settings: str) -> dict[str, str]:
+    return {**environment.airflow_environment(home), **settings}
 
 
 def parse_in_fresh_process(tmp_path: Path, env: dict[str, str]) -> dict:
@@ -56,8 +60,8 @@ def parse_in_fresh_process(tmp_path: Path, env: dict[str, str]) -> dict:
     return {**json.loads(result_file.read_text()), "wall_seconds": wall}
 
 
-def test_the_dag_file_parses_fast_without_tensorflow_or_tfx(tmp_path):
-    parsed = parse_in_fresh_process(tmp_path, airflow_env(tmp_path))
+def test_the_dag_file_parses_fast_without_tensorflow_or_tfx(home, tmp_path):
+    parsed = parse_in_fresh_process(tmp_path, airflow_env(home))
     print(f"DAG parse in a fresh process: {parsed['wall_seconds']:.2f} s wall "
           f"({parsed['in_process_seconds']:.2f} s from importing Airflow to the filled DagBag), "
           f"peak RSS {parsed['peak_mb']:.0f} MB")
@@ -79,31 +83,14 @@ def test_the_dag_file_parses_fast_without_tensorflow_or_tfx(tmp_path):
     assert {t["retries"] for t in tasks.values()} == {0}
 
 
-def test_retries_come_from_airflows_setting(tmp_path):
-    parsed = parse_in_fresh_process(tmp_path, airflow_env(tmp_path, AIRFLOW__CORE__DEFAULT_TASK_RETRIES="3"))
+def test_retries_come_from_airflows_setting(home, tmp_path):
+    parsed = parse_in_fresh_process(tmp_path, airflow_env(home, AIRFLOW__CORE__DEFAULT_TASK_RETRIES="3"))
     assert parsed["import_errors"] == {}
     assert {t["retries"] for t in parsed["tasks"].values()} == {3}
 
 
-def ancestors(node: str) -> set[str]:
-    found, todo = set(), list(NODES[node])
-    while todo:
-        up = todo.pop()
-        if up not in found:
-            found.add(up)
-            todo.extend(NODES[up])
-    return found
-
-
-@pytest.mark.parametrize("first, second", [("ImportExampleGen", "ImportSchemaGen"),
-                                           ("SchemaGen", "ExampleValidator"),
-                                           ("SchemaGen", "Transform"), ("SchemaGen", "Trainer")])
-def test_independent_nodes_can_run_side_by_side(first, second):
-    assert first not in ancestors(second) and second not in ancestors(first)
-
-
-def test_airflow_3_parses_the_dag_with_no_import_errors(tmp_path):
-    env = airflow_env(tmp_path)
+def test_airflow_3_parses_the_dag_with_no_import_errors(home, tmp_path):
+    env = airflow_env(home)
 
     def airflow(*args: str) -> str:
         result = subprocess.run([AIRFLOW, *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
@@ -120,75 +107,39 @@ def test_airflow_3_parses_the_dag_with_no_import_errors(tmp_path):
     assert [dag["dag_id"] for dag in listed] == [DAG_ID]
 
 
-def test_the_declared_graph_is_the_compiled_pipeline(home, tmp_path):
-    compiled = node_graph(compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
-    assert topology.differences(NODES, compiled) == []
-    assert list(compiled) == list(NODES)
-
-
-def test_adding_a_node_is_one_declaration(home, tmp_path, monkeypatch):
-    """A node declared with `GRAPH.node` is in the compiled pipeline and in the DAG, wired as declared."""
-    graph = topology.Graph()
-    graph.nodes.update(pipeline_lib.GRAPH.nodes)
-
-    @graph.node("EvalStatisticsGen", examples="ImportExampleGen.examples")
-    def _more_statistics(examples, **_):
-        from tfx.components import StatisticsGen
-
-        return StatisticsGen(examples=examples)
-
-    monkeypatch.setattr(pipeline_lib, "GRAPH", graph)
-    monkeypatch.setattr(pipeline_lib, "NODES", graph.upstream())
-    compiled = node_graph(compile_pipeline(PipelineConfig(), home, tmp_path / "input"))
-    assert compiled["EvalStatisticsGen"] == ["ImportExampleGen"]
-    assert topology.differences(graph.upstream(), compiled) == []
-
-
-def test_a_drifted_graph_is_named_and_refused(home, tmp_path, monkeypatch):
-    compiled = {**NODES, "Pusher": ("Trainer",), "InfraValidator": ("Trainer",)}
-    del compiled["SchemaGen"]
-    assert topology.differences(NODES, compiled) == [
-        "InfraValidator is in the compiled pipeline but not declared",
-        "Pusher runs after ['Trainer'] in the compiled pipeline, declared after ['Evaluator', 'Trainer']",
-        "SchemaGen is declared but not in the compiled pipeline",
-    ]
-    # A pipeline that is not wired as declared (the DAG's edges) is not compiled for a run.
-    monkeypatch.setattr(pipeline_lib, "NODES", {**NODES, "Trainer": ("Transform",)})
-    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform', 'Tuner', 'latest_spans_resolver'\]"):
-        compile_pipeline(PipelineConfig(), home, tmp_path / "input")
-
-
-def test_declarations_name_only_nodes_declared_before():
-    graph = topology.Graph()
-    graph.node("A")(lambda **_: None)
-    with pytest.raises(ValueError, match="'B' is not declared before it"):
-        graph.node("C", examples="B.examples")(lambda **_: None)
-    with pytest.raises(ValueError, match="declared twice"):
-        graph.node("A")(lambda **_: None)
-    graph.node("B", after=["A"], x="A.out", y="A.other")(lambda **_: None)
-    assert graph.upstream() == {"A": (), "B": ("A",)}
-
-
 def test_no_airflow_2_idioms_are_left():
     """ruff's Airflow 3 rules (AIR3: removed and moved imports, arguments and settings) over
     everything that touches Airflow."""
     ruff = Path(sys.executable).parent / "ruff"
-    folders = [str(Path(__file__).parents[1] / name) for name in ("dags", "pipeline", "components", "tests")]
+    folders = [str(REPO / name) for name in ("dags", "pipeline", "components", "tests")]
     result = subprocess.run([str(ruff), "check", "--preview", "--select", "AIR3", "--no-cache", *folders],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_airflow_main_keeps_airflow_s_output_and_exit_code(tmp_path):
-    """`pipeline.orchestration.airflow_main` (how `run` starts `airflow dags test`) leaves through os._exit: what
-    Airflow printed still arrives, and a failure still exits non-zero."""
-    env = airflow_env(tmp_path)
+def test_a_run_s_tasks_execute_the_pipeline_compiled_when_it_started(home, tmp_path):
+    """An edit of config.yaml during a run (or before a cleared task runs again) changes nothing
+    in it: every task after prepare_data executes the pipeline prepare_data compiled and recorded."""
+    import types
 
-    def airflow_main(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pipeline.orchestration.airflow_main", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)
+    from tfx.proto.orchestration import pipeline_pb2
 
-    version = airflow_main("version")
-    assert version.returncode == 0 and version.stdout.strip().splitlines()[-1].startswith("3.")
-    unknown = airflow_main("no-such-command")
-    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    from pipeline.config import load_config
+
+    home.root.mkdir(parents=True)
+    home.config_file.write_text("epochs: 2\n")
+    context = {"run_id": "manual__a-run", "dag_run": types.SimpleNamespace(conf={"seed": 7})}
+    started = airflow_dag._requested_config(context)
+    compiled = compile_pipeline(started, home, tmp_path / "input").SerializeToString()
+    record_run(home, context["run_id"], started.to_dict(), compiled)
+    home.config_file.write_text("epochs: 5\nbatch_size: 256\n")
+    assert load_config(home=home).epochs == 5
+
+    executed = pipeline_pb2.Pipeline.FromString(airflow_dag._run_pipeline(context))
+    assert executed == pipeline_pb2.Pipeline.FromString(compiled)
+    [trainer] = [n.pipeline_node for n in executed.nodes if n.pipeline_node.node_info.id == "Trainer"]
+    trainer_config = json.loads(trainer.parameters.parameters["custom_config"].field_value.string_value)
+    assert (trainer_config["epochs"], trainer_config["batch_size"], trainer_config["seed"]) == (2, PipelineConfig().batch_size, 7)
+    assert recorded_config(open_store(home), context["run_id"])["epochs"] == 2
+    with pytest.raises(RuntimeError, match="recorded no compiled pipeline"):
+        airflow_dag._run_pipeline({**context, "run_id": "manual__never-started"})

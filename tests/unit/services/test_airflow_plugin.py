@@ -2,18 +2,14 @@
 
 The pages are checked on a metadata store written through ML Metadata the way TFX's launcher
 writes it (executions in the run's and the node's contexts, artifacts with their properties, and
-real anomalies files). Airflow's auth and database are stand-ins only in the page tests; the last
-test starts a real `airflow api-server` with FAB logins and checks them there.
+real anomalies files). Airflow's auth and database are stand-ins here; tests/e2e/test_airflow_api_server.py
+starts a real `airflow api-server` with FAB logins and checks the pages there.
 """
 import html
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,8 +25,8 @@ from pipeline.metadata.store import (
 )
 from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.services import airflow_plugin
+from tests.support.plugin_pages import RUN, report_url, task_url
 
-RUN = "manual__2026-11-29T10:00:00.123456+00:00"  # ':' and '+' as in Airflow's run ids
 ANOMALY = "Unexpectedly large value: 12. <script>alert(1)</script>"
 FAILURE = "digit 7: accuracy -0.0300 against the baseline (allowed drop 0.0100)"
 
@@ -123,18 +119,6 @@ def client(airflow_state="success"):
         app.dependency_overrides[check] = lambda: None
     app.dependency_overrides[airflow_plugin.airflow_run_state] = lambda: airflow_state
     return TestClient(app)
-
-
-def task_url(task_id: str, run_id: str = RUN, dag_id: str = DAG_ID) -> str:
-    from urllib.parse import quote
-
-    return f"/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}"
-
-
-def report_url(run_id: str = RUN) -> str:
-    from urllib.parse import quote
-
-    return f"/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/report"
 
 
 def test_importing_the_plugin_loads_neither_tensorflow_nor_tfx(tmp_path):
@@ -240,92 +224,3 @@ def test_an_ended_run_without_a_report_gets_one_written(home, recorded):
     response = client(airflow_state="failed").get(report_url())
     assert response.status_code == 200, response.text
     assert home.report_file(RUN).is_file() and "<b>NOT blessed, against the baseline" in response.text
-
-
-# --- The real API server ----------------------------------------------------------------------
-
-def _request(url: str, token: str | None = None, cookie: bool = False, body: dict | None = None):
-    headers = {"Content-Type": "application/json"} if body else {}
-    if token:
-        headers["Cookie" if cookie else "Authorization"] = f"_token={token}" if cookie else f"Bearer {token}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, headers=headers)
-    try:
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-    except urllib.error.URLError:  # not listening yet
-        return None, ""
-
-
-def _plugins_folder(tmp_path: Path) -> Path:
-    """The plugin through a plugins folder, until pyproject.toml registers the entry point."""
-    from importlib.metadata import entry_points
-
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    if not entry_points(group="airflow.plugins", name="mnist_pipeline"):
-        (folder / "mnist_pipeline_plugin.py").write_text(
-            "from pipeline.services.airflow_plugin import MnistPipelinePlugin  # noqa: F401\n")
-    return folder
-
-
-@pytest.mark.e2e  # 25-45 s: Airflow's database, two logins, the API server
-def test_the_api_server_serves_the_pages_to_logged_in_users_only(home, tmp_path):
-    from pipeline.services import logins, processes
-
-    home.airflow_services.mkdir(parents=True)
-    record_run(home, RUN, {"epochs": 1})
-    path = home.report_file(RUN)
-    path.parent.mkdir(parents=True)
-    path.write_text("<html><body>the report of the run</body></html>")
-    port = processes.free_port()
-    env = {**os.environ, "AIRFLOW_HOME": str(home.airflow_home), "MNIST_PIPELINE_HOME": str(home.root),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home.airflow_home / 'airflow.db'}",
-           "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PLUGINS_FOLDER": str(_plugins_folder(tmp_path)),
-           "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port),
-           "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"}
-    started = time.monotonic()
-    processes.run_once(home, "migrate", ["db", "migrate"], env)
-    # The password reaches `airflow users create` on its standard input, never on a command line.
-    logins.create_user(home, env, "admin", "a-test-password", "Admin")
-    logins.create_user(home, env, "nobody", "another-password", "Public")
-    log = home.airflow_services / "api-server.log"
-    with open(log, "wb") as output:
-        server = subprocess.Popen(processes.airflow_command(["api-server", "--host", "127.0.0.1", "--port", str(port),
-                                                              "--workers", "1"]),
-                                  env=env, stdout=output, stderr=subprocess.STDOUT, cwd=home.airflow_home,
-                                  start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while _request(f"{url}/api/v2/monitor/health")[0] != 200:
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(1)
-        status, body = _request(f"{url}/auth/token", body={"username": "admin", "password": "a-test-password"})
-        assert status == 201, body
-        token = json.loads(body)["access_token"]
-
-        status, body = _request(f"{url}/api/v2/plugins", token)
-        [plugin] = [p for p in json.loads(body)["plugins"] if p["name"] == "mnist_pipeline"]
-        assert {v["destination"]: v["href"] for v in plugin["external_views"]} == {
-            "dag_run": "/mnist-pipeline/dags/{DAG_ID}/runs/{RUN_ID}/report",
-            "task_instance": "/mnist-pipeline/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}"}
-
-        page = f"{url}/mnist-pipeline{report_url()}"
-        assert _request(page)[0] == 401
-        assert _request(page, "not-a-token")[0] in (401, 403)
-        assert _request(page, token) == (200, path.read_text())
-        assert _request(page, token, cookie=True) == (200, path.read_text())  # as the UI's frame asks
-        status, body = _request(f"{url}/auth/token", body={"username": "nobody", "password": "another-password"})
-        assert _request(page, json.loads(body)["access_token"])[0] == 403  # logged in, but no access to DAGs
-        # The API server reads the run from MLMD and Airflow's database.
-        status, body = _request(f"{url}/mnist-pipeline{task_url('prepare_data')}", token)
-        assert status == 200 and "&quot;epochs&quot;: 1" in body
-        status, body = _request(f"{url}/mnist-pipeline{task_url('Trainer', run_id='manual__nope')}", token)
-        assert status == 404 and "No such run" in body
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and its workers, a process group of their own
-        server.wait(timeout=30)
-    print(f"api-server test: {time.monotonic() - started:.0f} s")

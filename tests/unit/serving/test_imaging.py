@@ -5,7 +5,8 @@ from PIL import Image
 
 from pipeline.data.sources import load_bundled
 from pipeline.serving import imaging
-from tests.conftest import write_idx_images, write_idx_labels
+from tests.support import synthetic_digits
+from tests.support.idx import write_idx_images, write_idx_labels
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +125,6 @@ def test_noise_and_paper_fading_across_the_picture_do_not_stretch_the_crop():
     """Issue 15: keeping every pixel above 10 % of the strongest ink let sensor noise and a
     lighting gradient stretch the crop to the whole canvas (correlation with the clean digit's
     conversion 0.18-0.56). The paper is now estimated and the noise measured."""
-    from tests import synthetic_digits
-
     rng = np.random.default_rng(3)
     correlations = []
     for digit in range(10):

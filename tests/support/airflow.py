@@ -1,0 +1,61 @@
+"""Airflow brought up for a home by `mnist-pipeline airflow up` on a fresh PostgreSQL database:
+for the services tests and the web UI test."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import re
+import subprocess
+
+import requests
+
+from pipeline.home import HOME_ENV, Home
+from pipeline.services import processes
+from pipeline.services.profiles import AIRFLOW_DB_ENV
+from tests.support.cli import cli
+from tests.support.local_databases import postgres_database
+
+
+@dataclasses.dataclass
+class Airflow:
+    home: Home
+    env: dict[str, str]
+    url: str
+    admin_password: str
+    up_output: str
+
+    def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return cli(self.home, *args, env=self.env, **kwargs)
+
+    def token(self, username: str = "admin", password: str | None = None) -> requests.Response:
+        return requests.post(f"{self.url}/auth/token", json={"username": username,
+                                                             "password": password or self.admin_password}, timeout=60)
+
+    def api(self, path: str) -> requests.Response:
+        """GET /api/v2{path} as the admin, with a JWT from the token endpoint."""
+        token = self.token()
+        assert token.ok, token.text
+        return requests.get(f"{self.url}/api/v2{path}", timeout=60,
+                            headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+
+    def status(self) -> dict:
+        return json.loads(self.cli("airflow", "status", "--json", merge_stderr=False).stdout)
+
+
+@contextlib.contextmanager
+def airflow_up(home: Home, env: dict[str, str], executor: str, workers: int = 2):
+    """`mnist-pipeline airflow up` for `home` on a fresh PostgreSQL database, a free port; `down` after.
+    Yields what a test needs: the URL, the admin's login, the CLI with this environment."""
+    with postgres_database() as database:
+        env = {**env, HOME_ENV: str(home.root), AIRFLOW_DB_ENV: database}
+        port = processes.free_port()
+        up = cli(home, "airflow", "up", "--executor", executor, "--workers", str(workers), "--port", str(port),
+                 env=env, timeout=900)
+        try:
+            assert up.returncode == 0, up.stdout
+            login = re.search(r"login:\s+admin / (\S+)", up.stdout)
+            assert login, up.stdout
+            yield Airflow(home, env, f"http://127.0.0.1:{port}", login.group(1), up.stdout)
+        finally:
+            cli(home, "airflow", "down", env=env)
