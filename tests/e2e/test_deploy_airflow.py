@@ -11,7 +11,6 @@ from pathlib import Path
 
 from tests.support.deploy import AIRFLOW_SERVICES, REPO
 
-
 PROBE_DAG = """
 from airflow.sdk import DAG, task
 

@@ -86,7 +86,8 @@ def test_dockerfile_install_steps_work_in_a_fresh_virtualenv(image_root, tmp_pat
     assert (airflow_version, tfx_version) == ("3.3.2", "1.16.0")
     # A regular install into the virtualenv, and the DAGs folder compose points Airflow at.
     assert Path(package_file).is_relative_to(venv)
-    compose_dags = yaml.safe_load(COMPOSE_FILE.read_text())["x-airflow-common"]["environment"]["AIRFLOW__CORE__DAGS_FOLDER"]
+    compose_env = yaml.safe_load(COMPOSE_FILE.read_text())["x-airflow-common"]["environment"]
+    compose_dags = compose_env["AIRFLOW__CORE__DAGS_FOLDER"]
     assert dags_folder == image_root.here(compose_dags)
     assert (Path(dags_folder) / "mnist_pipeline.py").is_file()
 
@@ -100,7 +101,8 @@ def processes() -> dict[int, tuple[int, bytes, bytes]]:
         try:
             stat = Path(entry.path, "stat").read_text()
             table[int(entry.name)] = (int(stat.rpartition(")")[2].split()[1]),
-                                      Path(entry.path, "cmdline").read_bytes(), Path(entry.path, "environ").read_bytes())
+                                      Path(entry.path, "cmdline").read_bytes(),
+                                      Path(entry.path, "environ").read_bytes())
         except (OSError, ValueError, IndexError):
             continue  # it ended meanwhile
     return table

@@ -93,7 +93,8 @@ def test_pushed_model_classifies_serialized_examples(home_for_module, first_run)
     model_dir = home_for_module.serving_root / "mnist" / version
     assert (model_dir / "saved_model.pb").is_file()
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    eval_files = [str(f) for f in inputs.split_files(span_dir(inputs.input_dir(home_for_module, _slice_config()), 1), "eval")]
+    eval_span = span_dir(inputs.input_dir(home_for_module, _slice_config()), 1)
+    eval_files = [str(f) for f in inputs.split_files(eval_span, "eval")]
     records = list(tf.data.TFRecordDataset(eval_files).take(300).as_numpy_iterator())
     labels = [tf.train.Example.FromString(r).features.feature["label"].int64_list.value[0] for r in records]
     # Only image_raw is needed at serving time: strip everything else.
@@ -163,7 +164,8 @@ def test_runs_and_show_read_the_metadata_store(home_for_module, first_run):
 
 
 def test_lineage_of_the_latest_push_schema_diff_json_and_a_report_elsewhere(home_for_module, first_run, tmp_path):
-    assert cli_json(home_for_module, "lineage", "-1")["pushed_model"]["properties"]["pushed_version"] == _versions(home_for_module)[-1]
+    latest = cli_json(home_for_module, "lineage", "-1")["pushed_model"]
+    assert latest["properties"]["pushed_version"] == _versions(home_for_module)[-1]
     first = cli_json(home_for_module, "runs")[0]["run_id"]
     diff = cli_json(home_for_module, "schema-diff", first)
     assert diff["run_id"] == first and diff["inferred"].endswith("schema.pbtxt")
@@ -291,7 +293,8 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home_for_m
         assert up.returncode == 0, up.stdout
         assert "embedded profile, LocalExecutor, 1 task(s) at once" in up.stdout
         with trainer_cannot_write(home_for_module):
-            failed = cli(home_for_module, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44", "--set", "max_digit_drop=0.05")
+            failed = cli(home_for_module, "run", *SLICE, "--set", "epochs=2", "--set", "seed=44",
+                         "--set", "max_digit_drop=0.05")
             assert failed.returncode == 1 and "triggered" in failed.stdout, failed.stdout
         store = open_store(home_for_module)
         run_id = _latest_run_id(store)
@@ -402,4 +405,5 @@ def test_resume_after_an_interrupt_completes_from_the_trainer(home_for_module, i
     # `show` names the baseline it was judged against by version and run, not by an internal id.
     baseline = cli_json(home_for_module, "show")["baseline"]
     assert baseline["run_id"] and baseline["pushed_version"]
-    assert f"the baseline, version {baseline['pushed_version']} from run {baseline['run_id']}" in cli(home_for_module, "show").stdout
+    assert f"the baseline, version {baseline['pushed_version']} from run {baseline['run_id']}" in \
+        cli(home_for_module, "show").stdout

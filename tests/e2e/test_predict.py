@@ -80,7 +80,7 @@ def test_saved_model_cli_runs_every_signature_like_the_keras_model(model_dir, te
                          "--outdir", str(tmp_path / "images_out"))
     # Every byte escaped: saved_model_cli splits its arguments at '=' and ';'.
     escaped = ("b'" + "".join(f"\\x{byte:02x}" for byte in image.tobytes()) + "'" for image in images[:20])
-    examples = "[" + ",".join('{"image_raw":[%s]}' % literal for literal in escaped) + "]"
+    examples = "[" + ",".join('{"image_raw":[' + literal + "]}" for literal in escaped) + "]"
     _saved_model_cli_run(model_dir, features.SERVING_SIGNATURE, "--input_examples", f"examples={examples}",
                          "--outdir", str(tmp_path / "examples_out"))
 
@@ -151,7 +151,8 @@ def test_predict_through_the_model_server_rest_api_gives_the_same_output(served_
     assert local.returncode == 0, local.stderr
     with TFServingStandIn(served_home.serving_root / SERVED_PIPELINE, SERVED_PIPELINE) as server:
         rows = cli(served_home, "predict", "--json", "--server", server.url, *files, merge_stderr=False)
-        columns = cli(served_home, "predict", "--json", "--server", server.url, "--request-form", "columns", *files, merge_stderr=False)
+        columns = cli(served_home, "predict", "--json", "--server", server.url, "--request-form", "columns", *files,
+                      merge_stderr=False)
         requests = list(server.requests)
     for remote in (rows, columns):
         assert remote.returncode == 0, remote.stderr
@@ -211,14 +212,16 @@ def test_bad_files_are_reported_and_the_rest_classified(served_home, test_digits
     table = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[2:]}
     assert table == {str(tmp_path / "four-channels.png"): str(labels[0]), str(tmp_path / "good.png"): str(labels[1])}
 
-    nothing = cli(served_home, "predict", str(tmp_path / "notes.png"), str(tmp_path / "missing.png"), merge_stderr=False)
+    nothing = cli(served_home, "predict", str(tmp_path / "notes.png"), str(tmp_path / "missing.png"),
+                  merge_stderr=False)
     assert nothing.returncode == 2 and "nothing could be classified" in nothing.stderr
 
 
 def test_an_unreachable_server_and_a_missing_model_are_clear(served_home, tmp_path):
     np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
     down = cli(served_home, "predict", "--server", "http://127.0.0.1:9", str(tmp_path / "one.npy"), merge_stderr=False)
-    assert down.returncode == 2 and f"cannot reach the model server at http://127.0.0.1:9/v1/models/{SERVED_PIPELINE}" in down.stderr
+    assert down.returncode == 2 and \
+        f"cannot reach the model server at http://127.0.0.1:9/v1/models/{SERVED_PIPELINE}" in down.stderr
     empty_home = served_home.__class__(tmp_path / "empty-home")
     missing = cli(empty_home, "predict", str(tmp_path / "one.npy"), merge_stderr=False)
     assert missing.returncode == 2 and "no pushed model in" in missing.stderr
@@ -243,11 +246,13 @@ def test_blank_and_noise_are_flagged_unreliable_not_answered_with_confidence(ser
     np.save(tmp_path / "odd.npy", np.stack([np.zeros((28, 28)), rng.integers(0, 256, (28, 28))]).astype(np.uint8))
     np.save(tmp_path / "seven.npy", load_bundled()["eval"].images[0])
     Image.fromarray(rng.integers(0, 256, (128, 128)).astype(np.uint8)).save(tmp_path / "noise.png")
-    done = cli(served_home, "predict", "--json", *(str(tmp_path / f) for f in ("odd.npy", "seven.npy", "noise.png")), merge_stderr=False)
+    done = cli(served_home, "predict", "--json", *(str(tmp_path / f) for f in ("odd.npy", "seven.npy", "noise.png")),
+               merge_stderr=False)
     answer = json.loads(done.stdout)
     flags = {p["source"]: (p["reliable"], p["unreliable_because"]) for p in answer["predictions"]}
     assert flags[f"{tmp_path / 'odd.npy'}[0]"] == (False, "no digit found (blank)")
-    assert flags[f"{tmp_path / 'odd.npy'}[1]"][0] is False and "unlike the training data" in flags[f"{tmp_path / 'odd.npy'}[1]"][1]
+    noise = flags[f"{tmp_path / 'odd.npy'}[1]"]
+    assert noise[0] is False and "unlike the training data" in noise[1]
     assert flags[str(tmp_path / "seven.npy")] == (True, None)
     assert [e["source"] for e in answer["errors"]] == [str(tmp_path / "noise.png")]
     assert "no digit found" in answer["errors"][0]["error"] and done.returncode == 2

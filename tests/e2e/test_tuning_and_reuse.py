@@ -84,7 +84,8 @@ def test_an_unchanged_tuned_rerun_leaves_the_tuner_cached(home_for_module, tuned
     assert (runs["Tuner"].state, runs["Trainer"].state) == ("CACHED", "CACHED")
 
 
-def test_without_tuning_the_tuner_hands_the_recipe_on_and_compare_shows_the_model_settings(home_for_module, untuned_run):
+def test_without_tuning_the_tuner_hands_the_recipe_on_and_compare_shows_the_model_settings(home_for_module,
+                                                                                           untuned_run):
     untuned = cli_json(home_for_module, "show")
     assert untuned["tuning"]["trials"] == [] and untuned["components"]["Tuner"]["state"] == "COMPLETE"
     assert untuned["components"]["Tuner"]["seconds"] < 5
@@ -92,12 +93,13 @@ def test_without_tuning_the_tuner_hands_the_recipe_on_and_compare_shows_the_mode
     assert "tuning: off (tune_trials 0)" in cli(home_for_module, "show").stdout
     tuned = cli_json(home_for_module, "runs")[0]
     compared = cli_json(home_for_module, "compare", tuned["run_id"], untuned["run_id"])
-    tuned_settings = json.loads(cli_json(home_for_module, "show", tuned["run_id"])["components"]["Trainer"]["outputs"]["model"][0]
-                                ["properties"]["trained_with"])
+    tuned_model = cli_json(home_for_module, "show", tuned["run_id"])["components"]["Trainer"]["outputs"]["model"][0]
+    tuned_settings = json.loads(tuned_model["properties"]["trained_with"])
     expected = {k: [v, untuned["trained_with"][k]] for k, v in tuned_settings.items()
                 if v != untuned["trained_with"][k]}
     assert compared["model_settings"] == expected and expected["seed"] == [42, 7]
-    assert "model settings (what the Trainer used, differences only):" in cli(home_for_module, "compare", "-3", "-1").stdout
+    assert "model settings (what the Trainer used, differences only):" in \
+        cli(home_for_module, "compare", "-3", "-1").stdout
 
 
 def _eval_images(home: Home, count: int) -> list[bytes]:
@@ -144,13 +146,15 @@ def test_lineage_of_the_extractor_leads_back_to_its_run(home_for_module, tuned_r
     path = extractor_file(home=home_for_module, config=PipelineConfig())
     lineage = cli_json(home_for_module, "lineage", str(path))
     assert lineage["pushed_model"]["properties"]["pushed_version"] == path.parent.parent.name
-    pushed_by = [r["run_id"] for r in cli_json(home_for_module, "runs") if r["pushed_version"] == path.parent.parent.name]
+    pushed_by = [r["run_id"] for r in cli_json(home_for_module, "runs")
+                 if r["pushed_version"] == path.parent.parent.name]
     assert lineage["run_id"] == pushed_by[0]
     assert cli(home_for_module, "lineage", str(path)).stdout.startswith(f"feature extractor {path}, of\npushed model ")
 
 
 def test_the_reuse_example_prints_its_accuracy_beside_the_from_scratch_baseline(home_for_module, tuned_run):
-    example = cli(home_for_module, "--train", "100", "--epochs", "20", script=str(ROOT / "examples" / "reuse_extractor.py"))
+    example = cli(home_for_module, "--train", "100", "--epochs", "20",
+                  script=str(ROOT / "examples" / "reuse_extractor.py"))
     assert example.returncode == 0, example.stdout
     assert re.search(r"feature extractor: pushed model version \d+, trained by run manual__", example.stdout)
     rows = dict(re.findall(r"^(extractor frozen|then extractor fine-tuned|from scratch)[^\n]*? (\d\.\d{4}) +\d+\.\d$",

@@ -46,7 +46,7 @@ def mnist():
 
 def _good(split, start=0, count=None):
     images, labels = split.images[start:count], split.labels[start:count]
-    return [_example(i.tobytes(), int(l)) for i, l in zip(images, labels)]
+    return [_example(image.tobytes(), int(label)) for image, label in zip(images, labels)]
 
 
 def _serving_state(home: Home) -> dict:

@@ -46,7 +46,7 @@ class TFServingStandIn:
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "TFServingStandIn":
+    def __enter__(self) -> TFServingStandIn:
         self._thread.start()
         return self
 

@@ -152,7 +152,8 @@ def measure(model, folder: Path, per_digit: int = 10, seed: int = 0) -> dict[tup
                 "pictures": len(cases),
                 "accuracy": sum(p.digit == label for p, label in answered) / len(cases),
                 "flagged": 1 - len(trusted) / len(cases),
-                "accuracy_unflagged": (sum(p.digit == label for p, label in trusted) / len(trusted)) if trusted else None,
+                "accuracy_unflagged": (sum(p.digit == label for p, label in trusted) / len(trusted))
+                if trusted else None,
                 "refused": len(cases) - len(answered),
             }
     return results

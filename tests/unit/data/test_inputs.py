@@ -60,7 +60,7 @@ def test_data_dir_without_tfrecords_is_refused(home, tmp_path):
 def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
     folder = tmp_path / "mine"
     write_splits(folder, load_idx(idx_folder), "test")
-    assert inputs.verifyread_split(folder) == {"train": 50, "eval": 20}
+    assert inputs.verify_records(folder) == {"train": 50, "eval": 20}
     assert inputs.ensure_input(home, PipelineConfig(data_dir=str(folder))).folder == folder
     [path] = inputs.split_files(folder, "eval")
     path.write_bytes(path.read_bytes()[:-10])  # a file verified before, changed since
@@ -69,7 +69,7 @@ def test_corrupt_or_non_example_records_are_named(home, tmp_path, idx_folder):
     with tf.io.TFRecordWriter(str(path)) as writer:
         writer.write(b"\xff\xff not a protobuf")
     with pytest.raises(DataError, match="record 0 is not a serialized tf.Example"):
-        inputs.verifyread_split(folder)
+        inputs.verify_records(folder)
 
 
 def test_a_run_ingests_the_oldest_span_not_yet_ingested_else_the_latest(home, idx_folder):

@@ -68,7 +68,8 @@ def test_a_drifted_graph_is_named_and_refused(home, tmp_path, monkeypatch):
     ]
     # A pipeline that is not wired as declared (the DAG's edges) is not compiled for a run.
     declare(monkeypatch, {**NODES, "Trainer": ("Transform",)})
-    with pytest.raises(RuntimeError, match=r"Trainer runs after \['ImportSchemaGen', 'Transform', 'Tuner', 'latest_spans_resolver'\]"):
+    drifted = r"Trainer runs after \['ImportSchemaGen', 'Transform', 'Tuner', 'latest_spans_resolver'\]"
+    with pytest.raises(RuntimeError, match=drifted):
         compile_pipeline(PipelineConfig(), home, tmp_path / "input")
 
 

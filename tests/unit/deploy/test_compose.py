@@ -58,7 +58,7 @@ def test_every_published_port_is_bound_to_localhost(resolved):
     assert {(host, container) for _, host, container in published["airflow-apiserver"]} == {("8080", "8080")}
     assert {container for *_, container in published["tfserving"]} == {"8500", "8501"}
     for name, ports in published.items():
-        for host_ip, host_port, container_port in ports:
+        for host_ip, _host_port, container_port in ports:
             assert host_ip == "127.0.0.1", f"{name} publishes {container_port} on {host_ip or 'all interfaces'}"
 
 
@@ -110,7 +110,8 @@ def test_no_secret_is_in_the_compose_file_or_env_example(raw):
         for flag, following in zip(arguments, arguments[1:] + [""]):
             option, equals, value = flag.partition("=")
             if re.search(r"pass(word)?$", option, re.IGNORECASE):
-                assert VARIABLE_ONLY.fullmatch(value if equals else following), f"{name}: a literal password for {option}"
+                assert VARIABLE_ONLY.fullmatch(value if equals else following), \
+                    f"{name}: a literal password for {option}"
     for key, value in env_example().items():
         if SECRET_NAME.search(key):
             assert value == "", f".env.example must leave {key} empty for the user to fill in"

@@ -30,8 +30,10 @@ def test_airflow_services_share_the_projects_configuration(resolved):
         assert env["TF_USE_LEGACY_KERAS"] == "1"
         assert env["MNIST_PIPELINE_HOME"] == image_env["MNIST_PIPELINE_HOME"]
         # The installed package's dags/ folder in the image's virtualenv (same Python minor here).
-        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(PurePosixPath(image_env["VIRTUAL_ENV"]) / site_packages / "dags")
-        assert re.fullmatch(r"postgresql\+psycopg2://[^:]+:[^@]+@postgres:5432/\w+", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == \
+            str(PurePosixPath(image_env["VIRTUAL_ENV"]) / site_packages / "dags")
+        assert re.fullmatch(r"postgresql\+psycopg2://[^:]+:[^@]+@postgres:5432/\w+",
+                            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
         assert re.fullmatch(r"redis://:[^@]+@redis:6379/\d+", env["AIRFLOW__CELERY__BROKER_URL"])
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
         store = mysql_store(env["MNIST_PIPELINE_MLMD"])
@@ -44,7 +46,8 @@ def test_airflow_services_share_the_projects_configuration(resolved):
         "ML Metadata's MySQL client cannot use MySQL 8's caching_sha2_password"
     assert services["airflow-worker"]["command"][-2:] == ["celery", "worker"]
     # The image's dags/ folder is handed to the airflow user, who writes into the DAGs volume there.
-    assert services["airflow-worker"]["environment"]["AIRFLOW__CORE__DAGS_FOLDER"] in expand(DOCKERFILE.read_text(), image_env)
+    assert services["airflow-worker"]["environment"]["AIRFLOW__CORE__DAGS_FOLDER"] in \
+        expand(DOCKERFILE.read_text(), image_env)
 
 
 def test_airflow_services_share_logins_tokens_and_the_execution_api(resolved, env_file):
@@ -63,7 +66,8 @@ def test_airflow_services_share_logins_tokens_and_the_execution_api(resolved, en
         assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == secrets_in_env["AIRFLOW_JWT_SECRET"] != "", name
         assert env["AIRFLOW__API__SECRET_KEY"] == secrets_in_env["AIRFLOW_API_SECRET_KEY"] != "", name
         assert env["AIRFLOW__CORE__FERNET_KEY"] == secrets_in_env["AIRFLOW_FERNET_KEY"] != "", name
-        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"http://airflow-apiserver:{container_port}/execution/", name
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == \
+            f"http://airflow-apiserver:{container_port}/execution/", name
         # Airflow 2's REST API took basic auth; Airflow 3's takes JWT tokens from POST /auth/token.
         assert "AIRFLOW__API__AUTH_BACKENDS" not in env, name
     # Tasks need the API server: the workers wait for it to be healthy.

@@ -93,8 +93,7 @@ def test_airflow_3_parses_the_dag_with_no_import_errors(home, tmp_path):
     env = airflow_env(home)
 
     def airflow(*args: str) -> str:
-        result = subprocess.run([AIRFLOW, *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, timeout=300)
+        result = subprocess.run([AIRFLOW, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
@@ -139,7 +138,8 @@ def test_a_run_s_tasks_execute_the_pipeline_compiled_when_it_started(home, tmp_p
     assert executed == pipeline_pb2.Pipeline.FromString(compiled)
     [trainer] = [n.pipeline_node for n in executed.nodes if n.pipeline_node.node_info.id == "Trainer"]
     trainer_config = json.loads(trainer.parameters.parameters["custom_config"].field_value.string_value)
-    assert (trainer_config["epochs"], trainer_config["batch_size"], trainer_config["seed"]) == (2, PipelineConfig().batch_size, 7)
+    assert (trainer_config["epochs"], trainer_config["batch_size"], trainer_config["seed"]) == \
+        (2, PipelineConfig().batch_size, 7)
     assert recorded_config(open_store(home), context["run_id"])["epochs"] == 2
     with pytest.raises(RuntimeError, match="recorded no compiled pipeline"):
         airflow_dag._run_pipeline({**context, "run_id": "manual__never-started"})

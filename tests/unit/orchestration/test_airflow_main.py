@@ -12,8 +12,8 @@ def test_airflow_main_keeps_airflow_s_output_and_exit_code(home, tmp_path):
     env = environment.airflow_environment(home)
 
     def airflow_main(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pipeline.orchestration.airflow_main", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run([sys.executable, "-m", "pipeline.orchestration.airflow_main", *args], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
     version = airflow_main("version")
     assert version.returncode == 0 and version.stdout.strip().splitlines()[-1].startswith("3.")

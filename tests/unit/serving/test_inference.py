@@ -50,5 +50,6 @@ def test_the_model_name_follows_the_homes_pipeline_name(tmp_path):
     assert inference.latest_model_dir(home) == home.serving_root / "digits" / "5"
     assert inference.latest_model_dir(home, "mnist") == home.serving_root / "mnist" / "9"
     home.config_file.write_text("pipeline_name: letters\n")
-    with pytest.raises(inference.ModelError, match=r"serving/letters; models pushed here: digits, mnist \(--model-name"):
+    with pytest.raises(inference.ModelError,
+                       match=r"serving/letters; models pushed here: digits, mnist \(--model-name"):
         inference.latest_model_dir(home)
