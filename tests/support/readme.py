@@ -7,8 +7,10 @@ SECTION = "Commands in brief"
 
 
 def commands_in_brief(text: str) -> list[str]:
-    """The `mnist-pipeline` lines of the first ```bash block under `## Commands in brief`, in
-    order: continuation lines joined, blank lines, comment lines and other programs left out."""
+    """The command lines of the first ```bash block under `## Commands in brief`, in order:
+    continuation lines joined, blank lines and comment lines left out. Mostly `mnist-pipeline ...`;
+    a line of another program (the README makes digits.npy for `predict` with `python -c`) is
+    kept, since the lines after it need what it does."""
     section = re.search(rf"^## {re.escape(SECTION)}[ \t]*\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     if not section:
         raise LookupError(f"README.md has no '## {SECTION}' section")
@@ -17,4 +19,4 @@ def commands_in_brief(text: str) -> list[str]:
         raise LookupError(f"README.md's '## {SECTION}' has no ```bash block")
     joined = re.sub(r"\\\n", " ", block.group(1))
     lines = [line.strip() for line in joined.splitlines()]
-    return [line for line in lines if line and not line.startswith("#") and line.split()[0] == "mnist-pipeline"]
+    return [line for line in lines if line and not line.startswith("#")]

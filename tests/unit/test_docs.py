@@ -14,6 +14,7 @@ from tests.support.readme import commands_in_brief
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS_DOC = REPO / "docs" / "commands.md"
+README = REPO / "README.md"
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$", re.MULTILINE)
 
 
@@ -107,11 +108,12 @@ def test_the_check_finds_an_option_or_a_command_that_is_missing():
     assert missing_from(moved, parser) == [] and missing_from_sections(moved, parser) == ["predict --server"]
 
 
-def test_the_readme_s_commands_in_brief_are_read_in_order_without_comments_or_other_programs():
+def test_the_readme_s_commands_in_brief_are_read_in_order_without_blank_or_comment_lines():
     text = ("# x\n\n## Commands in brief\n\nSome words.\n\n```bash\n# a comment\nmnist-pipeline data --limit 100\n\n"
-            "make install\nmnist-pipeline run \\\n  --set epochs=1   # one epoch\nmnist-pipeline runs | head -3\n"
+            "python -c \"print(1)\"\nmnist-pipeline run \\\n  --set epochs=1   # one epoch\n"
+            "mnist-pipeline runs | head -3\n"
             "```\n\n```bash\nmnist-pipeline not-this-block\n```\n\n## Next\n\n```bash\nmnist-pipeline nor-this\n```\n")
-    assert commands_in_brief(text) == ["mnist-pipeline data --limit 100",
+    assert commands_in_brief(text) == ["mnist-pipeline data --limit 100", 'python -c "print(1)"',
                                        "mnist-pipeline run    --set epochs=1   # one epoch",
                                        "mnist-pipeline runs | head -3"]
     with pytest.raises(LookupError, match="no '## Commands in brief' section"):
@@ -119,3 +121,5 @@ def test_the_readme_s_commands_in_brief_are_read_in_order_without_comments_or_ot
     with pytest.raises(LookupError, match="has no ```bash block"):
         commands_in_brief("## Commands in brief\n\n    mnist-pipeline runs\n\n"
                           "## Next\n\n```bash\nmnist-pipeline x\n```\n")
+    readme = commands_in_brief(README.read_text())
+    assert readme and all(line.split()[0] in ("mnist-pipeline", "python") for line in readme), readme
