@@ -21,14 +21,20 @@ pytest_plugins = ["tests.support.deploy"]
 
 TESTS = Path(__file__).resolve().parent
 
-# The test files whose real pipeline runs take longest, longest first (pytest's --durations on a
-# fresh clone), relative to tests/: `make test` runs files on two xdist workers in collection
-# order, so these start first and the short files fill in beside them.
+# The slowest test files, longest first (pytest's --durations on a fresh clone), relative to
+# tests/: the e2e files with their real pipeline runs, then the slowest unit files (for
+# `-m "not e2e"`). `make test` runs files on two xdist workers in collection order, so these
+# start first and the short files fill in beside them. tests/unit/test_suite_layout.py checks
+# that each one exists.
 SLOWEST_FILES = ["e2e/test_end_to_end.py", "e2e/test_spans.py", "e2e/test_validation_gates.py",
                  "e2e/test_services.py", "e2e/test_deploy_image.py", "e2e/test_tuning_and_reuse.py",
                  "e2e/test_web_ui.py", "e2e/test_predict.py", "e2e/test_deploy_airflow.py",
                  "e2e/test_readme_commands.py", "e2e/test_airflow_api_server.py", "e2e/test_mysql_store.py",
-                 "e2e/test_deploy_serving.py"]
+                 "e2e/test_deploy_serving.py",
+                 "unit/orchestration/test_airflow_dag.py", "unit/services/test_airflow_plugin.py",
+                 "unit/components/test_tuner.py", "unit/data/test_data_sets.py", "unit/components/test_model.py",
+                 "unit/data/test_own_images.py", "unit/orchestration/test_airflow_main.py", "unit/cli/test_data.py",
+                 "unit/deploy/test_compose.py", "unit/components/test_training.py"]
 
 
 def pytest_collection_modifyitems(items):
