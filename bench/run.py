@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stats import spread, weights_digest  # noqa: E402
 from components import tf_env  # noqa: E402
-from pipeline.home import HOME_ENV, Home
-from pipeline.metadata.runs import latest_run_id, summarize_run
-from pipeline.metadata.store import open_store
-from pipeline.services import environment
+from pipeline.home import HOME_ENV, Home  # noqa: E402
+from pipeline.metadata.runs import latest_run_id, summarize_run  # noqa: E402
+from pipeline.metadata.store import open_store  # noqa: E402
+from pipeline.services import environment  # noqa: E402
 
 PYTHON = sys.executable
 GOALS = {"overhead_ratio": "<= 1.3", "pipeline_vs_peer": "<= 0.8", "accuracy_median": ">= 0.995",
@@ -46,7 +46,7 @@ GOALS = {"overhead_ratio": "<= 1.3", "pipeline_vs_peer": "<= 0.8", "accuracy_med
 def measured(command: list[str], env: dict | None = None, log: Path | None = None) -> dict:
     """Run `command`; its wall time, the peak memory of its whole process tree, its output."""
     started = time.perf_counter()
-    out = open(log, "w") if log else subprocess.PIPE
+    out = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 - closed once the process ends
     process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     peak, root = 0, psutil.Process(process.pid)
     while process.poll() is None:
@@ -86,7 +86,8 @@ bag = DagBag(sys.argv[1])
 print(json.dumps({"dags": sorted(bag.dag_ids), "import_errors": bag.import_errors,
                   "in_process_seconds": time.perf_counter() - started,
                   # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent across exec.
-                  "peak_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]) / 1024,
+                  "peak_mb": int(next(line for line in open("/proc/self/status")
+                                      if line.startswith("VmHWM:")).split()[1]) / 1024,
                   "cpu_seconds": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
                   "heavy_modules": sorted({"tensorflow", "tfx"} & set(sys.modules))}))
 """
@@ -316,7 +317,8 @@ def table(r: dict) -> str:
     rows = [
         ("Pipeline, first run: wall", f"{s(p['wall_seconds'])} s", ""),
         ("  per component", ", ".join(f"{n} {v}" for n, v in p["components_seconds"].items()), ""),
-        ("  outside components (Airflow start, DAG load, task overhead)", f"{s(p['outside_components_seconds'])} s", ""),
+        ("  outside components (Airflow start, DAG load, task overhead)",
+         f"{s(p['outside_components_seconds'])} s", ""),
         ("Unchanged re-run in-process, all cached", f"{sp(r['rerun_seconds'])} s", GOALS["rerun_seconds"] + " s"),
     ]
     if "scheduler" in r:
@@ -326,7 +328,8 @@ def table(r: dict) -> str:
              f"{s(c['first_run_seconds'])} s / {s(p['wall_seconds'])} s = {s(r['scheduler_vs_in_process'], 2)}",
              GOALS["scheduler_vs_in_process"]),
             ("  components / outside them (orchestration): scheduler vs in-process",
-             f"{s(sum(c['first_run_components_seconds'].values()))} / {s(c['first_run_outside_components_seconds'])} s vs "
+             f"{s(sum(c['first_run_components_seconds'].values()))} / "
+             f"{s(c['first_run_outside_components_seconds'])} s vs "
              f"{s(sum(p['components_seconds'].values()))} / {s(p['outside_components_seconds'])} s", ""),
             ("  per component on the scheduler", ", ".join(
                 f"{n} {v}" for n, v in c["first_run_components_seconds"].items()), ""),
@@ -335,7 +338,8 @@ def table(r: dict) -> str:
             ("Task fixed cost (process start to node start), all tasks", f"{sp(c['task_overhead_seconds'], 2)} s",
              GOALS["task_overhead_seconds"] + " s"),
             ("  by node: median (min-max)", ", ".join(
-                f"{n} {v['median']:.2f} ({v['min']:.2f}-{v['max']:.2f})" for n, v in c["task_overhead_by_node"].items()), ""),
+                f"{n} {v['median']:.2f} ({v['min']:.2f}-{v['max']:.2f})"
+                for n, v in c["task_overhead_by_node"].items()), ""),
             ("Peak memory of a task that does not train: RSS / private (USS)",
              f"{s(c['not_training_task_peak_rss_mb'], 0)} MB / {s(c['not_training_task_peak_uss_mb'], 0)} MB",
              GOALS["not_training_task_peak_mb"] + " MB"),

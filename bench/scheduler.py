@@ -26,8 +26,6 @@ from pathlib import Path
 from unittest import mock
 
 import psutil
-from pipeline.services.airflow_api import Api, log_lines, trigger
-from pipeline.services.profiles import AIRFLOW_DB_ENV
 
 from bench.stats import spread, weights_digest
 from pipeline.home import HOME_ENV, Home
@@ -35,6 +33,8 @@ from pipeline.metadata.runs import summarize_run
 from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.orchestration.progress import PROGRESS_MARKER
 from pipeline.services import lifecycle, processes
+from pipeline.services.airflow_api import Api, log_lines, trigger
+from pipeline.services.profiles import AIRFLOW_DB_ENV
 from tests.local_databases import mariadb_store, postgres_database
 
 TRAINING = {"Trainer"}

@@ -24,7 +24,7 @@ def main(model_dir: str, repeats_single: int, repeats_batch: int) -> None:
     import tensorflow as tf
 
     test = load_bundled()["eval"].head(256)
-    serialized = [serialize_example(i, l) for i, l in zip(test.images, test.labels)]
+    serialized = [serialize_example(image, label) for image, label in zip(test.images, test.labels)]
     images = test.images[..., None].astype("float32") / 255.0
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     keras_model = tf.keras.models.load_model(model_dir)

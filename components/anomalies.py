@@ -3,7 +3,6 @@
 Light on purpose (no TFX import), so the CLI can read them quickly.
 """
 import os
-from typing import List, Tuple
 
 from components import features, nodes
 
@@ -18,7 +17,7 @@ def load_anomalies(uri: str, split: str):
         return anomalies_pb2.Anomalies.FromString(f.read())
 
 
-def describe(split: str, anomalies) -> List[Tuple[str, str, str, str]]:
+def describe(split: str, anomalies) -> list[tuple[str, str, str, str]]:
     """(split, feature, kind, description) for every anomaly in an Anomalies proto."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
@@ -32,7 +31,7 @@ def describe(split: str, anomalies) -> List[Tuple[str, str, str, str]]:
     return rows
 
 
-def found_in_run(components) -> Tuple[bool, List[Tuple[str, str, str, str, str]]]:
+def found_in_run(components) -> tuple[bool, list[tuple[str, str, str, str, str]]]:
     """(was the data validated, [(found by, split, feature, kind, description)]) for one run's
     component executions (node id -> pipeline.metadata.runs.ComponentRun)."""
     rows, validated = [], False

@@ -9,8 +9,6 @@ it repeats, and Evaluator and Pusher are cached like everything else.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.types import standard_artifacts
@@ -29,8 +27,8 @@ class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
     """
 
     def resolve_artifacts(
-        self, store, input_dict: Dict[str, List[types.Artifact]]
-    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        self, store, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]] | None:
         candidate_ids = {a.id for a in input_dict.get(CANDIDATE_KEY, [])}
         blessed = {
             b.get_int_custom_property("current_model_id"): b

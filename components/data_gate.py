@@ -12,7 +12,8 @@ Everything it found is written as an ExampleAnomalies artifact, one Anomalies pr
 in the same format as ExampleValidator's.
 """
 import os
-from typing import Dict, Iterable, List, Tuple
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from tfx.dsl.component.experimental.annotations import (
@@ -64,7 +65,7 @@ def check_image_bytes(statistics, anomalies) -> None:
              f"image_raw must hold exactly {expected} bytes (28x28x1), found {low:.0f} to {high:.0f} bytes")
 
 
-def _pixel_stats(files: Iterable[str], limit: int) -> Tuple[float, float, int]:
+def _pixel_stats(files: Iterable[str], limit: int) -> tuple[float, float, int]:
     """Mean intensity (0-1) and share of ink pixels (> 0.5) over the first `limit` images."""
     import tensorflow as tf
 
@@ -119,7 +120,7 @@ def check_label_skew(train_statistics, eval_statistics, schema, anomalies) -> No
                      "Label distribution skew", f"eval against train: {reason.description}")
 
 
-def format_report(rows: List[Tuple[str, str, str, str]]) -> str:
+def format_report(rows: list[tuple[str, str, str, str]]) -> str:
     lines = [f"data validation failed: {len(rows)} anomal{'y' if len(rows) == 1 else 'ies'}; "
              "Transform and Trainer did not run, nothing was pushed"]
     for split, feature, kind, description in rows:
@@ -127,7 +128,8 @@ def format_report(rows: List[Tuple[str, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-@component
+# TFX's overloads of `component` take a types.FunctionType, which a def is at run time but not to mypy.
+@component  # type: ignore[call-overload]
 def DataValidationGate(
     examples: InputArtifact[standard_artifacts.Examples],
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
@@ -140,9 +142,10 @@ def DataValidationGate(
     from tfx.utils import io_utils
 
     schema_proto = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
-    stats = {split: tfdv.load_stats_binary(os.path.join(features.split_dir(statistics.uri, split), features.STATISTICS_FILE))
+    stats = {split: tfdv.load_stats_binary(os.path.join(features.split_dir(statistics.uri, split),
+                                                        features.STATISTICS_FILE))
              for split in features.SPLITS}
-    found: Dict[str, object] = {}
+    found: dict[str, Any] = {}  # each split's Anomalies proto
     for split in features.SPLITS:
         found[split] = load_anomalies(anomalies.uri, split)
         check_image_bytes(stats[split], found[split])

@@ -20,7 +20,7 @@ does (at least `min_accuracy`, not below the baseline).
 import json
 import math
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from tfx import types
 from tfx.components.evaluator import constants
@@ -34,7 +34,7 @@ BASELINE_MODEL_NAME = "baseline"  # tfma.BASELINE_KEY
 Z_95 = 1.959964  # two-sided 95 % normal quantile
 
 
-def wilson_interval(accuracy: float, n: int, z: float = Z_95) -> Tuple[float, float]:
+def wilson_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, float]:
     """The Wilson score interval of a proportion seen on n examples (sound near 0 and 1)."""
     if n <= 0:
         return 0.0, 1.0
@@ -63,7 +63,7 @@ def _slice_name(slice_key) -> str:
                      for k in slice_key.single_slice_keys)
 
 
-def read_accuracy(evaluation_uri: str, metric: str = features.ACCURACY) -> Tuple[Optional[float], Dict[str, float]]:
+def read_accuracy(evaluation_uri: str, metric: str = features.ACCURACY) -> tuple[float | None, dict[str, float]]:
     import tensorflow_model_analysis as tfma
 
     overall, per_digit = None, {}
@@ -81,28 +81,29 @@ def read_accuracy(evaluation_uri: str, metric: str = features.ACCURACY) -> Tuple
     return overall, dict(sorted(per_digit.items()))
 
 
-def read_per_digit(evaluation_uri: str) -> Dict[str, Dict[str, Tuple[float, int]]]:
+def read_per_digit(evaluation_uri: str) -> dict[str, dict[str, tuple[float, int]]]:
     """Model ("candidate", "baseline") -> digit -> (accuracy, example count)."""
     import tensorflow_model_analysis as tfma
 
-    values: Dict[Tuple[str, str], Dict[str, float]] = {}
+    values: dict[tuple[str, str], dict[str, float]] = {}
     for metrics in tfma.load_metrics(evaluation_uri):
         if not metrics.slice_key.single_slice_keys:
             continue
         digit = str(metrics.slice_key.single_slice_keys[0].int64_value)
         for item in metrics.metric_keys_and_values:
-            if item.key.name in (features.ACCURACY, EXAMPLE_COUNT) and not item.key.is_diff and not item.key.HasField("sub_key"):
+            if (item.key.name in (features.ACCURACY, EXAMPLE_COUNT) and not item.key.is_diff
+                    and not item.key.HasField("sub_key")):
                 model = BASELINE_MODEL_NAME if item.key.model_name == BASELINE_MODEL_NAME else "candidate"
                 values.setdefault((model, digit), {})[item.key.name] = item.value.double_value.value
     counts = {digit: int(v[EXAMPLE_COUNT]) for (_, digit), v in values.items() if EXAMPLE_COUNT in v}
-    result: Dict[str, Dict[str, Tuple[float, int]]] = {}
+    result: dict[str, dict[str, tuple[float, int]]] = {}
     for (model, digit), v in values.items():
         if features.ACCURACY in v and digit in counts:
             result.setdefault(model, {})[digit] = (v[features.ACCURACY], counts[digit])
     return result
 
 
-def judge(evaluation_uri: str) -> Tuple[List[str], List[str]]:
+def judge(evaluation_uri: str) -> tuple[list[str], list[str]]:
     """The thresholds that failed, in words, and the per-digit drops that chance explains
     (which do not fail the model)."""
     import tensorflow_model_analysis as tfma
@@ -132,8 +133,8 @@ def judge(evaluation_uri: str) -> Tuple[List[str], List[str]]:
 
 
 class Executor(evaluator_executor.Executor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
         super().Do(input_dict, output_dict, exec_properties)
         evaluation = artifact_utils.get_single_instance(output_dict[standard_component_specs.EVALUATION_KEY])
         overall, per_digit = read_accuracy(evaluation.uri)

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Dict, List
+from typing import Any, cast
 
 from tfx import types
 from tfx.components.example_gen import utils, write_split
@@ -59,12 +59,12 @@ def record_origin(examples: types.Artifact, base: str, input_config: example_gen
     examples.set_string_custom_property(features.SOURCE_PROPERTY, source)
 
 
-def _proto(message, exec_properties: Dict[str, Any], key: str):
+def _proto(message, exec_properties: dict[str, Any], key: str):
     proto_utils.json_to_proto(exec_properties[key], message)
     return message
 
 
-def copy_records(files: List[str], destination: str) -> None:
+def copy_records(files: list[str], destination: str) -> None:
     """Concatenate TFRecord files (plain or gzipped, as ImportExampleGen accepts) into one
     gzipped TFRecord file, written under a temporary name and renamed when complete."""
     partial = destination + ".partial"
@@ -76,8 +76,8 @@ def copy_records(files: List[str], destination: str) -> None:
 
 
 class Executor(import_executor.Executor):
-    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
         input_config = _proto(example_gen_pb2.Input(), exec_properties, standard_component_specs.INPUT_CONFIG_KEY)
         output_config = _proto(example_gen_pb2.Output(), exec_properties, standard_component_specs.OUTPUT_CONFIG_KEY)
         payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
@@ -92,7 +92,8 @@ class Executor(import_executor.Executor):
         split_names = utils.generate_output_split_names(input_config, output_config)
         examples.split_names = artifact_utils.encode_split_names(split_names)
         for name, split in zip(split_names, input_config.splits):
-            files = sorted(fileio.glob(os.path.join(base, split.pattern)))
+            # A str pattern globs to str paths (fileio.glob is typed for bytes patterns too).
+            files = sorted(cast(list[str], fileio.glob(os.path.join(base, split.pattern))))
             if not files:
                 raise FileNotFoundError(f"split {name}: no files match {os.path.join(base, split.pattern)}")
             split_dir = artifact_utils.get_split_uri([examples], name)

@@ -1,6 +1,7 @@
 """Names and shapes shared by the data, the Transform, the model and whatever reads their
 artifacts: the one home of each (the curated schema, schema/schema.pbtxt, states the same)."""
 import os
+from typing import Any
 
 IMAGE_KEY = "image_raw"  # raw feature: the 784 uint8 pixel bytes
 LABEL_KEY = "label"  # raw and transformed: int64 digit 0-9
@@ -26,7 +27,7 @@ def split_dir(uri: str, split: str) -> str:
 # The accuracy metric, as Keras and TF Model Analysis both take a metric (class name and config),
 # and the name it goes by everywhere: Keras's history, TFMA's metric key, the `accuracy`
 # property of an evaluation in MLMD.
-ACCURACY_METRIC = {"class_name": "SparseCategoricalAccuracy", "config": {"name": "accuracy"}}
+ACCURACY_METRIC: dict[str, Any] = {"class_name": "SparseCategoricalAccuracy", "config": {"name": "accuracy"}}
 ACCURACY = ACCURACY_METRIC["config"]["name"]
 
 # The exported model's signatures (components/trainer.py), for clients that must not import TensorFlow.

@@ -7,7 +7,8 @@ missing key (or a value out of range) instead of falling back to a default of it
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 # Upper bounds of the ranges checked by Recipe.problems (and so by PipelineConfig, at the door).
@@ -66,7 +67,7 @@ class Recipe:
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def with_settings(self, settings: Mapping[str, Any]) -> "Recipe":
+    def with_settings(self, settings: Mapping[str, Any]) -> Recipe:
         """This recipe with some of its values replaced (the Tuner's best hyperparameters);
         refuses a name that is not the recipe's, and values out of range."""
         names = {f.name for f in dataclasses.fields(self)}
@@ -79,7 +80,7 @@ class Recipe:
         return recipe
 
     @classmethod
-    def from_custom_config(cls, custom_config: Mapping[str, Any]) -> "Recipe":
+    def from_custom_config(cls, custom_config: Mapping[str, Any]) -> Recipe:
         """The recipe a Trainer was given; `custom_config` may hold other keys besides."""
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [name for name in names if name not in custom_config]

@@ -9,7 +9,7 @@ several artifacts of one span (ingested again after its files changed), the late
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 from tfx import types
 from tfx.dsl.components.common import resolver
@@ -43,12 +43,12 @@ def passed(store, artifact_id: int, gate_node: str) -> bool:
     return False
 
 
-def select(anchor: types.Artifact, candidates: List[types.Artifact], train_spans: int,
-           passed_gate: Callable[[int], bool]) -> List[types.Artifact]:
+def select(anchor: types.Artifact, candidates: list[types.Artifact], train_spans: int,
+           passed_gate: Callable[[int], bool]) -> list[types.Artifact]:
     """The spans to train on, oldest first: of the anchor's data set, spans before the anchor's
     whose gate passed (`passed_gate(artifact id)`), the latest artifact of each, the latest
     `train_spans - 1` of them (all with 0), then the anchor."""
-    latest: Dict[int, types.Artifact] = {}
+    latest: dict[int, types.Artifact] = {}
     for artifact in sorted(candidates, key=lambda a: a.id, reverse=True):  # the latest of a span first
         span = span_of(artifact)
         if (artifact.id == anchor.id or span >= span_of(anchor) or span in latest
@@ -69,8 +69,8 @@ class LatestSpansStrategy(resolver.ResolverStrategy):
         self._train_spans = train_spans
         self._gate_node = gate_node
 
-    def resolve_artifacts(self, store, input_dict: Dict[str, List[types.Artifact]]
-                          ) -> Optional[Dict[str, List[types.Artifact]]]:
+    def resolve_artifacts(self, store, input_dict: dict[str, list[types.Artifact]]
+                          ) -> dict[str, list[types.Artifact]] | None:
         current = list(input_dict.get(CURRENT_KEY, []))
         if len(current) != 1:
             return None

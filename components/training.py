@@ -75,7 +75,7 @@ class DivergenceGuard(tf.keras.callbacks.Callback):
         super().__init__()
         self.learning_rate = learning_rate
         self.explosion_factor = explosion_factor
-        self.first_loss = None
+        self.first_loss: float | None = None
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -67,7 +67,8 @@ class RecipeTuner(keras_tuner.Tuner):
 
     def __init__(self, recipe: Recipe, max_trials: int, **kwargs):
         super().__init__(**kwargs)
-        self.recipe, self.max_trials, self.records = recipe, max_trials, []
+        self.recipe, self.max_trials = recipe, max_trials
+        self.records: list[dict[str, Any]] = []
 
     def run_trial(self, trial, train_split, holdout, **_):
         settings = dict(trial.hyperparameters.values)
@@ -101,7 +102,8 @@ def tuner_fn(fn_args: fn_args_utils.FnArgs) -> TunerFnResult:
 
     recipe = Recipe.from_custom_config(fn_args.custom_config)
     budget = tuning.Budget.from_custom_config(fn_args.custom_config)
-    images, labels = trainer.load_split(fn_args, fn_args.train_files, tft.TFTransformOutput(fn_args.transform_graph_path))
+    images, labels = trainer.load_split(fn_args, fn_args.train_files,
+                                        tft.TFTransformOutput(fn_args.transform_graph_path))
     train_split, holdout = holdout_split(images, labels, recipe.seed)
     log.info("tuning: up to %d trials or %g minutes; each trains on %d images, scored on %d held out (tuning)",
              budget.trials, budget.minutes, len(train_split[1]), len(holdout[1]))
@@ -131,8 +133,8 @@ class Executor(tuner_executor.Executor):
             best = tuner.get_best_hyperparameters()[0]
             records = tuner.records
             [winner] = [r for r in records if r["trial_id"] == tuner.oracle.get_best_trials(1)[0].trial_id]
-            log.info("tuning: trial %d of %d won, holdout accuracy %.4f, in %.0f s (tuning)", winner["trial"], len(records),
-                     winner["score"], time.monotonic() - started)
+            log.info("tuning: trial %d of %d won, holdout accuracy %.4f, in %.0f s (tuning)", winner["trial"],
+                     len(records), winner["score"], time.monotonic() - started)
         else:
             best, records, winner = search_space(recipe), [], None
             log.info("tuning off (tune_trials 0): the recipe's own values go to the Trainer")

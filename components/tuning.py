@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from components.recipe import Recipe
 
@@ -43,7 +44,7 @@ class Budget:
         return {"tune_trials": self.trials, "tune_minutes": self.minutes}
 
     @classmethod
-    def from_custom_config(cls, custom_config: Mapping[str, Any]) -> "Budget":
+    def from_custom_config(cls, custom_config: Mapping[str, Any]) -> Budget:
         missing = [key for key in ("tune_trials", "tune_minutes") if key not in custom_config]
         if missing:
             raise ValueError(f"the Tuner's custom_config lacks {', '.join(missing)}")

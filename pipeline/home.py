@@ -29,7 +29,7 @@ class Home:
     root: Path
 
     @classmethod
-    def from_env(cls) -> "Home":
+    def from_env(cls) -> Home:
         root = Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise ConfigError(f"the home {root} (${HOME_ENV}) is a file, not a folder: point ${HOME_ENV} at a "

@@ -53,8 +53,9 @@ def add_commands(commands) -> None:
     predict.add_argument("--server", metavar="URL",
                          help="a TensorFlow Serving REST endpoint, e.g. http://127.0.0.1:8501 "
                               "(default: load the latest pushed model in this process)")
-    predict.add_argument("--model-name", help="the model's name in serving (default: the home's pipeline_name, "
-                                              "the folder the Pusher pushes to: mnist unless config.yaml says otherwise)")
+    predict.add_argument("--model-name",
+                         help="the model's name in serving (default: the home's pipeline_name, "
+                              "the folder the Pusher pushes to: mnist unless config.yaml says otherwise)")
     predict.add_argument("--version", type=int, help="a pushed version (default: the latest)")
     predict.add_argument("--request-form", choices=("rows", "columns"), default="rows",
                          help="with --server: TF Serving's row ('instances') or columnar ('inputs') "

@@ -151,7 +151,8 @@ class _Stop:
     reading their output); a second one kills them at once. No KeyboardInterrupt is raised."""
 
     def __init__(self, process):
-        self.process, self.signal, self.at_ms = process, None, 0
+        self.process, self.at_ms = process, 0
+        self.signal: int | None = None
 
     def __call__(self, signum, _frame) -> None:
         import threading
@@ -183,9 +184,10 @@ def _run_in_process(home: Home, config: PipelineConfig, log_path: Path, lock) ->
                                            env, pass_fds=(lock.fd,))
         stop = _Stop(process)
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        run_id, failures = None, []
+        run_id: str | None = None
+        failures: list[dict] = []
         try:
-            for line in process.stdout:
+            for line in process.stdout:  # type: ignore[union-attr]  # stdout=PIPE: never None
                 log_file.write(line)
                 run_id = show_progress(line, failures) or run_id
                 if run_id:
@@ -212,19 +214,19 @@ def _interrupted(home: Home, config: PipelineConfig, run_id: str | None, stop: _
     """Record the stop in MLMD (the run shows as INTERRUPTED, each step timed until the stop),
     say how to go on, and exit as a shell does for the signal: 130 (SIGINT) or 143 (SIGTERM)."""
 
-    name = signal.Signals(stop.signal).name
+    signum = stop.signal
+    assert signum is not None, "called once a signal has come"
+    name = signal.Signals(signum).name
     stopped = []
     if run_id:
-        try:
+        with contextlib.suppress(LookupError, FileNotFoundError, RuntimeError):
             stopped = mark_interrupted(home, run_id, name, stop.at_ms, config)
-        except (LookupError, FileNotFoundError, RuntimeError):
-            pass
     print(f"\nrun {run_id or '(not started)'} interrupted by {name} after {seconds:.0f} s"
           + (f", during {', '.join(stopped)}" if stopped else "") + f"; the log is in {log_path}")
     if run_id:
         print("  resume it with `mnist-pipeline resume`: finished components come back CACHED from the metadata "
               "store, and it goes on from " + (stopped[0] if stopped else "where it stopped"))
-    return 128 + stop.signal
+    return 128 + signum
 
 
 def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_path: Path) -> int:

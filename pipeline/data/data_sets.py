@@ -16,6 +16,7 @@ hidden folder that no run reads (and the next `data` removes).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -110,11 +112,15 @@ def remove_partial(folder: Path) -> list[Path]:
     return left
 
 
+def _examples(split: Split) -> Iterator[bytes]:
+    return (serialize_example(image, label) for image, label in zip(split.images, split.labels))
+
+
 def _write_span_content(folder: Path, splits: dict[str, Split], manifest: dict) -> dict:
     for name, split in splits.items():
         log.info("writing %d %s examples", len(split.labels), name)
-        write_split(folder, name, lambda s=split: (serialize_example(i, l) for i, l in zip(s.images, s.labels)),
-                    len(split.labels), TRAIN_SHARDS if name == features.TRAIN else 1)
+        write_split(folder, name, functools.partial(_examples, split), len(split.labels),
+                    TRAIN_SHARDS if name == features.TRAIN else 1)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -160,8 +166,8 @@ def _describe(origin: str, start: dict[str, int], limits: dict[str, int], counts
         if limits[features.TRAIN] == limits[features.EVAL]:
             return f"{origin} (first {limits[features.TRAIN]} of each split)"
     counts = counts or limits
-    return origin + " (" + ", ".join(f"{s} {start[s]}-{start[s] + counts[s] - 1}" if counts[s] else f"{s} from {start[s]}"
-                                     for s in SPLITS) + ")"
+    return origin + " (" + ", ".join(f"{s} {start[s]}-{start[s] + counts[s] - 1}" if counts[s]
+                                     else f"{s} from {start[s]}" for s in SPLITS) + ")"
 
 
 def _asked_before(manifest: dict, origin: str, limits: dict[str, int]) -> bool:
@@ -195,7 +201,8 @@ def prepare(home: Home, idx_dir: Path | None = None, limit: int = 0, force: bool
     existing = spans(folder)
     if next_span and not existing and read_manifest(folder) is not None:
         raise DataError(f"{folder} holds data written before spans (train/ and eval/ directly): write it again as "
-                        f"a data set of spans with `mnist-pipeline data --force` (and its other options), then add spans")
+                        "a data set of spans with `mnist-pipeline data --force` (and its other options), "
+                        "then add spans")
     if not next_span and len(existing) > 1 and not force:
         raise DataError(f"{folder} holds {len(existing)} spans; a fresh data set would replace them all: add "
                         f"--next-span to add this batch as span {max(existing) + 1}, or --force to start over")

@@ -7,14 +7,15 @@ config's slice, and every record checked once against the curated schema's value
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from components import features
 from pipeline.config import PipelineConfig
@@ -95,7 +96,7 @@ def verify_records(folder: Path) -> dict[str, int]:
 
 def _read_records(files: list[Path], limit: int) -> list[bytes]:
     """The first `limit` records (all with -1) of the files, in order."""
-    records = []
+    records: list[bytes] = []
     for path in files:
         for record in _iter_records(path):
             if len(records) == limit:
@@ -181,7 +182,7 @@ def _cut(source: Path, staging: Path, limits: dict[str, int], key: str) -> dict[
     for split in SPLITS:
         records = _read_records(split_files(source, split), limits[split] or -1)
         counts[split] = len(records)
-        write_split(staging, split, lambda r=records: iter(r), len(records), 1)
+        write_split(staging, split, functools.partial(iter, records), len(records), 1)
     origin = read_manifest(source) or {"source": str(source)}
     manifest = {"source": f"{origin.get('source', source)}, cut to {key}", "origin": origin, "counts": counts}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

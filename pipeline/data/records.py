@@ -12,8 +12,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def write_split(folder: Path, name: str, records: Callable[[], Iterator[bytes]],
     split_dir.mkdir()
     shards = max(1, min(shards, count))
     per_shard = -(-count // shards)
-    writer = None
+    writer: Any = None  # a tf.io.TFRecordWriter from the first record on (TensorFlow is untyped: Any)
     for index, record in enumerate(records()):
         if index % per_shard == 0:
             if writer:

@@ -48,10 +48,10 @@ class Split:
         if len(self.images) != len(self.labels):
             raise DataError(f"{len(self.images)} images but {len(self.labels)} labels")
 
-    def head(self, limit: int) -> "Split":
+    def head(self, limit: int) -> Split:
         return Split(self.images[:limit], self.labels[:limit]) if limit else self
 
-    def window(self, start: int, limit: int) -> "Split":
+    def window(self, start: int, limit: int) -> Split:
         """`limit` examples (all with 0) from `start` on."""
         end = start + limit if limit else len(self.labels)
         return Split(self.images[start:end], self.labels[start:end])

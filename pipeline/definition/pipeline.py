@@ -252,6 +252,7 @@ def create_pipeline(config: PipelineConfig, home: Home, data_input):
         components=GRAPH.build(config=config, home=home, data_input=data_input),
         enable_cache=True,
         metadata_connection_config=connection_config(home, config),
-        beam_pipeline_args=config.beam_pipeline_args(),
+        # A new list: TFX takes list[str | Placeholder], which a list[str] is not to mypy (lists are invariant).
+        beam_pipeline_args=list(config.beam_pipeline_args()),
     )
 

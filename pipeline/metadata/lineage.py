@@ -84,7 +84,7 @@ def upstream(store, artifact_id: int) -> list[dict[str, Any]]:
         if execution is None or execution.id in seen:
             continue
         seen.add(execution.id)
-        inputs = {}
+        inputs: dict[str, list[dict[str, Any]]] = {}
         for event in store.get_events_by_execution_ids([execution.id]):
             if event.type == pb.Event.INPUT:
                 key = event.path.steps[0].key if event.path.steps else ""

@@ -35,7 +35,8 @@ def ingested_spans(home: Home, config: PipelineConfig, data_set: str) -> set[int
 
 def span_of(artifact) -> dict[str, Any]:
     """An Examples artifact as a span: its number, source and id, for people."""
-    return {"span": property_of(artifact, features.SPAN_PROPERTY), "source": property_of(artifact, features.SOURCE_PROPERTY),
+    return {"span": property_of(artifact, features.SPAN_PROPERTY),
+            "source": property_of(artifact, features.SOURCE_PROPERTY),
             "data_set": property_of(artifact, features.DATA_SET_PROPERTY), "examples_id": artifact.id}
 
 

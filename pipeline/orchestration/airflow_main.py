@@ -25,7 +25,7 @@ def main() -> None:
         elif exit_.code is not None:  # SystemExit("message"): Python prints it and exits 1
             print(exit_.code, file=sys.stderr)
             code = 1
-    except BaseException:  # noqa: BLE001 - reported as Python would, then the same exit code
+    except BaseException:  # reported as Python would, then the same exit code
         traceback.print_exc()
         code = 1
     logging.shutdown()

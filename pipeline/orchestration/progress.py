@@ -7,7 +7,8 @@ import contextlib
 import json
 import os
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 # Lines that start with this are progress events for `mnist-pipeline run` to show.
 PROGRESS_MARKER = "mnist-pipeline-progress:"

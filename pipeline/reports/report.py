@@ -136,7 +136,8 @@ def _statistics_section(summary) -> str:
     for split in features.SPLITS:
         parts.append(f"<h3>{split}</h3>")
         if stats_gen and stats_gen.outputs.get("statistics"):
-            path = os.path.join(features.split_dir(stats_gen.outputs["statistics"][0].uri, split), features.STATISTICS_FILE)
+            path = os.path.join(features.split_dir(stats_gen.outputs["statistics"][0].uri, split),
+                                features.STATISTICS_FILE)
             dataset = tfdv.load_stats_binary(path).datasets[0]
             rows = []
             for feature in dataset.features:

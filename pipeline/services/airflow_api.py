@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from pipeline.orchestration.progress import PROGRESS_MARKER
@@ -16,7 +17,8 @@ from pipeline.services.processes import ServiceError
 # A scheduler that has not reported healthy for this long is gone: stop following its run.
 SCHEDULER_GONE_AFTER = 120
 # A task instance's states before it ends, and a DAG run's.
-TASK_UNFINISHED = {"queued", "scheduled", "running", "up_for_retry", "up_for_reschedule", "restarting", "deferred", None}
+TASK_UNFINISHED = {"queued", "scheduled", "running", "up_for_retry", "up_for_reschedule", "restarting", "deferred",
+                   None}
 RUN_UNFINISHED = ("queued", "running")
 
 
@@ -28,7 +30,7 @@ class Api:
 
         self.url = url.rstrip("/")
         self.session = requests.Session()
-        self._login = (username, password) if username else None
+        self._login: tuple[str, str | None] | None = (username, password) if username else None
         self._token: str | None = None
 
     def health(self) -> dict[str, Any] | None:
@@ -44,6 +46,7 @@ class Api:
     def _authenticate(self) -> str:
         import requests
 
+        assert self._login is not None, "called only with a login"
         username, password = self._login
         try:
             response = self.session.post(f"{self.url}/auth/token", json={"username": username, "password": password},
@@ -126,7 +129,7 @@ def log_lines(api: Api, dag_id: str, run_id: str, task_id: str, attempt: int) ->
 
     data = api.get(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{attempt}",
                    params={"full_content": "true"}, missing_ok=True) or {}
-    lines = []
+    lines: list[str] = []
     for record in data.get("content") or []:
         text = record.get("event") if isinstance(record, dict) else str(record)
         if text and not text.startswith("::"):  # ::group:: markers fold the UI's log sections
@@ -151,7 +154,7 @@ def unseen(shown: Counter, lines: list[str]) -> list[str]:
     return new
 
 
-def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], None],
+def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], object],
            show_lost: Callable[[str, int, str], None], log_file=None, poll: float = 2) -> str:
     """Follow a DAG run to its end; returns its final state (success or failed).
 

@@ -112,9 +112,11 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
     if component:
         state_class = {"COMPLETE": "ok", "CACHED": "ok", "FAILED": "bad"}.get(component.state, "")
         parts.append(f'<p><b class="{state_class}">{_e(component.state)}</b>'
-                     + (" (taken from an earlier run: its inputs had not changed)" if component.state == "CACHED" else "")
+                     + (" (taken from an earlier run: its inputs had not changed)"
+                        if component.state == "CACHED" else "")
                      + f" &middot; started {_e(iso_time(component.started_ms) or '?')}, "
-                     + ("its process died, its end is not known" if component.orphaned else f"{component.seconds:.1f} s")
+                     + ("its process died, its end is not known" if component.orphaned
+                        else f"{component.seconds:.1f} s")
                      + f" &middot; ML Metadata execution {component.execution_id}</p>")
     parts.append(results_section(task_id, summary, component, anomalies, baseline))
     if component:

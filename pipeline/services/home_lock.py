@@ -17,6 +17,7 @@ import json
 import os
 import time
 import uuid
+from typing import IO
 
 from pipeline.home import Home
 
@@ -62,12 +63,12 @@ class HomeLock:
     def __init__(self, home: Home):
         self.home = home
         self.token = uuid.uuid4().hex
-        self._handle = None
+        self._handle: IO[str] | None = None
         self._info: dict = {}
 
-    def acquire(self) -> "HomeLock":
+    def acquire(self) -> HomeLock:
         self.home.root.mkdir(parents=True, exist_ok=True)
-        handle = open(self.home.run_lock, "a+")
+        handle = open(self.home.run_lock, "a+")  # noqa: SIM115 - held (and the lock with it) until release()
         deadline = time.monotonic() + DYING_WAIT
         while True:
             try:
@@ -95,22 +96,27 @@ class HomeLock:
             self._write()
 
     def _write(self) -> None:
-        self._handle.seek(0)
-        self._handle.truncate()
-        self._handle.write(json.dumps(self._info))
-        self._handle.flush()
+        handle = self._held()
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(self._info))
+        handle.flush()
 
     @property
     def fd(self) -> int:
         """The locked file's descriptor: a child process given it (`pass_fds`) holds the lock too."""
-        return self._handle.fileno()
+        return self._held().fileno()
+
+    def _held(self) -> IO[str]:
+        assert self._handle is not None, "the lock is not held: acquire() first"
+        return self._handle
 
     def release(self) -> None:
         if self._handle:
             self._handle.close()  # the kernel releases the lock when every holder has closed it
             self._handle = None
 
-    def __enter__(self) -> "HomeLock":
+    def __enter__(self) -> HomeLock:
         return self.acquire()
 
     def __exit__(self, *_) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.config import MLMD_ENV, load_config
 from pipeline.home import Home
@@ -110,9 +111,10 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
         env["AIRFLOW__CORE__PARALLELISM"] = str(workers)
     processes.migrate(home, env, say)
     database = profile.database or env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    state = {"home": str(home.root), "executor": EXECUTORS[executor], "profile": profile.name, "port": port,
-             "url": url, "database": database, "metadata_store": mlmd, "workers": workers, "processes": {},
-             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    state: dict[str, Any] = {
+        "home": str(home.root), "executor": EXECUTORS[executor], "profile": profile.name, "port": port,
+        "url": url, "database": database, "metadata_store": mlmd, "workers": workers, "processes": {},
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if executor == "celery":
         state.update(broker=profile.broker, queue=env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"])
     started = state["processes"]
@@ -159,7 +161,7 @@ def _wait_until_ready(home: Home, api: Api, state: dict[str, Any], dag_id: str, 
                 raise ServiceError(f"the {name} stopped while starting; the end of its log ({log}):\n"
                                    f"{processes.last_lines(log)}")
         health = api.health()
-        healthy = bool(health) and health.get("scheduler", {}).get("status") == "healthy"
+        healthy = bool(health and health.get("scheduler", {}).get("status") == "healthy")
         if healthy and not loaded:
             dag = api.get(f"/dags/{dag_id}", missing_ok=True)
             if dag is None:
@@ -222,8 +224,8 @@ def status(home: Home) -> dict[str, Any]:
         found[name] = {"pid": pid, "running": process is not None,
                        "listening": [f"{address}:{port}" for address, port in listening]}
     health = Api(state["url"]).health()
-    result = {key: state.get(key) for key in ("home", "profile", "executor", "url", "database", "metadata_store",
-                                              "broker", "queue", "workers", "started")}
+    result: dict[str, Any] = {key: state.get(key) for key in (
+        "home", "profile", "executor", "url", "database", "metadata_store", "broker", "queue", "workers", "started")}
     result.update(up=all(p["running"] for p in found.values()), processes=found,
                   health={"api_server": health is not None,
                           **{part: (health or {}).get(part, {}).get("status")

@@ -15,9 +15,13 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.home import Home
 from pipeline.services.profiles import AIRFLOW_DB_PASSWORD_ENV, postgres_database
+
+if TYPE_CHECKING:
+    import psutil  # for the annotations; each function imports it where it uses it, as before
 
 
 class ServiceError(RuntimeError):
@@ -166,7 +170,7 @@ def listening_ports(process) -> list[tuple[str, int]]:
     return sorted(ports)
 
 
-def stop(home: Home, roots: dict[str, object], timeout: float) -> int:
+def stop(home: Home, roots: dict[str, psutil.Process], timeout: float) -> int:
     """SIGTERM the root processes and their children, wait up to `timeout` seconds, then SIGKILL
     whatever of this home is left (also what was started meanwhile). Returns how many were killed."""
     import psutil
@@ -188,10 +192,8 @@ def stop(home: Home, roots: dict[str, object], timeout: float) -> int:
             pass
         left[process.pid] = process
     for process in left.values():
-        try:
+        with contextlib.suppress(psutil.Error):
             process.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(list(left.values()), timeout=10)
     return len(left)
 
@@ -233,7 +235,8 @@ def check_postgres(url: str) -> None:
 def migrate(home: Home, env: dict[str, str], say=print) -> None:
     """Create or upgrade Airflow's database (and the FAB auth manager's tables in it)."""
     url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    say(f"migrating Airflow's database ({home.airflow_home / 'airflow.db' if url.startswith('sqlite') else url.split('@')[-1]})")
+    where = home.airflow_home / "airflow.db" if url.startswith("sqlite") else url.split("@")[-1]
+    say(f"migrating Airflow's database ({where})")
     home.airflow_home.mkdir(parents=True, exist_ok=True)
     run_once(home, "migrate", ["db", "migrate"], env, timeout=900)
     protect_config(home)

@@ -68,7 +68,7 @@ class AirflowProfile:
     def default_executor(self) -> str:
         return self.executor or "local"
 
-    def sql_alchemy_conn(self, home: "Home") -> str:
+    def sql_alchemy_conn(self, home: Home) -> str:
         """Airflow's database URL, with the password from the environment (never from a file)."""
         if not self.database:
             return f"sqlite:///{home.airflow_home / 'airflow.db'}"
@@ -93,7 +93,7 @@ def postgres_database(url: str) -> dict[str, Any]:
             "user": parts.username}
 
 
-def load_profile(home: "Home | None" = None) -> AirflowProfile:
+def load_profile(home: Home | None = None) -> AirflowProfile:
     """The environment's settings, then the `airflow:` section of the home's config.yaml."""
     values = {key: os.environ[env] for key, env in
               (("database", AIRFLOW_DB_ENV), ("executor", EXECUTOR_ENV), ("broker", CELERY_BROKER_ENV))

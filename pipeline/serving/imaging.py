@@ -76,7 +76,7 @@ def read_digits(path: str | Path) -> list[Digit]:
     if not head:
         raise ImageError(f"{path}: the file is empty")
 
-    if head.startswith(PNG_MAGIC) or head.startswith(JPEG_MAGIC):
+    if head.startswith((PNG_MAGIC, JPEG_MAGIC)):
         return [Digit(str(path), read_image(path))]
     if head.startswith(NPY_MAGIC):
         array = _read_npy(path)
@@ -84,7 +84,7 @@ def read_digits(path: str | Path) -> list[Digit]:
         if array.shape in ((SIZE, SIZE), (SIZE * SIZE,)):  # one digit, not a batch of one
             return [Digit(str(path), digits[0])]
         arrays = digits
-    elif head.startswith(GZIP_MAGIC) or head.startswith(IDX_IMAGES_MAGIC) or head.startswith(IDX_LABELS_MAGIC):
+    elif head.startswith((GZIP_MAGIC, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC)):
         arrays = _read_idx(path)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         raise ImageError(f"{path}: not a {path.suffix.lstrip('.').upper()} image (its content is not an image)")
@@ -149,7 +149,7 @@ def mnist_digit(gray: np.ndarray, source: str = "image") -> np.ndarray:
     height, width = crop.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    box = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.LANCZOS))
+    box = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
     box = np.clip(box, 0, 255)
     return _centre_by_mass(box)
 
@@ -162,7 +162,8 @@ def _work_size(gray: np.ndarray) -> np.ndarray:
         return gray
     scale = WORK_SIZE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.BOX), dtype=np.float64)
+    return np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX),
+                      dtype=np.float64)
 
 
 def _ink(gray: np.ndarray, source: str) -> np.ndarray:

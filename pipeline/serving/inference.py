@@ -17,8 +17,8 @@ import dataclasses
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
