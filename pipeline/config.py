@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -189,7 +190,7 @@ def parse_assignments(assignments: Iterable[str]) -> dict[str, Any]:
 def load_config(
     config_file: str | os.PathLike | None = None,
     overrides: Mapping[str, Any] | None = None,
-    home: "Home | None" = None,
+    home: Home | None = None,
 ) -> PipelineConfig:
     """Defaults, then the YAML file (explicit, or the home's `config.yaml`), then overrides."""
     values: dict[str, Any] = {}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from components import features, nodes
 from pipeline.home import Home
@@ -43,27 +44,27 @@ class RunSummary:
     run_id: str
     components: dict[str, ComponentRun]
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
-    git_commit: Optional[str] = None
+    git_commit: str | None = None
     started_ms: int = 0
     finished_ms: int = 0
-    accuracy: Optional[float] = None
+    accuracy: float | None = None
     accuracy_per_digit: dict[str, float] = dataclasses.field(default_factory=dict)
-    blessed: Optional[bool] = None
-    baseline_model_id: Optional[int] = None
+    blessed: bool | None = None
+    baseline_model_id: int | None = None
     gate_failures: list[str] = dataclasses.field(default_factory=list)  # why it was not blessed
     # Per-digit drops the gate let pass because chance explains them (components/evaluator.py).
     drops_within_chance: list[str] = dataclasses.field(default_factory=list)
-    pushed: Optional[bool] = None
-    pushed_path: Optional[str] = None
-    pushed_version: Optional[str] = None
-    ingested: Optional[dict] = None  # the span ImportExampleGen ingested (`span_of`)
+    pushed: bool | None = None
+    pushed_path: str | None = None
+    pushed_version: str | None = None
+    ingested: dict | None = None  # the span ImportExampleGen ingested (`span_of`)
     trained_on: list[dict] = dataclasses.field(default_factory=list)  # the spans the Trainer read, oldest first
     # The recipe the Trainer trained with: the config's, with the Tuner's winner applied
     # (the Model's `trained_with`, components/trainer.py).
     trained_with: dict[str, Any] = dataclasses.field(default_factory=dict)
     # What the Tuner did (components/tuner.py): every trial (trial, settings, score, seconds,
     # state), the winner's number (None when it did not search), the settings it handed on.
-    tuning: Optional[dict[str, Any]] = None
+    tuning: dict[str, Any] | None = None
 
     @property
     def trained_spans(self) -> str:
@@ -93,8 +94,8 @@ class RunSummary:
         """The run as JSON; with `describe` (an artifact to a dict), each component's inputs and
         outputs too (`show --json`)."""
         def component(c: ComponentRun) -> dict[str, Any]:
-            entry = {"state": c.state, "seconds": None if c.orphaned else round(c.seconds, 1),
-                     "orphaned": c.orphaned, "execution_id": c.execution_id}
+            entry: dict[str, Any] = {"state": c.state, "seconds": None if c.orphaned else round(c.seconds, 1),
+                                     "orphaned": c.orphaned, "execution_id": c.execution_id}
             if describe:
                 entry["inputs"] = {k: [describe(a) for a in v] for k, v in c.inputs.items()}
                 entry["outputs"] = {k: [describe(a) for a in v] for k, v in c.outputs.items()}
@@ -102,7 +103,8 @@ class RunSummary:
 
         return {
             "run_id": self.run_id, "state": self.state, "started": iso_time(self.started_ms),
-            "seconds": round(self.seconds, 1) if self.time_known else None, "git_commit": self.git_commit, "config": self.config,
+            "seconds": round(self.seconds, 1) if self.time_known else None, "git_commit": self.git_commit,
+            "config": self.config,
             "components": {c.node_id: component(c) for c in self.components.values()},
             "accuracy": self.accuracy, "accuracy_per_digit": self.accuracy_per_digit,
             "blessed": self.blessed, "baseline_model_id": self.baseline_model_id,
@@ -125,7 +127,7 @@ class RunSummary:
         return header, rows
 
 
-def iso_time(ms: int) -> Optional[str]:
+def iso_time(ms: int) -> str | None:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(timespec="seconds") \
         if ms else None
 
@@ -192,7 +194,8 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
     runs = component_runs(store, run_id, node_ids)
     summary = RunSummary(run_id, runs, config=json.loads(property_of(context, "config", "{}")),
                          git_commit=property_of(context, "git_commit"))
-    summary.started_ms = 1000 * property_of(context, "started_at", 0) or min((c.started_ms for c in runs.values()), default=0)
+    summary.started_ms = (1000 * property_of(context, "started_at", 0)
+                          or min((c.started_ms for c in runs.values()), default=0))
     summary.finished_ms = max((c.finished_ms for c in runs.values()), default=summary.started_ms)
     example_gen, trainer = runs.get(nodes.EXAMPLE_GEN), runs.get(nodes.TRAINER)
     if example_gen and example_gen.outputs.get("examples"):
