@@ -35,7 +35,7 @@ from pipeline.orchestration.progress import PROGRESS_MARKER
 from pipeline.services import lifecycle, processes
 from pipeline.services.airflow_api import Api, log_lines, trigger
 from pipeline.services.profiles import AIRFLOW_DB_ENV
-from tests.local_databases import mariadb_store, postgres_database
+from tests.support.local_databases import mariadb_store, postgres_database
 
 TRAINING = {"Trainer"}
 
