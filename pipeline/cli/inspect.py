@@ -94,7 +94,8 @@ def cmd_show(args) -> int:
     started = (iso_time(summary.started_ms) or "?")[:19].replace("T", " ")
     took = f"{summary.seconds:.0f} s from {started} UTC" if summary.time_known else \
         f"started {started} UTC, its end unknown (a step's process died)"
-    print(f"run {run_id}\n  {summary.state}, {took}, commit "
+    state = summary.state + (f" (stopped after {summary.stopped_after})" if summary.stopped_after else "")
+    print(f"run {run_id}\n  {state}, {took}, commit "
           f"{summary.git_commit or 'unknown'}")
     print(f"  config: {' '.join(f'{k}={v}' for k, v in summary.config.items()) or '(not recorded)'}")
     print("\ncomponents:")

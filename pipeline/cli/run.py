@@ -119,8 +119,10 @@ def cmd_resume(args) -> int:
     if not summary.config:
         raise LookupError(f"run {summary.run_id} recorded no config to resume with")
     failed = [c.node_id for c in summary.components.values() if c.state in ("FAILED", "CANCELED")]
-    print(f"resuming run {summary.run_id} ({summary.state}" + (f", stopped at {', '.join(failed)}" if failed else "")
-          + "): completed components come back CACHED from the metadata store")
+    where = (f", stopped at {', '.join(failed)}" if failed
+             else f", stopped after {summary.stopped_after}" if summary.stopped_after else "")
+    print(f"resuming run {summary.run_id} ({summary.state}{where}): completed components come back CACHED "
+          "from the metadata store")
     return run_pipeline(home, load_config(overrides=summary.config, home=home))
 
 

@@ -79,7 +79,18 @@ class RunSummary:
             return "FAILED"
         if "RUNNING" in states or "NEW" in states:
             return "RUNNING"
+        if states and nodes.PUSHER not in self.components:
+            # Every step it recorded ended well, but its last step never ran: its process died
+            # between steps, or its orchestrator did while a step's process finished alone.
+            return "INCOMPLETE"
         return "COMPLETE" if states else "NOT STARTED"
+
+    @property
+    def stopped_after(self) -> str | None:
+        """The last step an INCOMPLETE run recorded, in the pipeline's order; None otherwise."""
+        if self.state != "INCOMPLETE":
+            return None
+        return [node for node in nodes.ALL if node in self.components][-1]
 
     @property
     def seconds(self) -> float:
@@ -102,7 +113,8 @@ class RunSummary:
             return entry
 
         return {
-            "run_id": self.run_id, "state": self.state, "started": iso_time(self.started_ms),
+            "run_id": self.run_id, "state": self.state, "stopped_after": self.stopped_after,
+            "started": iso_time(self.started_ms),
             "seconds": round(self.seconds, 1) if self.time_known else None, "git_commit": self.git_commit,
             "config": self.config,
             "components": {c.node_id: component(c) for c in self.components.values()},
