@@ -56,6 +56,10 @@ class Home:
         """Where the Pusher pushes: the model is named after the pipeline."""
         return self.model_dir(config.pipeline_name)
 
+    def models_config(self, config: PipelineConfig) -> Path:
+        """TensorFlow Serving's models config for the pipeline (`pipeline.serving.models_config`)."""
+        return self.serving_root / f"{config.pipeline_name}.models.config"
+
     def pipeline_root(self, config: PipelineConfig) -> Path:
         return self.root / "pipelines" / config.pipeline_name
 
