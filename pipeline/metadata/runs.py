@@ -90,7 +90,7 @@ class RunSummary:
         """The last step an INCOMPLETE run recorded, in the pipeline's order; None otherwise."""
         if self.state != "INCOMPLETE":
             return None
-        return [node for node in nodes.ALL if node in self.components][-1]
+        return next((node for node in reversed(nodes.ALL) if node in self.components), None)
 
     @property
     def seconds(self) -> float:
