@@ -89,6 +89,17 @@ class PipelineConfig:
     # direct runner in this process, which measured fastest on one machine.
     beam_args: str = ""
 
+    # When the DAG runs by itself (pipeline/orchestration/airflow_dag.py): "" = whenever a span
+    # lands in the data set (its Asset event, one run per span); or a cron expression ("0 3 * * *"),
+    # each run then ingesting the oldest span not yet ingested. Read when Airflow parses the DAG.
+    schedule: str = ""
+
+    # A person approves a blessed model in Airflow (Required Actions, or the REST API) before the
+    # Pusher runs (pipeline/orchestration/approval.py); no answer within `approval_timeout_minutes`
+    # is a rejection. Needs the scheduler (`mnist-pipeline airflow up`).
+    require_approval: bool = False
+    approval_timeout_minutes: float = 1440.0
+
     # Where ML Metadata lives (see MLMD_ENV): "" = SQLite in the home folder.
     metadata_store: str = dataclasses.field(default_factory=lambda: os.environ.get(MLMD_ENV, ""))
 
@@ -111,6 +122,12 @@ class PipelineConfig:
                 problems.append(f"{key} must lie in [0, 1], got {getattr(self, key)}")
         if not self.pipeline_name.replace("_", "").replace("-", "").isalnum():
             problems.append(f"pipeline_name may hold letters, digits, '-' and '_', got {self.pipeline_name!r}")
+        if self.schedule and not _valid_cron(self.schedule):
+            problems.append(f"schedule must be empty (a run per new span) or a cron expression such as "
+                            f"'0 3 * * *', got {self.schedule!r}")
+        if not 0 < self.approval_timeout_minutes <= 60 * 24 * 30:
+            problems.append(f"approval_timeout_minutes must lie in (0, 43200] (30 days), got "
+                            f"{self.approval_timeout_minutes}")
         if self.metadata_store:
             try:
                 mysql_store(self.metadata_store)
@@ -136,6 +153,13 @@ class PipelineConfig:
         """The keys whose values differ from the defaults."""
         default = PipelineConfig()
         return {k: v for k, v in self.to_dict().items() if getattr(default, k) != v}
+
+
+def _valid_cron(expression: str) -> bool:
+    """Whether Airflow's cron timetables take `expression` (five fields, or a preset such as @daily)."""
+    from croniter import croniter
+
+    return croniter.is_valid(expression)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(PipelineConfig)}

@@ -128,10 +128,12 @@ class Input:
         return self.folder if self.span is None else span_dir(self.folder, self.span)
 
 
-def ensure_input(home: Home, config: PipelineConfig, ingested: Callable[[str], set[int]] = lambda _: set()) -> Input:
+def ensure_input(home: Home, config: PipelineConfig, ingested: Callable[[str], set[int]] = lambda _: set(),
+                 span: int | None = None) -> Input:
     """Make sure `input_dir` holds the data (preparing MNIST or writing the slice if missing), and
-    choose the span this run ingests: the oldest span that `ingested(data_set)` (the spans of this
-    data set already in the metadata store) does not name, else the latest, whose re-run is cached.
+    choose the span this run ingests: `span` when given (a data set event's), else the oldest span
+    that `ingested(data_set)` (the spans of this data set already in the metadata store) does not
+    name, else the latest, whose re-run is cached.
 
     With `train_examples`/`eval_examples` set, each span is cut to its first N records once and
     the cut is reused, so an unchanged re-run reads the very same files (and is cached). A cut
@@ -146,13 +148,17 @@ def ensure_input(home: Home, config: PipelineConfig, ingested: Callable[[str], s
     if destination != source:
         _ensure_slice(source, destination, config)
     present = spans(destination)
+    if span is not None and span not in present:
+        raise DataError(f"the run was started for span {span}, which {source} does not hold (its spans: "
+                        f"{', '.join(map(str, present)) or 'none'}): write it first, then emit its event")
     if not present:
         chosen = Input(destination, None, data_set_id(destination))
     else:
         data_set = data_set_id(destination)
         done = ingested(data_set)
-        new = [span for span in present if span not in done]
-        span = new[0] if new else max(present)
+        new = [s for s in present if s not in done]
+        if span is None:
+            span = new[0] if new else max(present)
         chosen = Input(destination, span, data_set, tuple(s for s in new if s > span))
     _check_input_folder(chosen.span_folder)
     _verify_once(home, chosen.span_folder)

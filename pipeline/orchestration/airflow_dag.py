@@ -10,15 +10,50 @@ from __future__ import annotations
 
 import datetime
 
-from pipeline.config import load_config
+from components import nodes
+from pipeline.config import PipelineConfig, load_config
 from pipeline.definition.pipeline import NODES
 from pipeline.home import Home
+from pipeline.orchestration.approval import approval_task
 from pipeline.orchestration.progress import progress
 from pipeline.orchestration.runner import compile_pipeline, run_node
 
 DAG_ID = "mnist_pipeline"
 PREPARE_TASK = "prepare_data"
 REPORT_TASK = "write_report"
+
+
+def data_asset(home: Home, config: PipelineConfig):
+    """The Asset standing for the home's data set; its events name a span (partition key)."""
+    from airflow.sdk import Asset
+
+    return Asset(name=asset_name(config), uri=home.source_data(config).resolve().as_uri(), group="data")
+
+
+def asset_name(config: PipelineConfig) -> str:
+    return f"{config.pipeline_name}_data_set"
+
+
+def _timetable(home: Home, config: PipelineConfig):
+    if config.schedule:
+        from airflow.sdk import CronTriggerTimetable
+
+        return CronTriggerTimetable(config.schedule, timezone="UTC")
+    from airflow.sdk import PartitionedAssetTimetable
+
+    return PartitionedAssetTimetable(assets=data_asset(home, config))
+
+
+def event_span(context) -> int | None:
+    """The span a run started by a data set event ingests (its partition key); None otherwise."""
+    dag_run = context.get("dag_run")
+    key = getattr(dag_run, "partition_key", None) if dag_run else None
+    if key is None:
+        return None
+    if not str(key).strip().isdigit():
+        raise ValueError(f"the run's data set event names partition key {key!r}, which is no span number: "
+                         "emit the event with the span as its partition key (docs/airflow.md)")
+    return int(key)
 
 
 def _requested_config(context):
@@ -43,8 +78,9 @@ def _run_pipeline(context) -> bytes:
 
 
 def prepare_data(**context) -> str:
-    """Make sure the run's input data is there and choose the span it ingests, then compile the
-    pipeline and record the run (config, commit, compiled pipeline) in MLMD."""
+    """Make sure the run's input data is there and choose the span it ingests (its event's span,
+    else the oldest not yet ingested), then compile the pipeline and record the run (config,
+    commit, compiled pipeline) in MLMD."""
     from pipeline.data import inputs
     from pipeline.metadata.records import record_run
     from pipeline.metadata.spans import ingested_spans
@@ -52,7 +88,8 @@ def prepare_data(**context) -> str:
     home, config = Home.from_env(), _requested_config(context)
     with progress(PREPARE_TASK, context["run_id"]) as outcome:
         try:
-            chosen = inputs.ensure_input(home, config, lambda data_set: ingested_spans(home, config, data_set))
+            chosen = inputs.ensure_input(home, config, lambda data_set: ingested_spans(home, config, data_set),
+                                         span=event_span(context))
         except Exception:
             record_run(home, context["run_id"], config.to_dict())  # a failed run is a run
             raise
@@ -86,10 +123,11 @@ def build_dag():
     from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG
 
+    home = Home.from_env()
     with DAG(
         dag_id=DAG_ID,
         description="MNIST digits: TFX pipeline from raw data to a pushed, validated model",
-        schedule=None,
+        schedule=_timetable(home, load_config(home=home)),
         start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
         catchup=False,
         # One run at a time: runs share the MLMD store and the serving folder.
@@ -109,9 +147,12 @@ def build_dag():
                 tasks[up] >> tasks[node_id]
             if not upstream:
                 prepare >> tasks[node_id]
+        # A person approves a blessed model before the Pusher runs, when the config asks for it.
+        approve = approval_task(DAG_ID, _requested_config)
+        tasks[nodes.EVALUATOR] >> approve >> tasks[nodes.PUSHER]
         # A teardown task runs after the others whatever their outcome, and does not decide
         # the DAG run's state: a failed run stays failed, and still gets its report.
         report = PythonOperator(task_id=REPORT_TASK, python_callable=write_report).as_teardown()
-        list(tasks.values()) >> report
+        [*tasks.values(), approve] >> report
         prepare >> report
     return dag

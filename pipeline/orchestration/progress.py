@@ -14,7 +14,7 @@ from typing import Any
 PROGRESS_MARKER = "mnist-pipeline-progress:"
 
 
-def _emit(event: str, **fields: Any) -> None:
+def emit(event: str, **fields: Any) -> None:
     """One progress event on stdout, for `mnist-pipeline run` (pipeline/cli/run.py) to show."""
     print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
 
@@ -37,16 +37,16 @@ def progress(node: str, run_id: str) -> Iterator[dict]:
     """Emit a task's start, and its end: finished (with the state set in the yielded dict)
     or failed (with the error). The start says how long the task's process took to get here
     (its fixed cost) and its pid, the end the process's memory: `make bench` collects them."""
-    _emit("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
+    emit("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}
     try:
         yield outcome
     except BaseException as err:
-        _emit("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
+        emit("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
                error=f"{type(err).__name__}: {err}", **_memory())
         raise
-    _emit("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome,
+    emit("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome,
            **_memory())
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from components import nodes
 from pipeline.config import PipelineConfig
 from pipeline.definition.pipeline import NODES
 from pipeline.home import Home
@@ -20,6 +21,7 @@ from pipeline.metadata.records import record_run, recorded_config
 from pipeline.metadata.store import open_store
 from pipeline.orchestration import airflow_dag
 from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
+from pipeline.orchestration.approval import APPROVAL_TASK
 from pipeline.orchestration.runner import compile_pipeline
 from pipeline.services import environment
 
@@ -72,12 +74,15 @@ def test_the_dag_file_parses_fast_without_tensorflow_or_tfx(home, tmp_path):
     assert parsed["peak_mb"] < 300
 
     tasks = parsed["tasks"]
-    assert set(tasks) == {PREPARE_TASK, REPORT_TASK, *NODES}
+    assert set(tasks) == {PREPARE_TASK, REPORT_TASK, APPROVAL_TASK, *NODES}
     assert tasks[PREPARE_TASK]["upstream"] == []
     for node, upstream in NODES.items():
-        assert tasks[node]["upstream"] == sorted(upstream or [PREPARE_TASK])
+        # The Pusher waits for the approval step too, which waits for the Evaluator.
+        extra = [APPROVAL_TASK] if node == nodes.PUSHER else []
+        assert tasks[node]["upstream"] == sorted([*(upstream or [PREPARE_TASK]), *extra])
+    assert tasks[APPROVAL_TASK]["upstream"] == [nodes.EVALUATOR]
     assert tasks[REPORT_TASK]["teardown"]
-    assert tasks[REPORT_TASK]["upstream"] == sorted([PREPARE_TASK, *NODES])
+    assert tasks[REPORT_TASK]["upstream"] == sorted([PREPARE_TASK, APPROVAL_TASK, *NODES])
     assert parsed["max_active_runs"] == 1
     # Airflow's own default: no retries unless [core] default_task_retries says otherwise.
     assert {t["retries"] for t in tasks.values()} == {0}
