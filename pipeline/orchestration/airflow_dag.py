@@ -77,6 +77,16 @@ def _run_pipeline(context) -> bytes:
     return compiled
 
 
+def _started_config(context):
+    """The config the run recorded when it started (`prepare_data`), whatever config.yaml says now."""
+    from pipeline.metadata.records import recorded_config
+    from pipeline.metadata.store import open_store
+
+    requested = _requested_config(context)
+    recorded = recorded_config(open_store(Home.from_env(), requested), context["run_id"])
+    return requested if recorded is None else load_config(overrides=recorded)
+
+
 def prepare_data(**context) -> str:
     """Make sure the run's input data is there and choose the span it ingests (its event's span,
     else the oldest not yet ingested), then compile the pipeline and record the run (config,
@@ -148,7 +158,7 @@ def build_dag():
             if not upstream:
                 prepare >> tasks[node_id]
         # A person approves a blessed model before the Pusher runs, when the config asks for it.
-        approve = approval_task(DAG_ID, _requested_config)
+        approve = approval_task(DAG_ID, _started_config)
         tasks[nodes.EVALUATOR] >> approve >> tasks[nodes.PUSHER]
         # A teardown task runs after the others whatever their outcome, and does not decide
         # the DAG run's state: a failed run stays failed, and still gets its report.

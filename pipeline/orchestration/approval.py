@@ -52,14 +52,14 @@ def request_body(summary, baseline, report_link: str) -> str:
     return "\n".join(lines)
 
 
-def approval_task(dag_id: str, requested_config):
-    """The DAG's approval task; `requested_config(context)` is the run's config."""
+def approval_task(dag_id: str, run_config):
+    """The DAG's approval task; `run_config(context)` is the config the run started with."""
     from airflow.providers.standard.operators.hitl import ApprovalOperator
     from airflow.sdk import Param
 
     class PushApproval(ApprovalOperator):
         def execute(self, context):
-            config = requested_config(context)
+            config = run_config(context)
             run_id = context["run_id"]
             if not config.require_approval:
                 with progress(APPROVAL_TASK, run_id) as outcome:
@@ -82,7 +82,7 @@ def approval_task(dag_id: str, requested_config):
             return super().execute(context)
 
         def execute_complete(self, context, event: dict[str, Any]):
-            config = requested_config(context)
+            config = run_config(context)
             with progress(APPROVAL_TASK, context["run_id"]) as outcome:
                 decision = _decision(event, config)
                 from pipeline.metadata.approvals import describe, record_decision
@@ -108,10 +108,12 @@ def _decision(event: dict[str, Any], config) -> dict[str, Any]:
 
     chosen = (event.get("chosen_options") or [REJECT])[0]
     at = event.get("responded_at")
+    if isinstance(at, datetime.datetime):
+        at = at.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
     user = event.get("responded_by_user") or {}
     decision: dict[str, Any] = {
         "decision": approvals.APPROVED if chosen == APPROVE else approvals.REJECTED,
-        "by": user.get("name") or user.get("id"), "at": at.isoformat() if hasattr(at, "isoformat") else at,
+        "by": user.get("name") or user.get("id"), "at": at,
         "comment": (event.get("params_input") or {}).get(COMMENT) or ""}
     if event.get("timedout"):
         decision.update(decision=approvals.TIMED_OUT, timeout_minutes=config.approval_timeout_minutes)

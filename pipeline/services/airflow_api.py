@@ -1,4 +1,5 @@
-"""Airflow 3's REST API (/api/v2) as `mnist-pipeline` uses it: token login, trigger, follow, clear.
+"""Airflow 3's REST API (/api/v2) as `mnist-pipeline` uses it: token login, trigger, follow, clear,
+data set events, and answers to approval requests.
 
 Logins go through the auth manager's token endpoint (POST /auth/token with a user name and
 password); every call then carries the JWT as a Bearer token, renewed when Airflow says it expired.
@@ -16,9 +17,11 @@ from pipeline.services.processes import ServiceError
 
 # A scheduler that has not reported healthy for this long is gone: stop following its run.
 SCHEDULER_GONE_AFTER = 120
+# A task waiting for a person's answer (human in the loop, Airflow 3.3).
+AWAITING_INPUT = "awaiting_input"
 # A task instance's states before it ends, and a DAG run's.
 TASK_UNFINISHED = {"queued", "scheduled", "running", "up_for_retry", "up_for_reschedule", "restarting", "deferred",
-                   None}
+                   AWAITING_INPUT, None}
 RUN_UNFINISHED = ("queued", "running")
 
 
@@ -99,6 +102,24 @@ class Api:
 def trigger(api: Api, dag_id: str, conf: dict[str, Any]) -> str:
     """A new DAG run with this conf, now; its run id."""
     return api.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+
+
+def emit_asset_event(api: Api, asset_name: str, partition_key: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """An event of the asset named `asset_name` (as a producer's task would emit it), with this
+    partition key; returns Airflow's event record. The asset is known once the DAG has loaded."""
+    found = api.get("/assets", params={"name_pattern": asset_name, "limit": 100})["assets"]
+    ids = [asset["id"] for asset in found if asset["name"] == asset_name]
+    if not ids:
+        raise ServiceError(f"Airflow knows no asset {asset_name!r} (has the DAG loaded? see "
+                           "`mnist-pipeline airflow status`)")
+    return api.post("/assets/events", {"asset_id": ids[0], "partition_key": partition_key, "extra": extra})
+
+
+def answer_approval(api: Api, dag_id: str, run_id: str, task_id: str, approve: bool,
+                    comment: str = "") -> dict[str, Any]:
+    """Approve or reject a run's waiting approval request, as the UI's Required Actions does."""
+    return api.patch(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
+                     {"chosen_options": ["Approve" if approve else "Reject"], "params_input": {"comment": comment}})
 
 
 def clear_failed(api: Api, dag_id: str, run_id: str, task_ids: list[str] | None = None) -> list[str]:

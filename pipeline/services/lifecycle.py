@@ -2,9 +2,12 @@
 
 `up` starts the API server (the web UI and REST API, on 127.0.0.1), the scheduler, the DAG
 processor and, for the CeleryExecutor, N Celery workers, each detached with a pid file and a log
-in <home>/airflow/services/. No triggerer: no task of this DAG defers. No log server either: every
-process shares <home>/airflow/logs, where the API server reads the task logs, so no port is opened
-but the API server's. `mnist-pipeline run` then triggers DAG runs through the REST API
+in <home>/airflow/services/. No triggerer: no task of this DAG defers, and the approval step
+(pipeline/orchestration/approval.py) waits in Airflow 3.3's `awaiting_input` state, which the API
+server (an answer) and the scheduler (the time limit) resume without one. No log server either:
+every process shares <home>/airflow/logs, where the API server reads the task logs, so no port is
+opened but the API server's. Spans written while Airflow was down get their data set events
+once it is up (`pipeline.services.data_events`). `mnist-pipeline run` then triggers DAG runs through the REST API
 (`pipeline.services.airflow_api`) and follows them. Without `up`, `run` runs the DAG in-process.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pipeline.metadata.store import open_store
 from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.services import (
     airflow_api,
+    data_events,
     environment,
     home_lock,
     logins,
@@ -144,6 +148,8 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
             for run_id in airflow_api.fail_abandoned_test_runs(api, DAG_ID):
                 say(f"marked failed run {run_id}: an in-process run whose process was killed (`mnist-pipeline "
                     "resume` runs it again)")
+        for span in data_events.announce_waiting_spans(home, api):
+            say(f"span {span} was written while Airflow was down: emitted its data set event, a run ingests it")
     except BaseException:
         down(home, say=lambda _: None)
         raise
