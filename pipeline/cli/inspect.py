@@ -9,6 +9,7 @@ from components import features, nodes, tf_env
 from components.anomalies import found_in_run
 from pipeline.cli.options import RUN_HELP, print_json
 from pipeline.home import Home
+from pipeline.metadata import approvals
 from pipeline.metadata.lineage import describe_artifact, downstream_models, model_origin
 from pipeline.metadata.runs import (
     component_runs,
@@ -50,9 +51,11 @@ def _states_short(summary) -> str:
 
 
 def cmd_runs(args) -> int:
-    runs = list_runs(Home.from_env())
+    home = Home.from_env()
+    runs = list_runs(home)
+    decided = approvals.decisions(open_store(home)) if runs else {}
     if args.json:
-        print_json([r.to_json() for r in runs])
+        print_json([{**r.to_json(), "approval": decided.get(r.run_id)} for r in runs])
         return 0
     if not runs:
         print("no runs yet")
@@ -68,6 +71,8 @@ def cmd_runs(args) -> int:
         print(f"{r.run_id:<42} {started:<20} {seconds}  {r.state:<11} {span:>4}  {r.trained_spans or '-':<10}  "
               f"{accuracy:>8}  {blessed:<7} {r.pushed_version or '-'}")
         print(f"{'':<4}{_states_short(r)}")
+        if r.run_id in decided:
+            print(f"{'':<4}approval: {approvals.describe(decided[r.run_id])}")
     return 0
 
 
@@ -89,6 +94,7 @@ def cmd_show(args) -> int:
                              for row in anomalies]
         data["baseline"] = baseline
         data["report"] = str(report_file) if report_file.exists() else None
+        data["approval"] = approvals.decision_of(store, run_id)
         print_json(data)
         return 0
     started = (iso_time(summary.started_ms) or "?")[:19].replace("T", " ")
@@ -117,6 +123,8 @@ def cmd_show(args) -> int:
     print("\nevaluation:")
     for line in evaluation_lines(summary, baseline) or ["not run"]:
         print("  " + line)
+    if decision := approvals.decision_of(store, run_id):
+        print(f"\napproval: {approvals.describe(decision)}")
     if summary.pushed_path:
         print(f"\npushed: version {summary.pushed_version} at {summary.pushed_path}")
     print(f"report: {report_file if report_file.exists() else '(none yet: mnist-pipeline report ' + run_id + ')'}")

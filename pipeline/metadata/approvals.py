@@ -48,3 +48,12 @@ def describe(decision: dict[str, Any] | None) -> str:
         return f"rejected: nobody answered within {decision.get('timeout_minutes', '?')} min (at {decision['at']})"
     comment = f': "{decision["comment"]}"' if decision.get("comment") else ""
     return f"{what} by {decision.get('by') or 'unknown'} at {decision['at']}{comment}"
+
+
+def decisions(store) -> dict[str, dict[str, Any]]:
+    """Run id -> its recorded decision, for every run that has one."""
+    if not has_context_type(store):
+        return {}
+    return {context.name: json.loads(context.custom_properties[APPROVAL_PROPERTY].string_value)
+            for context in store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
+            if APPROVAL_PROPERTY in context.custom_properties}

@@ -42,10 +42,7 @@ def request_body(summary, baseline, report_link: str) -> str:
 
     lines = ["**The Evaluator blessed this model.** Approve to push it to serving, reject to keep the "
              "model that serves now.", "", "```"]
-    lines += evaluation_lines(summary, baseline)
-    if summary.accuracy_per_digit:
-        lines.append("per digit:  " + "  ".join(f"{digit} {value:.4f}" for digit, value in
-                                                 sorted(summary.accuracy_per_digit.items())))
+    lines += evaluation_lines(summary, baseline)  # overall and per digit, the verdict and its baseline
     lines += ["```", "", f"Learnt from span(s) {summary.trained_spans or '?'}"
               + (f"; this run ingested span {summary.ingested['span']}" if summary.ingested else "") + ".",
               "", f"[The run's report]({report_link})"]

@@ -18,6 +18,7 @@ import numpy as np
 from components import features, nodes
 from components.anomalies import found_in_run
 from pipeline.home import Home
+from pipeline.metadata import approvals
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.runs import summarize_run
 from pipeline.metadata.store import open_store
@@ -245,6 +246,11 @@ th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img
 """
 
 
+def _approval_section(decision) -> str:
+    """Who approved or rejected the push (require_approval), when, and why; nothing when not asked."""
+    return f"<h2>Approval</h2><p>{html.escape(approvals.describe(decision))}</p>" if decision else ""
+
+
 def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
     """Write (or rewrite) the report of `run_id`, to `output` or its place in the home; returns its path."""
     store = open_store(home)
@@ -262,6 +268,7 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 <h2>Data: statistics and samples</h2>{_statistics_section(summary)}
 <h2>Anomalies</h2>{_anomalies_section(summary)}
 <h2>Evaluation</h2>{_evaluation_section(summary, baseline)}
+{_approval_section(approvals.decision_of(store, run_id))}
 <h2>Tuning and training settings</h2>{_tuning_section(summary)}
 <h2>Training curves</h2>{_training_section(summary)}
 <h2>Config</h2><pre>{html.escape(config)}</pre>
