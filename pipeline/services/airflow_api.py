@@ -126,6 +126,23 @@ def fail_abandoned_test_runs(api: Api, dag_id: str) -> list[str]:
     return abandoned
 
 
+def fail_crashed_runs(api: Api, dag_id: str) -> list[tuple[str, list[str]]]:
+    """Mark failed the runs left running by an earlier scheduler of this home (call it only when no
+    process of that Airflow lives: `airflow up` after a crash): nothing can finish them, and they
+    would hold every later run in the queue until Airflow's own heartbeat timeout. Returns each
+    run's id and the tasks that were unfinished in it."""
+    closed = []
+    for run in api.get(f"/dags/{dag_id}/dagRuns", params={"state": ["running"], "limit": 100})["dag_runs"]:
+        if run.get("triggered_by") == "test":
+            continue  # `fail_abandoned_test_runs`
+        path = f"/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'], safe='')}"
+        tis = api.get(f"{path}/taskInstances", params={"limit": 100})["task_instances"]
+        unfinished = [t["task_id"] for t in tis if t["state"] in ("running", "queued", "up_for_retry", "restarting")]
+        api.patch(path, {"state": "failed"})
+        closed.append((run["dag_run_id"], unfinished))
+    return closed
+
+
 def log_lines(api: Api, dag_id: str, run_id: str, task_id: str, attempt: int) -> list[str]:
     """The text lines of one task attempt's log (each structured log record's event)."""
 

@@ -102,6 +102,7 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
     mlmd = _check_before_start(home, executor, workers, port, profile)
     if holder := home_lock.holder(home):  # its executions would look orphaned to the scheduler's runs
         raise ServiceError(home_lock.refusal(home, holder))
+    _stop_leftovers(home, say)
 
     home.airflow_services.mkdir(parents=True, exist_ok=True)
     env = environment.airflow_environment(home, executor)
@@ -144,11 +145,35 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
             for run_id in airflow_api.fail_abandoned_test_runs(api, DAG_ID):
                 say(f"marked failed run {run_id}: an in-process run whose process was killed (`mnist-pipeline "
                     "resume` runs it again)")
+        _close_crashed_runs(home, api, say)
     except BaseException:
         down(home, say=lambda _: None)
         raise
     state["admin_password"] = admin_password
     return state
+
+
+def _close_crashed_runs(home: Home, api: Api, say: Callable[[str], None]) -> None:
+    """The runs an earlier Airflow of this home left running (its processes were killed, or its
+    host lost them): failed in Airflow, and their unfinished executions CANCELED in MLMD with why."""
+    from pipeline.metadata.records import mark_interrupted
+
+    now_ms = int(time.time() * 1000)
+    for run_id, tasks in airflow_api.fail_crashed_runs(api, DAG_ID):
+        steps = mark_interrupted(home, run_id, "the loss of Airflow's processes (closed by `airflow up`)", now_ms)
+        at = ", ".join(dict.fromkeys(steps + tasks)) or "no step"
+        say(f"closed run {run_id}: Airflow's processes died while it ran (interrupted at {at}); "
+            "`mnist-pipeline resume` runs it again")
+
+
+def _stop_leftovers(home: Home, say: Callable[[str], None]) -> None:
+    """Processes of an earlier Airflow of this home that outlived it (say, a task whose supervisor
+    was killed) would go on writing to MLMD: they are stopped before anything starts."""
+    leftovers = processes.home_processes(home)
+    if leftovers:
+        processes.stop(home, {}, timeout=10)
+        say(f"stopped {len(leftovers)} leftover process(es) of an earlier Airflow of this home "
+            f"(pids {', '.join(str(p.pid) for p in leftovers)})")
 
 
 def _wait_until_ready(home: Home, api: Api, state: dict[str, Any], dag_id: str, timeout: float) -> None:
