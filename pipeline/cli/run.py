@@ -43,6 +43,10 @@ def _clock() -> str:
     return datetime.datetime.now().strftime("%H:%M:%S")
 
 
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
 def show_progress(line: str, failures: list[dict]) -> str | None:
     """Show one line of a task's output if it is a progress event or an epoch; returns the run id
     an event names."""
@@ -248,6 +252,10 @@ def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_
         print(f"{_clock()}  {task_id:<30} FAILED   attempt {attempt} ended without a result (its process was "
               f"killed?), Airflow state {airflow_state}{retry}", flush=True)
 
+    def queued(ahead: list[str], waited: float) -> None:
+        behind = f"behind {', '.join(ahead)}" if ahead else "for the scheduler to start it"
+        print(f"{_clock()}  queued {behind} (one run at a time); waiting {_minutes(waited)} so far", flush=True)
+
     started = time.monotonic()
     with open(log_path, "w") as log_file:
         run_id = airflow_api.trigger(api, DAG_ID, config.to_dict())
@@ -256,7 +264,7 @@ def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_
         run_page = f"{state['url']}/dags/{DAG_ID}/runs/{run_id}"
         try:
             final = airflow_api.follow(api, DAG_ID, run_id, lambda line: show_progress(line, failures), lost,
-                                       log_file)
+                                       log_file, show_queued=queued)
         except KeyboardInterrupt:
             print(f"\nstopped following; the run goes on in Airflow: {run_page}")
             return 130

@@ -14,6 +14,8 @@ from pipeline.config import PipelineConfig
 from pipeline.definition import topology
 from pipeline.definition.pipeline import NODES, create_pipeline
 from pipeline.home import Home
+from pipeline.metadata.store import PIPELINE_RUN_CONTEXT
+from pipeline.orchestration import supervision
 from pipeline.orchestration.progress import progress
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
     if node_id not in nodes:
         raise KeyError(f"the run's pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
 
+    supervision.stop_with_supervisors()
+    _claim(connection_config, run_id, node_id)
     with progress(node_id, run_id) as outcome:
         execution = launcher.Launcher(
             pipeline_node=nodes[node_id],
@@ -73,6 +77,25 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
             # TFX's launcher records a failed input resolution and returns without raising: the
             # task must fail, or Airflow would run what follows on inputs that do not exist.
             raise RuntimeError(f"{node_id} could not resolve its inputs (the log names the input and why)")
+
+
+def _claim(connection_config, run_id: str, node_id: str) -> None:
+    """Record in the run's MLMD context which process runs this step, after refusing to run beside
+    an earlier try of it that still runs on this host (TFX's launcher would reuse that try's
+    execution and write the same outputs)."""
+    from ml_metadata.metadata_store import metadata_store
+
+    store = metadata_store.MetadataStore(connection_config)
+    context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
+    if context is None:  # prepare_data records the run before any node runs
+        return
+    key = f"task {node_id}"
+    holder = context.custom_properties[key].string_value if key in context.custom_properties else ""
+    if holder and supervision.tag_alive(holder):
+        raise RuntimeError(f"an earlier try of {node_id} in run {run_id} still runs (process {holder.split()[1]} "
+                           "on this host): this try stops, so that the step never runs twice at once")
+    context.custom_properties[key].string_value = supervision.process_tag()
+    store.put_contexts([context])
 
 
 def _state(connection_config, execution_id: int) -> str:

@@ -23,6 +23,8 @@ AWAITING_INPUT = "awaiting_input"
 TASK_UNFINISHED = {"queued", "scheduled", "running", "up_for_retry", "up_for_reschedule", "restarting", "deferred",
                    AWAITING_INPUT, None}
 RUN_UNFINISHED = ("queued", "running")
+# How often a run that waits in the queue says so.
+QUEUED_EVERY = 30
 
 
 class Api:
@@ -145,6 +147,23 @@ def fail_abandoned_test_runs(api: Api, dag_id: str) -> list[str]:
     return abandoned
 
 
+def fail_crashed_runs(api: Api, dag_id: str) -> list[tuple[str, list[str]]]:
+    """Mark failed the runs left running by an earlier scheduler of this home (call it only when no
+    process of that Airflow lives: `airflow up` after a crash): nothing can finish them, and they
+    would hold every later run in the queue until Airflow's own heartbeat timeout. Returns each
+    run's id and the tasks that were unfinished in it."""
+    closed = []
+    for run in api.get(f"/dags/{dag_id}/dagRuns", params={"state": ["running"], "limit": 100})["dag_runs"]:
+        if run.get("triggered_by") == "test":
+            continue  # `fail_abandoned_test_runs`
+        path = f"/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'], safe='')}"
+        tis = api.get(f"{path}/taskInstances", params={"limit": 100})["task_instances"]
+        unfinished = [t["task_id"] for t in tis if t["state"] in ("running", "queued", "up_for_retry", "restarting")]
+        api.patch(path, {"state": "failed"})
+        closed.append((run["dag_run_id"], unfinished))
+    return closed
+
+
 def log_lines(api: Api, dag_id: str, run_id: str, task_id: str, attempt: int) -> list[str]:
     """The text lines of one task attempt's log (each structured log record's event)."""
 
@@ -175,13 +194,27 @@ def unseen(shown: Counter, lines: list[str]) -> list[str]:
     return new
 
 
+def runs_ahead(api: Api, dag_id: str, run_id: str) -> list[str]:
+    """What a queued run waits for (`max_active_runs=1`): the running runs of `dag_id`, then those
+    queued before `run_id`."""
+    def unfinished(state: str) -> list[str]:
+        return [r["dag_run_id"] for r in api.get(f"/dags/{dag_id}/dagRuns", params={
+            "state": [state], "order_by": "run_after", "limit": 100})["dag_runs"]]
+
+    queued = unfinished("queued")
+    return unfinished("running") + queued[:queued.index(run_id) if run_id in queued else len(queued)]
+
+
 def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], object],
-           show_lost: Callable[[str, int, str], None], log_file=None, poll: float = 2) -> str:
+           show_lost: Callable[[str, int, str], None], log_file=None, poll: float = 2,
+           show_queued: Callable[[list[str], float], None] | None = None) -> str:
     """Follow a DAG run to its end; returns its final state (success or failed).
 
     Each task attempt's log is read through the API while it runs: its lines go to `show_line`
     (progress events, epochs) and to `log_file`. An attempt that ended without a progress event
     of its end (its process was killed) is reported to `show_lost(task, try, Airflow's state)`.
+    While the run is queued, `show_queued(runs ahead, seconds waited)` is called at once and then
+    every `QUEUED_EVERY` seconds.
     """
 
 
@@ -211,10 +244,15 @@ def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], object
             show_lost(task_id, attempt, state)
 
     attempts: dict[str, int] = {}
-    healthy_at = time.monotonic()
+    healthy_at = queued_since = time.monotonic()
+    queued_shown: float | None = None
     run_path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
     while True:
         run_state = api.get(run_path)["state"]
+        if run_state == "queued" and show_queued and (
+                queued_shown is None or time.monotonic() - queued_shown >= QUEUED_EVERY):
+            queued_shown = time.monotonic()
+            show_queued(runs_ahead(api, dag_id, run_id), queued_shown - queued_since)
         health = api.health() or {}
         if health.get("scheduler", {}).get("status") == "healthy":
             healthy_at = time.monotonic()

@@ -106,6 +106,7 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
     mlmd = _check_before_start(home, executor, workers, port, profile)
     if holder := home_lock.holder(home):  # its executions would look orphaned to the scheduler's runs
         raise ServiceError(home_lock.refusal(home, holder))
+    _stop_leftovers(home, say)
 
     home.airflow_services.mkdir(parents=True, exist_ok=True)
     env = environment.airflow_environment(home, executor)
@@ -122,10 +123,20 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
     if executor == "celery":
         state.update(broker=profile.broker, queue=env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"])
     started = state["processes"]
+    # Runs a crash left running are closed before a scheduler starts: a new scheduler adopts the
+    # tasks of a dead one and would run them again in the crashed run.
+    leftovers = processes.unfinished_dag_runs(env, DAG_ID)
     try:
         users = logins.Users(home, env)
-        # The log server is skipped: the API server reads the logs from the shared folder.
-        started["scheduler"] = processes.start_detached(home, "scheduler", ["scheduler", "--skip-serve-logs"], env)
+
+        def start_scheduler() -> None:
+            # The log server is skipped: the API server reads the logs from the shared folder.
+            started["scheduler"] = processes.start_detached(home, "scheduler", ["scheduler", "--skip-serve-logs"],
+                                                            env)
+            home.services_state.write_text(json.dumps(state, indent=2))
+
+        if not leftovers:
+            start_scheduler()
         started["dag-processor"] = processes.start_detached(home, "dag-processor", ["dag-processor"], env)
         if executor == "celery":
             for number in range(1, workers + 1):
@@ -140,14 +151,18 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
         started["api-server"] = processes.start_detached(home, "api-server", [
             "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env)
         home.services_state.write_text(json.dumps(state, indent=2))
+        api = Api(url, *logins.api_credentials(home))
+        if leftovers:
+            _wait_for_api(home, api, state, timeout)
+            if not processes.in_process_runs(home):
+                for run_id in airflow_api.fail_abandoned_test_runs(api, DAG_ID):
+                    say(f"marked failed run {run_id}: an in-process run whose process was killed "
+                        "(`mnist-pipeline resume` runs it again)")
+            _close_crashed_runs(home, api, say)
+            start_scheduler()
         say(f"started {', '.join(f'{n} (pid {p})' for n, p in started.items())}; waiting for the "
             "scheduler to report healthy and the DAG to load")
-        api = Api(url, *logins.api_credentials(home))
         _wait_until_ready(home, api, state, DAG_ID, timeout)
-        if not processes.in_process_runs(home):
-            for run_id in airflow_api.fail_abandoned_test_runs(api, DAG_ID):
-                say(f"marked failed run {run_id}: an in-process run whose process was killed (`mnist-pipeline "
-                    "resume` runs it again)")
         for span in data_events.announce_waiting_spans(home, api):
             say(f"span {span} was written while Airflow was down: emitted its data set event, a run ingests it")
     except BaseException:
@@ -157,15 +172,53 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
     return state
 
 
+def _close_crashed_runs(home: Home, api: Api, say: Callable[[str], None]) -> None:
+    """The runs an earlier Airflow of this home left running (its processes were killed, or its
+    host lost them): failed in Airflow, and their unfinished executions CANCELED in MLMD with why."""
+    from pipeline.metadata.records import mark_interrupted
+
+    now_ms = int(time.time() * 1000)
+    for run_id, tasks in airflow_api.fail_crashed_runs(api, DAG_ID):
+        steps = mark_interrupted(home, run_id, "the loss of Airflow's processes (closed by `airflow up`)", now_ms)
+        at = ", ".join(dict.fromkeys(steps + tasks)) or "no step"
+        say(f"closed run {run_id}: Airflow's processes died while it ran (interrupted at {at}); "
+            "`mnist-pipeline resume` runs it again")
+
+
+def _stop_leftovers(home: Home, say: Callable[[str], None]) -> None:
+    """Processes of an earlier Airflow of this home that outlived it (say, a task whose supervisor
+    was killed) would go on writing to MLMD: they are stopped before anything starts."""
+    leftovers = processes.home_processes(home)
+    if leftovers:
+        processes.stop(home, {}, timeout=10)
+        say(f"stopped {len(leftovers)} leftover process(es) of an earlier Airflow of this home "
+            f"(pids {', '.join(str(p.pid) for p in leftovers)})")
+
+
+def _check_alive(home: Home, state: dict[str, Any]) -> None:
+    for name, alive in _alive(state).items():
+        if not alive:
+            log = home.service_file(name, "log")
+            raise ServiceError(f"the {name} stopped while starting; the end of its log ({log}):\n"
+                               f"{processes.last_lines(log)}")
+
+
+def _wait_for_api(home: Home, api: Api, state: dict[str, Any], timeout: float) -> None:
+    """Until the API server answers (before the scheduler starts, its health says nothing of it)."""
+    deadline = time.monotonic() + timeout
+    while api.health() is None:
+        _check_alive(home, state)
+        if time.monotonic() > deadline:
+            raise ServiceError(f"the API server did not answer within {timeout:.0f} s; its log is in "
+                               f"{home.airflow_services}")
+        time.sleep(1)
+
+
 def _wait_until_ready(home: Home, api: Api, state: dict[str, Any], dag_id: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     healthy = loaded = False
     while time.monotonic() < deadline:
-        for name, alive in _alive(state).items():
-            if not alive:
-                log = home.service_file(name, "log")
-                raise ServiceError(f"the {name} stopped while starting; the end of its log ({log}):\n"
-                                   f"{processes.last_lines(log)}")
+        _check_alive(home, state)
         health = api.health()
         healthy = bool(health and health.get("scheduler", {}).get("status") == "healthy")
         if healthy and not loaded:

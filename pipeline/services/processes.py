@@ -258,6 +258,22 @@ def database_ready(home: Home, env: dict[str, str]) -> bool:
         raise ServiceError(f"cannot reach Airflow's database: {str(err).strip()}") from None
 
 
+def unfinished_dag_runs(env: dict[str, str], dag_id: str) -> list[str]:
+    """The DAG's runs that Airflow's database holds as running: read once before the scheduler
+    starts (no Airflow import), so that `airflow up` can close those a crash left behind before a
+    new scheduler adopts their tasks and runs them again."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sqlalchemy.text(
+                "SELECT run_id FROM dag_run WHERE dag_id = :dag AND state = 'running'"), {"dag": dag_id})
+            return [row[0] for row in rows]
+    finally:
+        engine.dispose()
+
+
 def protect_config(home: Home) -> None:
     """airflow.cfg holds the keys Airflow generated (Fernet, API secret, JWT secret): owner only."""
     config_file = home.airflow_home / "airflow.cfg"

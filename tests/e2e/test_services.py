@@ -196,6 +196,9 @@ class TestLocalExecutor:
         assert f"{'Trainer':<30} CACHED" in out_b
         store = open_store(local.home)
         run_a, run_b = _run_id(out_a), _run_id(out_b)
+        # The second waited in the queue and said for what, at once and then every 30 s.
+        assert re.search(rf"queued behind {re.escape(run_a)} \(one run at a time\); waiting 0:0\d so far", out_b)
+        assert re.search(r"waiting 0:[345]\d so far", out_b), out_b
         assert {c: r.state for c, r in component_runs(store, run_a).items() if c in COMPONENTS} == \
             {c: "COMPLETE" for c in COMPONENTS}
         assert {c: r.state for c, r in component_runs(store, run_b).items() if c in COMPONENTS} == \
