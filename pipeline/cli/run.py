@@ -23,6 +23,7 @@ from pipeline.cli.options import RUN_HELP, add_config_options, config_from_args
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.home import Home
+from pipeline.metadata import approvals
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.records import mark_interrupted
 from pipeline.metadata.runs import resolve_run_id, summarize_run
@@ -66,6 +67,11 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
                 print(f"{'':10}{'':30} this run ingests span {event['span']}"
                       + (f"; span(s) {span_range(waiting)} wait for the next runs, one each" if waiting else ""),
                       flush=True)
+            if event.get("decision") or event.get("why"):  # the approval step's outcome
+                print(f"{'':10}{'':30} {event.get('decision') or event['why']}", flush=True)
+        elif event["event"] == "waiting":  # the approval step (pipeline/orchestration/approval.py)
+            print(f"{_clock()}  {node:<30} waiting for approval at {event['url']} (no answer within "
+                  f"{event['timeout_minutes']:g} min is a rejection)", flush=True)
         elif event["event"] == "failed":
             failures.append(event)
             print(f"{_clock()}  {node:<30} FAILED   {event['seconds']:7.1f} s: {event['error']}", flush=True)
@@ -98,6 +104,8 @@ def print_summary(home: Home, config: PipelineConfig, run_id: str, seconds: floa
     baseline = model_origin(store, summary.baseline_model_id) if summary.baseline_model_id else None
     for line in evaluation_lines(summary, baseline):
         print("  " + line)
+    if decision := approvals.decision_of(store, run_id):
+        print(f"  approval:   {approvals.describe(decision)}")
     if summary.pushed_path:
         cached = summary.components.get(nodes.PUSHER) and summary.components[nodes.PUSHER].state == "CACHED"
         note = " (unchanged re-run: already pushed, nothing new)" if cached else ""
@@ -134,6 +142,10 @@ def run_pipeline(home: Home, config: PipelineConfig) -> int:
     from pipeline.services import home_lock, lifecycle
 
     scheduler = lifecycle.running_api(home)
+    if config.require_approval and not scheduler:
+        raise ConfigError("require_approval needs a person to answer in Airflow's UI or REST API, which an "
+                          "in-process run has not: start it with `mnist-pipeline airflow up` and run again, or "
+                          "run with --set require_approval=false")
     # In-process, the home's lock is taken first: a second run is refused before it prints anything.
     # On the scheduler, Airflow queues runs (max_active_runs=1).
     with contextlib.nullcontext() if scheduler else home_lock.HomeLock(home) as lock:

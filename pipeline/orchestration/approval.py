@@ -60,7 +60,7 @@ def approval_task(dag_id: str, run_config):
             run_id = context["run_id"]
             if not config.require_approval:
                 with progress(APPROVAL_TASK, run_id) as outcome:
-                    outcome["state"], outcome["why"] = NOT_ASKED, "require_approval is off"
+                    outcome["state"] = NOT_ASKED  # require_approval is off
                 return None
             summary, baseline = _summary(config, run_id)
             if not summary.blessed:
@@ -88,7 +88,9 @@ def approval_task(dag_id: str, run_config):
                 outcome["state"] = {"approved": APPROVED, "rejected": REJECTED}.get(decision["decision"], TIMED_OUT)
                 outcome["decision"] = describe(decision)
                 self.log.info("decision: %s", describe(decision))
-                return super().execute_complete(context, event)
+            # After the progress event: on a rejection this skips the Pusher by raising Airflow's
+            # DownstreamTasksSkipped, which is no failure of the step.
+            return super().execute_complete(context, event)
 
     return PushApproval(
         task_id=APPROVAL_TASK,
