@@ -50,6 +50,9 @@ def test_home_config_file_is_read_by_default(home):
     ("tune_trials=-1", "tune_trials must be 0 .no search. or a count up to 100, got -1"),
     ("tune_trials=2.5", "tune_trials must be a whole number"),
     ("tune_minutes=0", "tune_minutes must be above 0 and at most 1,440, got 0.0"),
+    ("schedule=every day", "schedule must be empty .a run per new span. or a cron expression"),
+    ("require_approval=perhaps", "require_approval must be true or false, got 'perhaps'"),
+    ("approval_timeout_minutes=0", "approval_timeout_minutes must lie in .0, 43200] .30 days., got 0.0"),
 ])
 def test_bad_values_are_refused_with_the_reason(home, assignment, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -101,3 +104,10 @@ def test_every_accepted_seed_is_one_the_trainer_can_use():
     for seed in (0, MAX_SEED):
         PipelineConfig(seed=seed)
         tf.keras.utils.set_random_seed(seed)
+
+
+def test_a_cron_schedule_and_approval_are_read_from_the_command_line(home):
+    config = load_config(overrides=parse_assignments(["schedule=0 3 * * *", "require_approval=yes",
+                                                       "approval_timeout_minutes=0.5"]), home=home)
+    assert (config.schedule, config.require_approval, config.approval_timeout_minutes) == ("0 3 * * *", True, 0.5)
+    assert load_config(home=home).require_approval is False  # off by default

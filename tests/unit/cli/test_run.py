@@ -28,6 +28,26 @@ def test_the_span_a_run_ingests_and_the_spans_waiting_are_shown(capsys):
     assert "this run ingests span 2; span(s) 3-4 wait for the next runs, one each" in out
 
 
+def test_the_approval_step_shows_where_it_waits_and_then_the_decision(capsys):
+    url = "http://127.0.0.1:8080/dags/mnist_pipeline/runs/r1/tasks/approve_push/required_actions?map_index=-1"
+    show_progress(f'{PROGRESS_MARKER} {{"event": "waiting", "node": "approve_push", "run_id": "r1", '
+                  f'"url": "{url}", "timeout_minutes": 1440.0}}', [])
+    show_progress(f'{PROGRESS_MARKER} {{"event": "finished", "node": "approve_push", "run_id": "r1", '
+                  f'"seconds": 0.1, "state": "APPROVED", "decision": "approved by alice at t"}}', [])
+    out = capsys.readouterr().out
+    assert f"approve_push                   waiting for approval at {url} (no answer within 1440 min is a " \
+           "rejection)" in out
+    assert "approve_push                   APPROVED" in out and "approved by alice at t" in out
+
+
+def test_an_in_process_run_with_approval_on_is_refused(home, capsys):
+    refused = run_main(capsys, "run", "--set", "require_approval=true")
+    assert refused.returncode == 2
+    assert "require_approval needs a person to answer" in refused.stderr
+    assert "mnist-pipeline airflow up" in refused.stderr
+    assert not home.logs.exists()
+
+
 def test_bad_config_is_refused_before_anything_runs(home, capsys):
     refused = run_main(capsys, "run", "--set", "epochs=0")
     assert refused.returncode == 2

@@ -87,6 +87,16 @@ def test_a_run_ingests_the_oldest_span_not_yet_ingested_else_the_latest(home, id
     assert inputs.ensure_input(home, PipelineConfig(), ingested({1, 2, 3})).span == 3  # a re-run: the latest
 
 
+def test_a_run_started_by_a_span_s_event_ingests_that_span(home, idx_folder):
+    for _ in range(3):
+        prepare(home, idx_folder, limit=10, eval_limit=4, next_span=True)
+    chosen = inputs.ensure_input(home, PipelineConfig(), lambda _: {1}, span=3)
+    assert (chosen.span, chosen.waiting) == (3, ())
+    assert inputs.ensure_input(home, PipelineConfig(), lambda _: set(), span=2).waiting == (3,)
+    with pytest.raises(DataError, match="started for span 7, which .* does not hold .its spans: 1, 2, 3."):
+        inputs.ensure_input(home, PipelineConfig(), span=7)
+
+
 def test_cuts_of_a_data_set_follow_its_spans_cutting_each_once(home, idx_folder):
     config = PipelineConfig(train_examples=3, eval_examples=2)
     prepare(home, idx_folder, limit=10, eval_limit=4)

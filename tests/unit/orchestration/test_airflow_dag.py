@@ -148,3 +148,29 @@ def test_a_run_s_tasks_execute_the_pipeline_compiled_when_it_started(home, tmp_p
     assert recorded_config(open_store(home), context["run_id"])["epochs"] == 2
     with pytest.raises(RuntimeError, match="recorded no compiled pipeline"):
         airflow_dag._run_pipeline({**context, "run_id": "manual__never-started"})
+
+
+def test_the_dag_runs_on_its_data_set_s_partitioned_asset_or_on_a_cron(home, monkeypatch):
+    from airflow.sdk import CronTriggerTimetable, PartitionedAssetTimetable
+
+    monkeypatch.setenv("MNIST_PIPELINE_HOME", str(home.root))
+    timetable = airflow_dag.build_dag().timetable
+    assert isinstance(timetable, PartitionedAssetTimetable)
+    assert (timetable.asset_condition.name, timetable.asset_condition.uri) == (
+        "mnist_data_set", home.mnist_data.resolve().as_uri())
+    home.root.mkdir(parents=True)
+    home.config_file.write_text('schedule: "0 3 * * *"\n')
+    assert isinstance(airflow_dag.build_dag().timetable, CronTriggerTimetable)
+
+
+def test_a_run_started_by_an_event_ingests_the_span_its_partition_key_names():
+    import types
+
+    def context(key):
+        return {"dag_run": types.SimpleNamespace(partition_key=key, conf={})}
+
+    assert airflow_dag.event_span(context("3")) == 3
+    assert airflow_dag.event_span(context(None)) is None  # a manual trigger: the oldest span not ingested
+    assert airflow_dag.event_span({}) is None
+    with pytest.raises(ValueError, match="partition key 'x', which is no span number"):
+        airflow_dag.event_span(context("x"))
