@@ -69,9 +69,6 @@ def show_progress(line: str, failures: list[dict]) -> str | None:
                       flush=True)
             if event.get("decision") or event.get("why"):  # the approval step's outcome
                 print(f"{'':10}{'':30} {event.get('decision') or event['why']}", flush=True)
-        elif event["event"] == "waiting":  # the approval step (pipeline/orchestration/approval.py)
-            print(f"{_clock()}  {node:<30} waiting for approval at {event['url']} (no answer within "
-                  f"{event['timeout_minutes']:g} min is a rejection)", flush=True)
         elif event["event"] == "failed":
             failures.append(event)
             print(f"{_clock()}  {node:<30} FAILED   {event['seconds']:7.1f} s: {event['error']}", flush=True)
@@ -274,9 +271,14 @@ def _run_on_scheduler(home: Home, config: PipelineConfig, api, state: dict, log_
         print(f"triggered {run_id} on the scheduler at {state['url']} ({state['executor']}); following it",
               flush=True)
         run_page = f"{state['url']}/dags/{DAG_ID}/runs/{run_id}"
+
+        def waiting(task_id: str) -> None:  # the approval step (pipeline/orchestration/approval.py)
+            print(f"{_clock()}  {task_id:<30} waiting for approval at {run_page}/tasks/{task_id}/required_actions "
+                  f"(no answer within {config.approval_timeout_minutes:g} min is a rejection)", flush=True)
+
         try:
             final = airflow_api.follow(api, DAG_ID, run_id, lambda line: show_progress(line, failures), lost,
-                                       log_file, show_queued=queued)
+                                       log_file, show_queued=queued, show_waiting=waiting)
         except KeyboardInterrupt:
             print(f"\nstopped following; the run goes on in Airflow: {run_page}")
             return 130

@@ -17,7 +17,7 @@ import datetime
 from typing import Any
 
 from pipeline.home import Home
-from pipeline.orchestration.progress import emit, progress
+from pipeline.orchestration.progress import progress
 
 APPROVAL_TASK = "approve_push"
 APPROVE, REJECT = "Approve", "Reject"  # ApprovalOperator's options
@@ -41,9 +41,10 @@ def request_body(summary, baseline, report_link: str) -> str:
     from pipeline.reports.text import evaluation_lines
 
     lines = ["**The Evaluator blessed this model.** Approve to push it to serving, reject to keep the "
-             "model that serves now.", "", "```"]
-    lines += evaluation_lines(summary, baseline)  # overall and per digit, the verdict and its baseline
-    lines += ["```", "", f"Learnt from span(s) {summary.trained_spans or '?'}"
+             "model that serves now.", ""]
+    # Overall and per digit, the verdict and its baseline; one list item each (Markdown joins lines).
+    lines += [f"- {line.strip()}" for line in evaluation_lines(summary, baseline)]
+    lines += ["", f"Learnt from span(s) {summary.trained_spans or '?'}"
               + (f"; this run ingested span {summary.ingested['span']}" if summary.ingested else "") + ".",
               "", f"[The run's report]({report_link})"]
     return "\n".join(lines)
@@ -74,8 +75,8 @@ def approval_task(dag_id: str, run_config):
             self.body = request_body(summary, baseline, report_url(base_url, dag_id, run_id))
             self.response_timeout = datetime.timedelta(minutes=config.approval_timeout_minutes)
             link = self.generate_link_to_ui(task_instance=context["task_instance"], base_url=base_url)
-            emit("waiting", node=APPROVAL_TASK, run_id=run_id, url=link,
-                 timeout_minutes=config.approval_timeout_minutes)
+            self.log.info("waiting for approval at %s (no answer within %g min is a rejection)", link,
+                          config.approval_timeout_minutes)
             return super().execute(context)
 
         def execute_complete(self, context, event: dict[str, Any]):
@@ -97,7 +98,7 @@ def approval_task(dag_id: str, run_config):
         subject="Push the model of run {{ run_id }} to serving?",
         body="(written when the task starts)",
         defaults=[REJECT],  # what a timeout answers
-        params={COMMENT: Param("", type="string", title="Comment",
+        params={COMMENT: Param("", type=["null", "string"], title="Comment",
                                description="Why you approve or reject (kept in ML Metadata with your name)")},
     )
 

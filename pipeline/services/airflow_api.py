@@ -207,14 +207,16 @@ def runs_ahead(api: Api, dag_id: str, run_id: str) -> list[str]:
 
 def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], object],
            show_lost: Callable[[str, int, str], None], log_file=None, poll: float = 2,
-           show_queued: Callable[[list[str], float], None] | None = None) -> str:
+           show_queued: Callable[[list[str], float], None] | None = None,
+           show_waiting: Callable[[str], None] | None = None) -> str:
     """Follow a DAG run to its end; returns its final state (success or failed).
 
     Each task attempt's log is read through the API while it runs: its lines go to `show_line`
     (progress events, epochs) and to `log_file`. An attempt that ended without a progress event
     of its end (its process was killed) is reported to `show_lost(task, try, Airflow's state)`.
     While the run is queued, `show_queued(runs ahead, seconds waited)` is called at once and then
-    every `QUEUED_EVERY` seconds.
+    every `QUEUED_EVERY` seconds. When a task starts waiting for a person's answer (its state is
+    `awaiting_input`, so an answer now resumes it), `show_waiting(task)` is called, once per wait.
     """
 
 
@@ -244,6 +246,7 @@ def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], object
             show_lost(task_id, attempt, state)
 
     attempts: dict[str, int] = {}
+    waiting: set[str] = set()
     healthy_at = queued_since = time.monotonic()
     queued_shown: float | None = None
     run_path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
@@ -272,6 +275,9 @@ def follow(api: Api, dag_id: str, run_id: str, show_line: Callable[[str], object
                 continue
             if state in TASK_UNFINISHED and state != "up_for_retry":
                 read_log(task_id, attempt)
+                if state == AWAITING_INPUT and task_id not in waiting and show_waiting:
+                    show_waiting(task_id)
+                (waiting.add if state == AWAITING_INPUT else waiting.discard)(task_id)
             else:
                 close(task_id, attempt, state)
         if run_state not in RUN_UNFINISHED:
