@@ -19,6 +19,7 @@ import urllib.parse
 
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 
 from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.orchestration.approval import APPROVAL_TASK
@@ -26,6 +27,10 @@ from pipeline.services import processes
 from tests.support.cli import cli, cli_json, command, environment
 
 SLICE = ["--limit", "1000", "--eval-limit", "300"]
+CHROMIUM = "/usr/bin/chromium"
+# As root, without a sandbox; no calls to Google's services, which this closed network refuses.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 class Scheduler:
@@ -134,6 +139,40 @@ def _rest_of(process, lines) -> str:
     lines += list(process.stdout)
     assert process.wait(timeout=600) == 0, "".join(lines)
     return "".join(lines)
+
+
+def test_in_chromium_the_assets_page_shows_the_events_and_an_approver_approves(airflow, tmp_path):
+    home, env, scheduler = airflow
+    process, run_id, lines = _run_waiting_for_approval(home, env, "browser")
+    waiting_at = re.search(r"waiting for approval at (\S+)", lines[-1]).group(1)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{scheduler.url}/auth/login/")
+        page.fill("input#username", "admin")
+        page.fill("input#password", scheduler.password)
+        page.click("input[type=submit]")
+        page.wait_for_load_state("networkidle")
+        page.goto(f"{scheduler.url}/assets")
+        page.get_by_text("mnist_data_set").first.click()
+        for span in (2, 3, 4):  # each event, with its span as the partition key
+            page.get_by_text(f"Partition Key: {span}").wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "asset-events.png"), full_page=True)
+
+        page.goto(waiting_at)  # the run's Required Actions, where `run` said it waits
+        page.get_by_text("The Evaluator blessed this model").wait_for(timeout=60_000)
+        for shown in ("per digit", "Learnt from span(s) 1", "The run's report"):
+            page.get_by_text(shown).first.wait_for(timeout=10_000)
+        page.locator("[name=element_comment]").fill("approved in the browser")
+        page.screenshot(path=str(tmp_path / "required-action.png"), full_page=True)
+        page.get_by_role("button", name="Approve", exact=True).click()
+        output = _rest_of(process, lines)
+        browser.close()
+    assert "approve_push                   APPROVED" in output
+    shown = cli_json(home, "show", run_id, env=env)
+    assert (shown["approval"]["decision"], shown["approval"]["by"], shown["approval"]["comment"]) == (
+        "approved", "admin", "approved in the browser")
+    assert (home.serving_root / "browser" / shown["pushed_version"] / "saved_model.pb").is_file()
 
 
 def test_approved_through_the_rest_api_the_model_is_pushed(airflow):
