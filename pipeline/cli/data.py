@@ -22,7 +22,7 @@ def cmd_config(args) -> int:
 def cmd_data(args) -> int:
     from components import tf_env
     from pipeline.data.data_sets import prepare, span_dir
-    from pipeline.services import data_events, home_lock
+    from pipeline.services import data_events, home_lock, lifecycle
 
     tf_env.quiet_tensorflow()  # TensorFlow only writes records here: no import chatter
     home = Home.from_env()
@@ -50,7 +50,7 @@ def cmd_data(args) -> int:
         f"span {manifest['span']}" + ("" if args.next_span else " of a fresh data set"))
     print(f"{what}: {manifest['source']}: {counts} examples in {where} ({time.monotonic() - started:.1f} s)")
     if not manifest.get("unchanged"):
-        print(data_events.announce_span(home, manifest.get("span", 1), fresh=not args.next_span))
+        print(data_events.announce_span(home, manifest.get("span", 1), not args.next_span, lifecycle.running_api))
     return 0
 
 

@@ -30,7 +30,7 @@ def report_url(base_url: str, dag_id: str, run_id: str) -> str:
     """The run's report page (pipeline/services/airflow_plugin.py) as a browser reaches it."""
     from urllib.parse import quote
 
-    from pipeline.services.airflow_plugin import REPORT_ROUTE, URL_PREFIX
+    from pipeline.services.plugin_routes import REPORT_ROUTE, URL_PREFIX
 
     return base_url.rstrip("/") + URL_PREFIX + REPORT_ROUTE.format(dag_id=dag_id, run_id=quote(run_id, safe=""))
 

@@ -29,9 +29,8 @@ from airflow.plugins_manager import AirflowPlugin
 from components import nodes
 from pipeline.home import Home
 from pipeline.services.airflow_api import RUN_UNFINISHED
+from pipeline.services.plugin_routes import REPORT_ROUTE, URL_PREFIX
 
-URL_PREFIX = "/mnist-pipeline"
-REPORT_ROUTE = "/dags/{dag_id}/runs/{run_id}/report"
 TASK_ROUTE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
 VALIDATORS = (nodes.EXAMPLE_VALIDATOR, nodes.DATA_GATE)
 # Inline styles and embedded (data:) images, nothing else; framed only by Airflow's own pages.

@@ -8,6 +8,8 @@ same event through the REST API (docs/airflow.md).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pipeline.config import load_config
 from pipeline.data.data_sets import data_set_id, spans
 from pipeline.home import Home
@@ -17,18 +19,17 @@ from pipeline.services.airflow_api import Api
 from pipeline.services.processes import ServiceError
 
 
-def announce_span(home: Home, span: int, fresh: bool) -> str:
-    """Tell Airflow that `span` landed, when it is up for this home: the data set's Asset event,
-    with the span as its partition key, starts a run that ingests it. Returns what happened, in words."""
-    from pipeline.services import lifecycle
-
+def announce_span(home: Home, span: int, fresh: bool, running_api: Callable[[Home], tuple[Api, dict] | None]) -> str:
+    """Tell Airflow that `span` landed, when it is up for this home (`running_api(home)`, from
+    `pipeline.services.lifecycle`): the data set's Asset event, with the span as its partition key,
+    starts a run that ingests it. Returns what happened, in words."""
     config = load_config(home=home)
     if config.data_dir:
         return f"(runs read data_dir {config.data_dir}, not this data set: no run was started for it)"
     later = "the next `mnist-pipeline run` ingests it" + ("" if fresh else (
         ", or the run that `mnist-pipeline airflow up` starts for it"))
     try:
-        scheduler = lifecycle.running_api(home)
+        scheduler = running_api(home)
     except ServiceError as err:
         return f"Airflow is not fully up ({err}); {later}"
     if scheduler is None:

@@ -85,8 +85,9 @@ def test_data_images_writes_a_span_names_the_broken_files_and_exits_2_only_when_
 def test_data_from_an_idx_folder_says_what_it_wrote_and_then_that_it_is_unchanged(home, idx_folder, capsys):
     written = run_main(capsys, "data", "--idx-dir", str(idx_folder), "--limit", "10")
     assert written.returncode == 0, written.stderr
-    [line] = written.stdout.splitlines()
+    line, announced = written.stdout.splitlines()
     assert line.startswith("span 1 of a fresh data set: idx:") and "10 train, 10 eval examples in" in line
+    assert announced == "Airflow is not up for this home: the next `mnist-pipeline run` ingests it"
     assert str(span_dir(home.mnist_data, 1)) in line
     again = run_main(capsys, "data", "--idx-dir", str(idx_folder), "--limit", "10")
     assert again.returncode == 0 and again.stdout.startswith("unchanged: ")
