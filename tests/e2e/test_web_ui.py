@@ -12,6 +12,7 @@ from playwright.sync_api import sync_playwright
 
 from pipeline.definition.pipeline import NODES
 from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
+from pipeline.orchestration.approval import APPROVAL_TASK
 from tests.support.airflow import airflow_up
 from tests.support.cli import cli, environment
 from tests.support.local_databases import mariadb_store_here
@@ -20,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 # As root, without a sandbox; no calls to Google's services, which this closed network refuses.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-TASKS = [PREPARE_TASK, *NODES, REPORT_TASK]
+TASKS = [PREPARE_TASK, *NODES, APPROVAL_TASK, REPORT_TASK]  # approval off: approve_push succeeds at once
 CONF = {"train_examples": 1000, "eval_examples": 500, "epochs": 1, "seed": 11}
 RUN_ID = "ui_triggered_1"
 
