@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from pipeline.orchestration import supervision
+
 # Lines that start with this are progress events for `mnist-pipeline run` to show.
 PROGRESS_MARKER = "mnist-pipeline-progress:"
 
@@ -36,7 +38,9 @@ def _process_age() -> dict[str, float]:
 def progress(node: str, run_id: str) -> Iterator[dict]:
     """Emit a task's start, and its end: finished (with the state set in the yielded dict)
     or failed (with the error). The start says how long the task's process took to get here
-    (its fixed cost) and its pid, the end the process's memory: `make bench` collects them."""
+    (its fixed cost) and its pid, the end the process's memory: `make bench` collects them.
+    Every task starts here, so here it starts watching its supervisors (`supervision`)."""
+    supervision.stop_with_supervisors()
     _emit("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}

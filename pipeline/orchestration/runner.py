@@ -59,9 +59,8 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
     if node_id not in nodes:
         raise KeyError(f"the run's pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
 
-    supervision.stop_with_supervisors()
-    _claim(connection_config, run_id, node_id)
     with progress(node_id, run_id) as outcome:
+        _claim(connection_config, run_id, node_id)
         execution = launcher.Launcher(
             pipeline_node=nodes[node_id],
             mlmd_connection=metadata.Metadata(connection_config),
