@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from components import tf_env
 from pipeline.orchestration import supervision
 
 # Lines that start with this are progress events for `mnist-pipeline run` to show.
@@ -39,8 +40,10 @@ def progress(node: str, run_id: str) -> Iterator[dict]:
     """Emit a task's start, and its end: finished (with the state set in the yielded dict)
     or failed (with the error). The start says how long the task's process took to get here
     (its fixed cost) and its pid, the end the process's memory: `make bench` collects them.
-    Every task starts here, so here it starts watching its supervisors (`supervision`)."""
+    Every task starts here: here it starts watching its supervisors (`supervision`), and sends
+    TensorFlow's log through Airflow's (`tf_env.log_through_root`)."""
     supervision.stop_with_supervisors()
+    tf_env.log_through_root()
     _emit("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}
