@@ -73,6 +73,10 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
             # TFX's launcher records a failed input resolution and returns without raising: the
             # task must fail, or Airflow would run what follows on inputs that do not exist.
             raise RuntimeError(f"{node_id} could not resolve its inputs (the log names the input and why)")
+        if node_id == PUSHER and state in ("COMPLETE", "CACHED"):
+            from pipeline.serving import registry
+
+            registry.record_run_push(Home.from_env(), connection_config, run_id)
 
 
 def _state(connection_config, execution_id: int) -> str:
