@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from components.nodes import PUSHER
 from pipeline.config import PipelineConfig
 from pipeline.definition import topology
 from pipeline.definition.pipeline import NODES, create_pipeline
