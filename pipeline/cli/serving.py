@@ -53,7 +53,7 @@ def cmd_promote(args) -> int:
     from pipeline.serving import registry
 
     served, store = _served()
-    change = registry.promote(served, store, args.version)
+    change = registry.promote(served, store, args.version, f"mnist-pipeline serving promote {args.version}")
     _refresh_cards(served, store)
     was = f" (was {change['previous']})" if change["previous"] else ""
     print(f"version {change['version']} is stable{was}; {served.config_file} rewritten, "
@@ -65,7 +65,7 @@ def cmd_rollback(args) -> int:
     from pipeline.serving import registry
 
     served, store = _served()
-    change = registry.rollback(served, store)
+    change = registry.rollback(served, store, "mnist-pipeline serving rollback")
     _refresh_cards(served, store)
     print(f"stable rolled back from version {change['previous']} to {change['version']}; {served.config_file} "
           f"rewritten, recorded as MLMD execution {change['execution_id']}")
@@ -76,7 +76,7 @@ def cmd_prune(args) -> int:
     from pipeline.serving import registry
 
     served, store = _served()
-    removed = registry.prune(served, store, args.keep)
+    removed = registry.prune(served, store, args.keep, f"mnist-pipeline serving prune --keep {args.keep}")
     if not removed:
         print(f"nothing to prune: at most {args.keep} version(s) without a label in {served.folder}")
         return 0
