@@ -124,3 +124,14 @@ def test_lineage_still_finds_the_pusher_after_label_changes(served, store):
     registry.rollback(served, store, "x")
     assert producing_run(store, first) == "run-1"
     assert [c.action for c in serving_changes.changes_of(store, first)] == ["push", "promote", "rollback"]
+
+
+def test_lineage_lists_the_label_changes(served, store, capsys):
+    push(served.home, store, "run-1", 100)
+    registry.record_push(served, store, 100, "the Pusher of run-1")
+    capsys.readouterr()
+    assert main(["lineage", "100", "--json"]) == 0
+    lineage = json.loads(capsys.readouterr().out)
+    assert lineage["run_id"] == "run-1"
+    assert [(c["action"], c["label"], c["command"]) for c in lineage["serving_changes"]] == \
+        [("push", "stable", "the Pusher of run-1")]
