@@ -69,8 +69,13 @@ class Served:
     def labels(self) -> dict[str, int]:
         return models_config.read_labels(self.config_file)
 
-    def write(self, labels: dict[str, int]) -> None:
-        models_config.write(self.config_file, models_config.render(self.name, self.base_path, labels))
+    def write(self, labels: dict[str, int], stack: list[int] | None = None) -> None:
+        """Rewrite the models config: the labelled versions, and the last stable one before the
+        current in `stack` (`stable_stack`, as it will be) that is still on disk, kept loaded."""
+        on_disk = set(self.versions())
+        earlier = [v for v in (stack or [])[:-1] if v in on_disk and v != labels.get("stable")]
+        text = models_config.render(self.name, self.base_path, labels, earlier[-1] if earlier else None)
+        models_config.write(self.config_file, text)
 
     @contextlib.contextmanager
     def locked(self):
@@ -89,11 +94,12 @@ def record_push(served: Served, store, version: int, command: str) -> dict[str, 
         done = {c.version for c in serving_changes.history(store, served.name) if c.action == "push"}
         if version in done or version not in pushed:
             if not served.config_file.is_file():
-                served.write(labels)
+                served.write(labels, stable_stack(store, served.name))
             return labels
         label = "stable" if "stable" not in labels else served.config.push_label
         new = models_config.after_push(labels, version, served.config.push_label)
-        served.write(new)
+        stack = stable_stack(store, served.name) + ([version] if label == "stable" else [])
+        served.write(new, stack)
         previous = labels.get(label, 0)
         serving_changes.record(store, served.name, "push", label, version, previous,
                                _artifacts(pushed, previous), [pushed[version]], command, user())
@@ -179,7 +185,12 @@ def _move(served: Served, store, labels: dict[str, int], action: str, version: i
     pushed = serving_changes.pushed_models(store, served.name)
     previous = labels.get("stable", 0)
     new = {**labels, "stable": version}
-    served.write(new)
+    stack = stable_stack(store, served.name)
+    if action == "rollback":
+        stack = stack[:len(stack) - stack[::-1].index(version)] if version in stack else [version]
+    else:
+        stack.append(version)
+    served.write(new, stack)
     execution_id = serving_changes.record(store, served.name, action, "stable", version, previous,
                                           _artifacts(pushed, previous), _artifacts(pushed, version),
                                           command or command_line(), user())
@@ -201,6 +212,8 @@ def prune(served: Served, store, keep: int, command: str | None = None) -> list[
             shutil.rmtree(served.folder / str(version))
             serving_changes.record(store, served.name, "prune", "", version, 0, _artifacts(pushed, version), [],
                                    command or command_line(), user())
+        if doomed:  # the stable version kept loaded for a rollback may be gone
+            served.write(served.labels(), stable_stack(store, served.name))
         return doomed
 
 

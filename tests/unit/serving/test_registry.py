@@ -65,7 +65,8 @@ def test_push_promote_rollback_prune(served, store, capsys):
                                   ("push", "canary", 200, 0, [], [second])]
 
     assert main(["serving", "promote", "200"]) == 0
-    assert _config_labels(served) == ({"stable": 200, "canary": 200}, [200])
+    # 100, stable before, stays loaded for a rollback.
+    assert _config_labels(served) == ({"stable": 200, "canary": 200}, [100, 200])
     status = _status(capsys)
     assert status["labels"] == {"stable": 200, "canary": 200}
     assert status["history"][-1]["action"] == "promote" and status["history"][-1]["command"] == \
@@ -135,3 +136,16 @@ def test_lineage_lists_the_label_changes(served, store, capsys):
     assert lineage["run_id"] == "run-1"
     assert [(c["action"], c["label"], c["command"]) for c in lineage["serving_changes"]] == \
         [("push", "stable", "the Pusher of run-1")]
+
+
+def test_the_stable_before_stays_loaded_until_it_is_pruned(served, store):
+    for run, version in (("run-1", 100), ("run-2", 200), ("run-3", 300)):
+        push(served.home, store, run, version)
+        registry.record_push(served, store, version, f"the Pusher of {run}")
+    registry.promote(served, store, 200, "x")
+    registry.promote(served, store, 300, "x")
+    assert _config_labels(served) == ({"stable": 300, "canary": 300}, [200, 300])
+    assert registry.prune(served, store, keep=0, command="x") == [100, 200]
+    assert _config_labels(served) == ({"stable": 300, "canary": 300}, [300])
+    with pytest.raises(LookupError, match="no earlier stable version is on disk"):
+        registry.rollback(served, store, "x")
