@@ -3,7 +3,6 @@ models config the push wrote, parsed with TF Serving's protos; `serving status -
 `predict --label` locally and through the stand-in's label route; the model card in a real
 browser, its numbers those of `show --json`. Label changes are tested in
 tests/unit/serving/test_registry.py."""
-import json
 from pathlib import Path
 
 import numpy as np
