@@ -26,7 +26,16 @@ from pipeline.reports.html_parts import STYLE, e, table
 
 PICTURES = 200  # eval digits turned into pictures, per condition
 PICTURE_SIZE = 112
-CONDITIONS = ("clean", "noise", "uneven light", "noise and uneven light")
+# condition -> (Gaussian sensor noise sigma, of 255; range of the paper's darkening across the
+# picture, in grey levels): mild as a phone's photo of paper, then harsher, to see where it breaks.
+CONDITIONS = {
+    "clean": (0, (0, 0)),
+    "noise, sigma 8": (8, (0, 0)),
+    "noise, sigma 32": (32, (0, 0)),
+    "uneven light, 60-110 levels": (0, (60, 110)),
+    "uneven light, 130-170 levels": (0, (130, 170)),
+    "both, sigma 32 and 130-170 levels": (32, (130, 170)),
+}
 
 INTENDED = ("Reading single handwritten digits, 0-9, one per picture: scanned forms, photographed notes, "
             "MNIST-like 28x28 arrays. Answers below 0.8 confidence, or on pictures unlike MNIST, are flagged "
@@ -38,19 +47,20 @@ NOT_INTENDED = ("Not for several digits or letters in one picture, for decisions
 
 def _picture(digit: np.ndarray, condition: str, rng) -> np.ndarray:
     """An MNIST digit (light on black, 28x28) as a picture: dark ink on light paper, 112x112,
-    with Gaussian sensor noise (sigma 8 of 255) and/or paper darkening across it by 60-110 levels."""
+    with the condition's Gaussian sensor noise and paper darkening across it (`CONDITIONS`)."""
     from PIL import Image
 
     big = np.asarray(Image.fromarray(digit).resize((PICTURE_SIZE, PICTURE_SIZE), Image.Resampling.BICUBIC),
                      dtype=np.float64)
     picture = 235.0 - big * (200.0 / 255.0)
-    if "uneven light" in condition:
+    sigma, (darkest, darker) = CONDITIONS[condition]
+    if darker:
         angle = rng.uniform(0, 2 * np.pi)
         ys, xs = np.mgrid[0:PICTURE_SIZE, 0:PICTURE_SIZE] / (PICTURE_SIZE - 1)
         ramp = np.cos(angle) * xs + np.sin(angle) * ys
-        picture = picture - (ramp - ramp.min()) / (ramp.max() - ramp.min()) * rng.uniform(60, 110)
-    if "noise" in condition:
-        picture = picture + rng.normal(0, 8, picture.shape)
+        picture = picture - (ramp - ramp.min()) / (ramp.max() - ramp.min()) * rng.uniform(darkest, darker)
+    if sigma:
+        picture = picture + rng.normal(0, sigma, picture.shape)
     return np.clip(picture, 0, 255)
 
 
@@ -154,8 +164,8 @@ def render(facts: dict[str, Any], labels: list[str], changes: list[dict[str, Any
 <div id="accuracy-per-digit">{per_digit}</div>
 <h2>Noise and uneven light</h2>
 <p>Measured when this card was written, on pictures made from the first {e(pictures)} eval digits: dark ink on light
-paper, {PICTURE_SIZE}x{PICTURE_SIZE} px, with Gaussian sensor noise (sigma 8 of 255) and the paper
-darkening across the picture by 60-110 levels, each converted as <code>predict</code> converts pictures.</p>
+paper, {PICTURE_SIZE}x{PICTURE_SIZE} px, with Gaussian sensor noise (sigma of 255) and the paper
+darkening across the picture in a random direction (grey levels), each converted as <code>predict</code> converts pictures.</p>
 <div id="robustness">{robustness}</div>
 <h2>Lineage</h2>
 <p>Run {e(facts["run_id"])}, commit {e(facts["git_commit"] or "unknown")}.

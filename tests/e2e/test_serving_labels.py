@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
+from pipeline.reports import model_card
 from pipeline.serving import models_config
 from tests.support.cli import cli, cli_json
 from tests.support.runs import SERVED_PIPELINE
@@ -88,7 +89,7 @@ def test_the_model_card_opens_in_a_real_browser_with_the_numbers_of_show(served_
     assert not errors
     assert accuracy == f"{shown['accuracy']:.4f}"
     assert per_digit == [[digit, f"{value:.4f}"] for digit, value in shown["accuracy_per_digit"].items()]
-    assert [row[1] for row in robustness] == ["clean", "noise", "uneven light", "noise and uneven light"]
+    assert [row[1] for row in robustness] == list(model_card.CONDITIONS)
     clean = float(robustness[0][2].rstrip(" %")) / 100
     assert clean >= shown["accuracy"] - 0.1  # clean pictures of eval digits read about as well as the digits
     assert labels == "stable"
