@@ -165,7 +165,8 @@ def render(facts: dict[str, Any], labels: list[str], changes: list[dict[str, Any
 <h2>Noise and uneven light</h2>
 <p>Measured when this card was written, on pictures made from the first {e(pictures)} eval digits: dark ink on light
 paper, {PICTURE_SIZE}x{PICTURE_SIZE} px, with Gaussian sensor noise (sigma of 255) and the paper
-darkening across the picture in a random direction (grey levels), each converted as <code>predict</code> converts pictures.</p>
+darkening across the picture in a random direction (grey levels), each converted as <code>predict</code>
+converts pictures.</p>
 <div id="robustness">{robustness}</div>
 <h2>Lineage</h2>
 <p>Run {e(facts["run_id"])}, commit {e(facts["git_commit"] or "unknown")}.
