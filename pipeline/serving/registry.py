@@ -15,6 +15,7 @@ import getpass
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,30 @@ class Served:
 
     def write(self, labels: dict[str, int], stack: list[int] | None = None) -> None:
         """Rewrite the models config: the labelled versions, and the last stable one before the
-        current in `stack` (`stable_stack`, as it will be) that is still on disk, kept loaded."""
+        current in `stack` (`stable_stack`, as it will be) that is still on disk, kept loaded.
+
+        TF Serving applies a config's labels before it loads its new versions, and refuses (at
+        every poll, so for good) to move a label in use to a version it has not loaded. So when
+        a server polls the file (`serving_poll_seconds`) and a label in use moves to a version
+        the file does not serve yet, the version is first added with the labels as they are, and
+        the labels move one poll interval later, once the server has started loading it."""
         on_disk = set(self.versions())
         earlier = [v for v in (stack or [])[:-1] if v in on_disk and v != labels.get("stable")]
-        text = models_config.render(self.name, self.base_path, labels, earlier[-1] if earlier else None)
-        models_config.write(self.config_file, text)
+        standby = earlier[-1] if earlier else None
+        served, current = self.served_versions(), self.labels()
+        moved = {v for k, v in labels.items() if k in current and current[k] != v and v not in served}
+        if moved and self.config.serving_poll_seconds:
+            first = models_config.render(self.name, self.base_path, current, None)
+            models_config.write(self.config_file, _also_serving(first, served | moved))
+            time.sleep(self.config.serving_poll_seconds + 2)
+        models_config.write(self.config_file, models_config.render(self.name, self.base_path, labels, standby))
+
+    def served_versions(self) -> set[int]:
+        """The versions the models config serves now."""
+        if not self.config_file.is_file():
+            return set()
+        models = models_config.parse(self.config_file.read_text()).model_config_list.config
+        return set(models[0].model_version_policy.specific.versions) if models else set()
 
     @contextlib.contextmanager
     def locked(self):
@@ -83,6 +103,17 @@ class Served:
         with open(self.config_file.with_name(f".{self.config_file.name}.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+
+
+def _also_serving(text: str, versions: set[int]) -> str:
+    """The config text with its specific versions replaced by `versions`."""
+    from google.protobuf import text_format
+
+    config = models_config.parse(text)
+    policy = config.model_config_list.config[0].model_version_policy.specific
+    del policy.versions[:]
+    policy.versions.extend(sorted(versions))
+    return text_format.MessageToString(config)
 
 
 def record_push(served: Served, store, version: int, command: str) -> dict[str, int]:

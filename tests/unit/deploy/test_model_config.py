@@ -3,7 +3,7 @@
 Serving's own ModelServerConfig proto, against the tfserving service's flags and mounts."""
 from pathlib import Path, PurePosixPath
 
-from pipeline.config import SERVING_BASE_PATH_ENV, PipelineConfig
+from pipeline.config import SERVING_BASE_PATH_ENV, SERVING_POLL_ENV, PipelineConfig
 from pipeline.home import Home
 from pipeline.serving import models_config
 from pipeline.serving.registry import Served
@@ -15,6 +15,7 @@ def test_tfserving_reads_and_polls_the_models_config_the_pipeline_writes(resolve
     worker = resolved["services"]["airflow-worker"]["environment"]
     flags = dict(arg.partition("=")[::2] for arg in tfserving["command"])
     assert int(flags["--model_config_file_poll_wait_seconds"]) > 0
+    assert int(worker[SERVING_POLL_ENV]) == int(flags["--model_config_file_poll_wait_seconds"])
     assert not any(arg.startswith("--model_base_path") for arg in tfserving["command"])
     mounts = volume_mounts(tfserving)
     [serving_target] = [target for target, (source, _) in mounts.items() if source == "serving"]

@@ -149,3 +149,39 @@ def test_the_stable_before_stays_loaded_until_it_is_pruned(served, store):
     assert _config_labels(served) == ({"stable": 300, "canary": 300}, [300])
     with pytest.raises(LookupError, match="no earlier stable version is on disk"):
         registry.rollback(served, store, "x")
+
+
+def test_a_label_in_use_moves_to_an_unloaded_version_in_two_steps_when_a_server_polls(home, store):
+    """TF Serving refuses, at every poll, to move a label in use to a version it has not loaded:
+    the version is added first, the label moves one poll interval later. A thread reads the file
+    as the server does, with TF Serving's protos."""
+    import threading
+    import time
+
+    home.root.mkdir(parents=True, exist_ok=True)
+    served = registry.Served(home, PipelineConfig(serving_poll_seconds=1))
+    for run, version in (("run-1", 100), ("run-2", 200)):
+        push(home, store, run, version)
+        registry.record_push(served, store, version, "x")
+    push(home, store, "run-3", 300)
+    seen, done = [], threading.Event()
+
+    def poll():
+        while not done.is_set():
+            state = _config_labels(served)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        registry.record_push(served, store, 300, "x")  # canary, in use at 200, moves to 300
+    finally:
+        done.set()
+        poller.join()
+    if seen[-1] != _config_labels(served):
+        seen.append(_config_labels(served))
+    assert seen == [({"stable": 100, "canary": 200}, [100, 200]),
+                    ({"stable": 100, "canary": 200}, [100, 200, 300]),
+                    ({"stable": 100, "canary": 300}, [100, 300])]
