@@ -236,3 +236,15 @@ def test_the_reports_link_to_its_model_card_is_served_and_the_card_links_back(ho
     assert client().get(f"{base}/model-card-1.html").status_code == 404
     back = client().get(f"{base}/index.html", follow_redirects=False)
     assert back.status_code in (302, 307) and back.headers["location"] == "report"
+
+
+def test_the_pusher_page_links_to_the_model_card_once_the_report_is_written():
+    from components import nodes
+    from pipeline.metadata.runs import ComponentRun, RunSummary
+    from pipeline.services import airflow_pages
+
+    pusher = ComponentRun(nodes.PUSHER, "COMPLETE", 7, 0, 1000, {}, {})
+    summary = RunSummary(RUN, {nodes.PUSHER: pusher}, pushed=True, pushed_version="1796348467")
+    written = airflow_pages.task_page(nodes.PUSHER, summary, pusher, {}, report_exists=True)
+    assert '<a href="../model-card-1796348467.html">The model card of version 1796348467</a>' in written
+    assert "model-card" not in airflow_pages.task_page(nodes.PUSHER, summary, pusher, {}, report_exists=False)
