@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -265,7 +266,11 @@ def _model_card(home: Home, run_id: str, store, summary, in_home: bool) -> str:
     if in_home:
         from pipeline.reports import model_card
 
-        model_card.write_card(home, run_id, store)
+        try:
+            model_card.write_card(home, run_id, store)
+        except (OSError, ValueError, LookupError) as err:  # the report is still worth having
+            logging.getLogger(__name__).warning("the model card of run %s could not be written: %s", run_id, err)
+            return f"<p class=\"bad\">The model card could not be written: {html.escape(str(err))}</p>"
     card = home.model_card(run_id, summary.pushed_version)
     if not card.is_file():
         return "<p>No model card written.</p>"
