@@ -15,8 +15,11 @@ import warnings
 
 DEFAULTS = {
     "TF_USE_LEGACY_KERAS": "1",
-    # TensorFlow's C++ INFO lines (CPU feature banners, oneDNN notices) drown the task logs.
-    "TF_CPP_MIN_LOG_LEVEL": "1",
+    # TensorFlow's C++ log below ERROR: its INFO lines (CPU feature banners, oneDNN notices) drown
+    # the task logs, and the only WARNING these tasks print is TF 2.16's "Local rendezvous is
+    # aborting with status: OUT_OF_RANGE: End of sequence" at the end of every dataset read (a
+    # normal end; later TensorFlow logs it at VLOG). C++ errors still show.
+    "TF_CPP_MIN_LOG_LEVEL": "2",
     # google-api-core warns on every import that Python 3.11 support ends in 2027; TFX pulls it
     # in dozens of times. A prefix match, so it silences nothing else.
     "PYTHONWARNINGS": "ignore:You are using a Python version:FutureWarning",
@@ -34,3 +37,15 @@ def quiet_tensorflow() -> None:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     for name in ("tensorflow", "absl", "apache_beam"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def log_through_root() -> None:
+    """In a task process: TensorFlow's Python log goes through the root logger's handlers (Airflow's,
+    at each record's own level), not through the stderr handler TensorFlow adds when it is imported
+    before logging is set up (the task workers preload it). Airflow 3 shows whatever a task writes
+    to stderr as ERROR lines, so every INFO and WARNING of TensorFlow read as an error, and twice."""
+    logger = logging.getLogger("tensorflow")
+    for handler in list(logger.handlers):
+        if type(handler) is logging.StreamHandler:  # TensorFlow's own; not a file or another kind
+            logger.removeHandler(handler)
+    logger.propagate = True

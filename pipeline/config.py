@@ -30,6 +30,14 @@ MLMD_ENV = "MNIST_PIPELINE_MLMD"
 MLMD_PASSWORD_ENV = "MNIST_PIPELINE_MLMD_PASSWORD"
 
 
+# Where the model server mounts <home>/serving (`serving_base_path`), when it is not this machine's path.
+SERVING_BASE_PATH_ENV = "MNIST_PIPELINE_SERVING_BASE_PATH"
+
+
+# How often the model server re-reads the models config (`serving_poll_seconds`).
+SERVING_POLL_ENV = "MNIST_PIPELINE_SERVING_POLL_SECONDS"
+
+
 # No options: Beam's defaults, the direct runner in this process with one worker, measured
 # fastest for MNIST on one machine (README, "Benchmark"). Empty on purpose: given any option,
 # TFX's Beam executors package TFX itself as an sdist for remote workers, about 3 s each time.
@@ -83,6 +91,18 @@ class PipelineConfig:
 
     pipeline_name: str = "mnist"
 
+    # Serving (pipeline/serving/models_config.py): the label a newly pushed version gets in TF
+    # Serving's models config, `canary` or `stable` (the first pushed version is always stable).
+    push_label: str = "canary"
+    # Where the model server sees <home>/serving, for the models config's base_path: empty = the
+    # same path (a server on this machine); in compose, where tfserving mounts the serving volume.
+    serving_base_path: str = dataclasses.field(default_factory=lambda: os.environ.get(SERVING_BASE_PATH_ENV, ""))
+    # The model server's --model_config_file_poll_wait_seconds; 0 = no server polls the file. When
+    # set, a label in use that moves to a version the server has not loaded is written in two
+    # steps this long apart (pipeline/serving/registry.py), as TF Serving requires.
+    serving_poll_seconds: int = dataclasses.field(
+        default_factory=lambda: int(os.environ.get(SERVING_POLL_ENV, "0") or 0))
+
     # Apache Beam's pipeline options for the data-heavy components (ImportExampleGen's fallback,
     # StatisticsGen, Transform, Evaluator), as on a command line: e.g. "--runner=FlinkRunner
     # --flink_master=HOST:8081 --environment_type=LOOPBACK". Empty: DEFAULT_BEAM_ARGS, Beam's
@@ -120,6 +140,12 @@ class PipelineConfig:
         for key in ("min_accuracy", "max_digit_drop", "max_pixel_shift"):
             if not 0 <= getattr(self, key) <= 1:
                 problems.append(f"{key} must lie in [0, 1], got {getattr(self, key)}")
+        if self.push_label not in ("canary", "stable"):
+            problems.append(f"push_label must be canary or stable, got {self.push_label!r}")
+        if not 0 <= self.serving_poll_seconds <= 600:
+            problems.append(f"serving_poll_seconds must be 0 (no server) to 600, got {self.serving_poll_seconds}")
+        if self.serving_base_path and not self.serving_base_path.startswith("/"):
+            problems.append(f"serving_base_path must be an absolute path or empty, got {self.serving_base_path!r}")
         if not self.pipeline_name.replace("_", "").replace("-", "").isalnum():
             problems.append(f"pipeline_name may hold letters, digits, '-' and '_', got {self.pipeline_name!r}")
         if self.schedule and not _valid_cron(self.schedule):

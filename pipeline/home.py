@@ -58,7 +58,10 @@ class Home:
 
     def models_config(self, config: PipelineConfig) -> Path:
         """TensorFlow Serving's models config for the pipeline (`pipeline.serving.models_config`)."""
-        return self.serving_root / f"{config.pipeline_name}.models.config"
+        return self.models_config_of(config.pipeline_name)
+
+    def models_config_of(self, model_name: str) -> Path:
+        return self.serving_root / f"{model_name}.models.config"
 
     def pipeline_root(self, config: PipelineConfig) -> Path:
         return self.root / "pipelines" / config.pipeline_name
@@ -70,6 +73,10 @@ class Home:
     def report_file(self, run_id: str) -> Path:
         """A run's HTML report: <reports>/<run id, made safe as a folder name>/index.html."""
         return self.reports / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) / "index.html"
+
+    def model_card(self, run_id: str, version: int | str) -> Path:
+        """A pushed version's model card, next to its run's report (`pipeline.reports.model_card`)."""
+        return self.report_file(run_id).with_name(f"model-card-{version}.html")
 
     @property
     def run_lock(self) -> Path:

@@ -207,15 +207,19 @@ def cmd_lineage(args) -> int:
         for model in models:
             print(f"  model {model['id']}: {model['uri']}")
         return 0
+    from pipeline.metadata.serving_changes import changes_of
+
     pushed = find_pushed_model(store, args.model)
     steps = upstream(store, pushed.id)
+    changes = [c.to_dict() for c in changes_of(store, pushed.id)]
     run_id = next((s["run_id"] for s in steps if s["run_id"]), None)
     summary = summarize_run(Home.from_env(), run_id, store) if run_id else None
     if args.json:
         print_json({"pushed_model": describe_artifact(store, pushed), "run_id": run_id,
                      "git_commit": summary.git_commit if summary else None,
                      "config": summary.config if summary else None,
-                     "trained_on_spans": summary.trained_on if summary else [], "steps": steps})
+                     "trained_on_spans": summary.trained_on if summary else [], "steps": steps,
+                     "serving_changes": changes})
         return 0
     described = describe_artifact(store, pushed)
     if Path(args.model).name == Path(features.FEATURE_EXTRACTOR_FILE).name:
@@ -233,6 +237,11 @@ def cmd_lineage(args) -> int:
         for key, artifacts in step["inputs"].items():
             for artifact in artifacts:
                 print(f"     {key:<22} {artifact['type']:<18} id {artifact['id']:<5} {artifact['uri']}")
+    if changes:
+        print("\nserving label changes (mnist.ServingLabelChange executions):")
+    for c in changes:
+        moved = f"{c['label']} -> {c['version']}" if c["label"] else f"pruned {c['version']}"
+        print(f"  {c['at']}  execution {c['execution_id']}: {c['action']} {moved} by {c['user']}: {c['command']}")
     return 0
 
 

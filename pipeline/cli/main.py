@@ -6,11 +6,11 @@ import logging
 import os
 import sys
 
-from pipeline.cli import data, inspect, predict, run, scheduler
+from pipeline.cli import data, inspect, predict, run, scheduler, serving
 from pipeline.errors import ConfigError
 
 # In the order `--help` lists them.
-GROUPS = (data, run, inspect, scheduler, predict)
+GROUPS = (data, run, inspect, scheduler, predict, serving)
 
 
 def build_parser() -> argparse.ArgumentParser:

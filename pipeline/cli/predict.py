@@ -12,7 +12,7 @@ def cmd_predict(args) -> int:
     from pipeline.serving import inference
 
     model = inference.load_model(Home.from_env(), server=args.server, model_name=args.model_name,
-                                 version=args.version, form=args.request_form)
+                                 version=args.version, form=args.request_form, label=args.label)
     predictions, errors = model.classify_files(args.files)
     if args.json:
         print(json.dumps({"model": model.where, "predictions": [p.to_dict() for p in predictions],
@@ -57,6 +57,9 @@ def add_commands(commands) -> None:
                          help="the model's name in serving (default: the home's pipeline_name, "
                               "the folder the Pusher pushes to: mnist unless config.yaml says otherwise)")
     predict.add_argument("--version", type=int, help="a pushed version (default: the latest)")
+    predict.add_argument("--label", choices=("stable", "canary"),
+                         help="the version this serving label names (`serving status`): locally from the "
+                              "models config, with --server through TF Serving's /labels/<label> route")
     predict.add_argument("--request-form", choices=("rows", "columns"), default="rows",
                          help="with --server: TF Serving's row ('instances') or columnar ('inputs') "
                               "request format (default: rows)")

@@ -45,11 +45,36 @@ def find_pushed_model(store, model: str):
 def _producer(store, artifact_id: int):
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    for event in store.get_events_by_artifact_ids([artifact_id]):
-        if event.type in (pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT):
-            [execution] = store.get_executions_by_id([event.execution_id])
-            return execution
-    return None
+    # The first execution that output it made it: later ones (a serving label change, which
+    # outputs the PushedModel a label now names) only passed it on.
+    makers = sorted(event.execution_id for event in store.get_events_by_artifact_ids([artifact_id])
+                    if event.type in (pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT))
+    return store.get_executions_by_id(makers[:1])[0] if makers else None
+
+
+def producing_run(store, artifact_id: int) -> str | None:
+    """The pipeline run whose execution made the artifact (None if none did)."""
+    execution = _producer(store, artifact_id)
+    if execution is None:
+        return None
+    run_type = store.get_context_type(PIPELINE_RUN_CONTEXT).id
+    return next((c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == run_type), None)
+
+
+def input_artifacts(store, execution_id: int, key: str) -> list:
+    """The artifacts an execution took as its input `key`."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
+           if e.type == pb.Event.INPUT and e.path.steps and e.path.steps[0].key == key]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def pushed_blessed(store, pushed_id: int) -> bool:
+    """Whether the Pusher that pushed this PushedModel took a blessing that said blessed."""
+    pusher = _producer(store, pushed_id)
+    return pusher is not None and any(property_of(b, "blessed", 0) == 1
+                                      for b in input_artifacts(store, pusher.id, "model_blessing"))
 
 
 def model_origin(store, model_id: int) -> dict[str, Any]:

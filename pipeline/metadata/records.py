@@ -123,10 +123,13 @@ def close_orphans(home: Home, store, run_id: str) -> list[int]:
     return [e.id for e in orphans]
 
 
-def mark_interrupted(home: Home, run_id: str, signal_name: str, since_ms: int, config=None) -> list[str]:
+def mark_interrupted(home: Home, run_id: str, signal_name: str, since_ms: int, config=None,
+                     end_unknown: bool = False) -> list[str]:
     """After a run was stopped by a signal: its executions still RUNNING, or failed by the stop
     itself (updated since `since_ms`), become CANCELED with an `interrupted` property, so that
-    the run reads as interrupted and each step's time ends when it was stopped. Returns the nodes."""
+    the run reads as interrupted and each step's time ends when it was stopped. With
+    `end_unknown` (closed later, after a crash) they are `orphaned` too: when they stopped is not
+    known, so no step time is given. Returns the nodes."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     store = open_store(home, config)
@@ -140,6 +143,8 @@ def mark_interrupted(home: Home, run_id: str, signal_name: str, since_ms: int, c
     for execution in stopped:
         execution.last_known_state = pb.Execution.CANCELED
         execution.custom_properties["interrupted"].string_value = f"stopped by {signal_name}"
+        if end_unknown:
+            execution.custom_properties["orphaned"].string_value = f"stopped by {signal_name}"
     if stopped:
         store.put_executions(stopped)
     return [node_ids.get(e.id, str(e.id)) for e in stopped]

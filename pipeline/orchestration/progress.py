@@ -10,11 +10,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from components import tf_env
+from pipeline.orchestration import supervision
+
 # Lines that start with this are progress events for `mnist-pipeline run` to show.
 PROGRESS_MARKER = "mnist-pipeline-progress:"
 
 
-def emit(event: str, **fields: Any) -> None:
+def _emit(event: str, **fields: Any) -> None:
     """One progress event on stdout, for `mnist-pipeline run` (pipeline/cli/run.py) to show."""
     print(PROGRESS_MARKER, json.dumps({"event": event, **fields}), flush=True)
 
@@ -36,17 +39,21 @@ def _process_age() -> dict[str, float]:
 def progress(node: str, run_id: str) -> Iterator[dict]:
     """Emit a task's start, and its end: finished (with the state set in the yielded dict)
     or failed (with the error). The start says how long the task's process took to get here
-    (its fixed cost) and its pid, the end the process's memory: `make bench` collects them."""
-    emit("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
+    (its fixed cost) and its pid, the end the process's memory: `make bench` collects them.
+    Every task starts here: here it starts watching its supervisors (`supervision`), and sends
+    TensorFlow's log through Airflow's (`tf_env.log_through_root`)."""
+    supervision.stop_with_supervisors()
+    tf_env.log_through_root()
+    _emit("started", node=node, run_id=run_id, pid=os.getpid(), **_process_age())
     started = time.monotonic()
     outcome = {"state": "COMPLETE"}
     try:
         yield outcome
     except BaseException as err:
-        emit("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
+        _emit("failed", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1),
                error=f"{type(err).__name__}: {err}", **_memory())
         raise
-    emit("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome,
+    _emit("finished", node=node, run_id=run_id, seconds=round(time.monotonic() - started, 1), **outcome,
            **_memory())
 
 

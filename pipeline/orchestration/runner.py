@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from components.nodes import PUSHER
 from pipeline.config import PipelineConfig
 from pipeline.definition import topology
 from pipeline.definition.pipeline import NODES, create_pipeline
@@ -59,9 +60,8 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
     if node_id not in nodes:
         raise KeyError(f"the run's pipeline has no node {node_id!r}; its nodes: {', '.join(nodes)}")
 
-    supervision.stop_with_supervisors()
-    _claim(connection_config, run_id, node_id)
     with progress(node_id, run_id) as outcome:
+        _claim(connection_config, run_id, node_id)
         execution = launcher.Launcher(
             pipeline_node=nodes[node_id],
             mlmd_connection=metadata.Metadata(connection_config),
@@ -77,6 +77,10 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
             # TFX's launcher records a failed input resolution and returns without raising: the
             # task must fail, or Airflow would run what follows on inputs that do not exist.
             raise RuntimeError(f"{node_id} could not resolve its inputs (the log names the input and why)")
+        if node_id == PUSHER and state in ("COMPLETE", "CACHED"):
+            from pipeline.serving import registry
+
+            registry.record_run_push(Home.from_env(), connection_config, run_id)
 
 
 def _claim(connection_config, run_id: str, node_id: str) -> None:

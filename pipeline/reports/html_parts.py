@@ -8,6 +8,12 @@ from typing import Any
 from pipeline.metadata.runs import RunSummary
 from pipeline.reports.text import verdict
 
+STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
+th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img.digits { display: block; }
+"""
+
 
 def e(value: Any) -> str:
     """Any value as escaped HTML text."""

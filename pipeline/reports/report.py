@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from pipeline.metadata import approvals
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.runs import summarize_run
 from pipeline.metadata.store import open_store
-from pipeline.reports.html_parts import gate_verdict, table
+from pipeline.reports.examples import read_examples as _examples
+from pipeline.reports.html_parts import STYLE, gate_verdict, table
 
 SAMPLES = 24  # digits shown per split
 CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix
@@ -32,23 +34,6 @@ def _png(image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _examples(uri: str, split: str, limit: int):
-    """(images uint8 [N, 28, 28] or None per unreadable record, labels, serialized) of a split."""
-    import tensorflow as tf
-
-    files = tf.io.gfile.glob(os.path.join(features.split_dir(uri, split), "*"))
-    images, labels, serialized = [], [], []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).as_numpy_iterator():
-        feature = tf.train.Example.FromString(record).features.feature
-        raw = feature[features.IMAGE_KEY].bytes_list.value[0] if features.IMAGE_KEY in feature else b""
-        size = features.IMAGE_SIZE
-        images.append(np.frombuffer(raw, np.uint8).reshape(size, size) if len(raw) == features.IMAGE_BYTES else None)
-        label = feature[features.LABEL_KEY].int64_list.value
-        labels.append(label[0] if label else -1)
-        serialized.append(record)
-    return images, np.array(labels), serialized
 
 
 def _digit_grid(images, labels) -> str:
@@ -239,11 +224,6 @@ def _tuning_section(summary) -> str:
     return "".join(parts) or "<p>No training in this run.</p>"
 
 
-STYLE = """
-body { font-family: sans-serif; margin: 2em; max-width: 70em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
-th { background: #f3f3f3; } .ok { color: #2a7d2a; } .bad { color: #b00020; } img.digits { display: block; }
-"""
 
 
 def _approval_section(decision) -> str:
@@ -275,6 +255,8 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 </body></html>
 """
     path = Path(output) if output else home.report_file(run_id)
+    card = _model_card(home, run_id, store, summary, output is None)
+    body = body.replace("</body>", f'<h2>Model card</h2>{card}\n</body>', 1)
     if path.is_dir():
         path = path / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,3 +264,22 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
     temporary.write_text(body)
     os.replace(temporary, path)
     return path
+
+
+def _model_card(home: Home, run_id: str, store, summary, in_home: bool) -> str:
+    """The pushed version's model card, written beside the report in the home (`model_card`)."""
+    if not summary.pushed:
+        return "<p>Nothing was pushed: no model card.</p>"
+    if in_home:
+        from pipeline.reports import model_card
+
+        try:
+            model_card.write_card(home, run_id, store)
+        except (OSError, ValueError, LookupError) as err:  # the report is still worth having
+            logging.getLogger(__name__).warning("the model card of run %s could not be written: %s", run_id, err)
+            return f"<p class=\"bad\">The model card could not be written: {html.escape(str(err))}</p>"
+    card = home.model_card(run_id, summary.pushed_version)
+    if not card.is_file():
+        return "<p>No model card written.</p>"
+    href = card.name if in_home else card.as_uri()
+    return f'<p><a id="model-card" href="{href}">model card of version {summary.pushed_version}</a></p>'

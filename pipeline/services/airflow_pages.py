@@ -124,6 +124,9 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
         parts.append(f"<h2>Outputs</h2>{_artifacts(artifacts.get('outputs', {}))}")
     parts.append('<p><a href="../report">The run\'s report</a></p>' if report_exists else
                  "<p>The run's report is not written yet: the DAG's last task, write_report, writes it.</p>")
+    if task_id == nodes.PUSHER and summary.pushed and report_exists:
+        parts.append(f'<p><a href="../model-card-{_e(summary.pushed_version)}.html">The model card of version '
+                     f'{_e(summary.pushed_version)}</a>, written with the report</p>')
     return document(f"{task_id} in run {summary.run_id}", "\n".join(parts))
 
 

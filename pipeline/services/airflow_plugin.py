@@ -32,6 +32,8 @@ from pipeline.services.airflow_api import RUN_UNFINISHED
 from pipeline.services.plugin_routes import REPORT_ROUTE, URL_PREFIX
 
 TASK_ROUTE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
+# The pushed version's model card, beside the report as the report's relative link finds it.
+MODEL_CARD_ROUTE = "/dags/{dag_id}/runs/{run_id}/model-card-{version}.html"
 VALIDATORS = (nodes.EXAMPLE_VALIDATOR, nodes.DATA_GATE)
 # Inline styles and embedded (data:) images, nothing else; framed only by Airflow's own pages.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
@@ -112,7 +114,7 @@ def create_app():
     )
     from airflow.api_fastapi.core_api.security import requires_access_dag
     from fastapi import Depends, FastAPI, Request
-    from fastapi.responses import FileResponse, HTMLResponse
+    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
     from starlette.exceptions import HTTPException
 
     from components.anomalies import found_in_run
@@ -175,6 +177,22 @@ def create_app():
                                 "recorded it in ML Metadata: there is nothing to report on.")
             _write_report(home, run_id)  # it ended without one: write_report failed, or the file was removed
         return FileResponse(path, media_type="text/html")
+
+    @app.get(MODEL_CARD_ROUTE, dependencies=[Depends(can_read_run)])
+    def model_card(dag_id: str, run_id: str, version: int):
+        ours(dag_id)
+        home = Home.from_env()
+        path = home.model_card(run_id, version)
+        if path.resolve().parent.parent != home.reports.resolve() or not path.is_file():
+            raise PageError(404, "No model card", f"Run {run_id} has no model card of version {version}: a card "
+                            f"is written with the report of the run that pushed the version.")
+        return FileResponse(path, media_type="text/html")
+
+    @app.get("/dags/{dag_id}/runs/{run_id}/index.html", dependencies=[Depends(can_read_run)])
+    def report_by_file_name(dag_id: str, run_id: str):
+        """The model card's link back to its report (index.html beside it, as files)."""
+        ours(dag_id)
+        return RedirectResponse("report")
 
     @app.get(TASK_ROUTE, dependencies=[Depends(can_read_task)])
     def task_results(dag_id: str, run_id: str, task_id: str,

@@ -179,7 +179,8 @@ def _close_crashed_runs(home: Home, api: Api, say: Callable[[str], None]) -> Non
 
     now_ms = int(time.time() * 1000)
     for run_id, tasks in airflow_api.fail_crashed_runs(api, DAG_ID):
-        steps = mark_interrupted(home, run_id, "the loss of Airflow's processes (closed by `airflow up`)", now_ms)
+        steps = mark_interrupted(home, run_id, "the loss of Airflow's processes (closed by `airflow up`)", now_ms,
+                                 end_unknown=True)
         at = ", ".join(dict.fromkeys(steps + tasks)) or "no step"
         say(f"closed run {run_id}: Airflow's processes died while it ran (interrupted at {at}); "
             "`mnist-pipeline resume` runs it again")

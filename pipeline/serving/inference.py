@@ -166,12 +166,13 @@ class ServingModel(_Model):
     """
 
     def __init__(self, server: str, model_name: str = PipelineConfig.pipeline_name, version: int | None = None,
-                 form: str = "rows", timeout: float = 60.0):
+                 form: str = "rows", timeout: float = 60.0, label: str | None = None):
         if form not in ("rows", "columns"):
             raise ValueError(f"form must be 'rows' or 'columns', got {form!r}")
-        self.model_url = model_url(server, model_name, version)
+        self.model_url = model_url(server, model_name, version, label)
         self.where = self.model_url
         self.form, self.timeout = form, timeout
+        self.hint = ""  # added to the server's refusals (the labels this home knows of)
 
     def request_body(self, images: np.ndarray) -> dict:
         pixels = images.round().astype(int).tolist()  # 0-255 integers: the smallest JSON
@@ -209,7 +210,7 @@ class ServingModel(_Model):
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as err:
-            raise ModelError(f"{request.full_url}: HTTP {err.code}: {_server_error(err)}") from None
+            raise ModelError(f"{request.full_url}: HTTP {err.code}: {_server_error(err)}{self.hint}") from None
         except urllib.error.URLError as err:
             raise ModelError(f"cannot reach the model server at {request.full_url}: {err.reason}") from None
         except (TimeoutError, ConnectionError) as err:
@@ -227,8 +228,12 @@ def _server_error(err: urllib.error.HTTPError) -> str:
         return body[:300] or err.reason
 
 
-def model_url(server: str, model_name: str = PipelineConfig.pipeline_name, version: int | None = None) -> str:
-    """http://host:8501 (or a full .../v1/models/<name> URL) -> the model's REST URL."""
+def model_url(server: str, model_name: str = PipelineConfig.pipeline_name, version: int | None = None,
+              label: str | None = None) -> str:
+    """http://host:8501 (or a full .../v1/models/<name> URL) -> the model's REST URL, for a version
+    (.../versions/<v>) or a version label (.../labels/<label>, TF Serving's REST form for labels)."""
+    if version is not None and label:
+        raise ValueError("give a version or a label, not both")
 
     parts = urlsplit(server if "://" in server else f"http://{server}")
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -237,18 +242,44 @@ def model_url(server: str, model_name: str = PipelineConfig.pipeline_name, versi
     if "/v1/models/" in parts.path:
         return base + parts.path.rstrip("/")
     url = f"{base}/v1/models/{model_name}"
+    if label:
+        return f"{url}/labels/{label}"
     return f"{url}/versions/{version}" if version is not None else url
 
 
+def labelled_version(home: Home, model_name: str, label: str) -> int:
+    """The version `label` names in the model's models config (`pipeline.serving.models_config`);
+    ModelError naming the labels that exist when it names none."""
+    from pipeline.serving import models_config
+
+    path = home.models_config_of(model_name)
+    labels = models_config.read_labels(path)
+    if label not in labels:
+        named = ", ".join(f"{k} -> {v}" for k, v in sorted(labels.items())) or "none"
+        raise ModelError(f"no version of {model_name} is labelled {label!r}; labels: {named} ({path})")
+    return labels[label]
+
+
 def load_model(home: Home | None = None, server: str | None = None, model_name: str | None = None,
-               version: int | None = None, form: str = "rows") -> _Model:
+               version: int | None = None, form: str = "rows", label: str | None = None) -> _Model:
     """The model to classify with: a TF Serving endpoint if `server` is given, else the latest (or
-    the given `version` of the) model pushed under the home folder. The model's name defaults to
-    the home's pipeline name, for both (`served_name`)."""
+    the given `version`, or the version `label` names, of the) model pushed under the home folder.
+    The model's name defaults to the home's pipeline name, for both (`served_name`)."""
     home = home or Home.from_env()
     model_name = model_name or served_name(home)
+    if version is not None and label:
+        raise ValueError("give --version or --label, not both")
     if server:
-        return ServingModel(server, model_name, version, form)
+        remote = ServingModel(server, model_name, version, form, label=label)
+        if label:
+            from pipeline.serving import models_config
+
+            known = models_config.read_labels(home.models_config_of(model_name))
+            remote.hint = "; labels in this home's models config: " + (
+                ", ".join(f"{k} -> {v}" for k, v in sorted(known.items())) or "none")
+        return remote
+    if label:
+        version = labelled_version(home, model_name, label)
     if version is not None:
         model_dir = home.model_dir(model_name) / str(version)
         if not (model_dir / "saved_model.pb").is_file():

@@ -20,15 +20,16 @@ def _pb2():
     return model_server_config_pb2
 
 
-def render(name: str, base_path: str, labels: dict[str, int]) -> str:
-    """The config text serving exactly the labelled versions under their labels."""
+def render(name: str, base_path: str, labels: dict[str, int], standby: int | None = None) -> str:
+    """The config text serving the labelled versions under their labels, and `standby` (the
+    stable version before, kept loaded so that a rollback needs no load)."""
     from google.protobuf import text_format
 
     pb2 = _pb2()
     config = pb2.ModelServerConfig()
     model = config.model_config_list.config.add()
     model.name, model.base_path, model.model_platform = name, base_path, "tensorflow"
-    for version in sorted(set(labels.values())):
+    for version in sorted(set(labels.values()) | ({standby} if standby else set())):
         model.model_version_policy.specific.versions.append(version)
     for label, version in sorted(labels.items()):
         if label not in LABELS:
@@ -84,6 +85,7 @@ def after_push(labels: dict[str, int], version: int, push_label: str = "canary")
 
 
 def sync(path: Path, name: str, base_path: str, pushed: list[int], push_label: str = "canary") -> dict[str, int]:
+    # (Labels only: pipeline/serving/registry.py labels pushes as they happen, recording each.)
     """Label the pushed versions the file does not know yet (oldest first), and write the file."""
     labels = read_labels(path)
     known = set(labels.values())

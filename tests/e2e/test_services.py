@@ -103,6 +103,18 @@ def _task_logs(home: Home, run_id: str) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(folder.rglob("*.log")))
 
 
+def _error_lines(logs: str) -> list[str]:
+    """The events of a task log's ERROR-level lines (Airflow 3 logs JSON lines; it gives what a task
+    writes to stderr that level)."""
+    errors = []
+    for line in logs.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("level") in ("error", "critical"):
+                errors.append(str(record.get("event")))
+    return errors
+
+
 def _service_tree(home: Home, name: str) -> list[psutil.Process]:
     """A process that `airflow up` started, and all its descendants."""
     from pipeline.services import lifecycle
@@ -207,6 +219,7 @@ class TestLocalExecutor:
             logs = _task_logs(local.home, run_id)
             assert "mnist-pipeline-progress" in logs
             assert not MLMD_ERROR.findall(logs)
+            assert _error_lines(logs) == []  # the UI shows a green run with no red line
 
     def test_the_executor_ran_two_tasks_of_each_run_at_once(self, local, two_runs):
         for _, output in two_runs:

@@ -11,8 +11,13 @@ implements the part of the documented REST contract the project uses
   serving_default); binary strings as {"b64": ...}; several named outputs come back as a list of
   objects (rows) or an object (columns); errors as {"error": "..."} with an HTTP error status.
 
-Like the model server, it serves every numeric version folder under the base path, the highest by
-default. Every request is recorded in `requests` so tests can check exactly what was sent.
+- POST /v1/models/<name>/labels/<label>:predict   the version a label names in the models config.
+
+Like the model server without a models config, it serves every numeric version folder under the
+base path, the highest by default. Given `models_config` (the --model_config_file), it reads the
+file on every request, as the server polls it: only the versions the config lists are served, and
+labels route as its `version_labels` say. Every request is recorded in `requests` so tests can
+check exactly what was sent.
 """
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?::(?P<verb>\w+))?$")
+_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+                   r"(?::(?P<verb>\w+))?$")
 
 
 class ServingError(Exception):
@@ -35,8 +41,9 @@ class ServingError(Exception):
 
 
 class TFServingStandIn:
-    def __init__(self, base_path: Path, model_name: str = "mnist"):
+    def __init__(self, base_path: Path, model_name: str = "mnist", models_config: Path | None = None):
         self.model_name = model_name
+        self.models_config = models_config
         self.models = {int(p.name): tf.saved_model.load(str(p))
                        for p in Path(base_path).iterdir() if p.name.isdigit()}
         if not self.models:
@@ -56,21 +63,41 @@ class TFServingStandIn:
 
     # --- The REST contract -------------------------------------------------------------------
 
-    def _model(self, name: str, version: str | None):
-        wanted = int(version) if version else max(self.models)
-        if name != self.model_name or wanted not in self.models:
+    def _config(self) -> tuple[set[int], dict[str, int]]:
+        """The versions served and the labels, from the models config (every version, no labels, without one)."""
+        if self.models_config is None or not self.models_config.is_file():
+            return set(self.models), {}
+        from google.protobuf import text_format
+        from tensorflow_serving.config import model_server_config_pb2
+
+        config = text_format.Parse(self.models_config.read_text(), model_server_config_pb2.ModelServerConfig())
+        [model] = [m for m in config.model_config_list.config if m.name == self.model_name] or [None]
+        if model is None:
+            return set(), {}
+        policy = model.model_version_policy
+        served = set(policy.specific.versions) if policy.WhichOneof("policy_choice") == "specific" else set(self.models)
+        return served & set(self.models), dict(model.version_labels)
+
+    def _model(self, name: str, version: str | None, label: str | None = None):
+        served, labels = self._config()
+        if label is not None:
+            if name == self.model_name and label not in labels:
+                raise ServingError(400, f"Unrecognized servable version label: {label}")
+            version = str(labels.get(label, ""))
+        wanted = int(version) if version else max(served, default=0)
+        if name != self.model_name or wanted not in served:
             label = f"Specific({name}, {version})" if version else f"Latest({name})"
             raise ServingError(404, f"Servable not found for request: {label}")
         return wanted, self.models[wanted]
 
     def status(self, name: str, version: str | None) -> dict:
-        versions = [self._model(name, version)[0]] if version else sorted(self.models, reverse=True)
+        versions = [self._model(name, version)[0]] if version else sorted(self._config()[0], reverse=True)
         return {"model_version_status": [
             {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
             for v in versions]}
 
-    def predict(self, name: str, version: str | None, body) -> dict:
-        _, model = self._model(name, version)
+    def predict(self, name: str, version: str | None, body, label: str | None = None) -> dict:
+        _, model = self._model(name, version, label)
         if not isinstance(body, dict):
             raise ServingError(400, "JSON Value is not an object")
         signature_name = body.get("signature_name", "serving_default")
@@ -149,7 +176,7 @@ class TFServingStandIn:
                     if method == "GET" and verb is None:
                         return self._answer(200, standin.status(match["name"], match["version"]))
                     if method == "POST" and verb == "predict":
-                        return self._answer(200, standin.predict(match["name"], match["version"], body))
+                        return self._answer(200, standin.predict(match["name"], match["version"], body, match["label"]))
                     raise ServingError(404, f"Malformed request: {method} {self.path}")
                 except ServingError as err:
                     self._answer(err.status, {"error": str(err)})

@@ -5,7 +5,7 @@ import json
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from pipeline.metadata.records import record_run
+from pipeline.metadata.records import mark_interrupted, record_run
 from pipeline.metadata.runs import summarize_run
 from pipeline.metadata.store import PIPELINE_RUN_CONTEXT
 from pipeline.services import home_lock
@@ -66,3 +66,19 @@ def test_orphans_of_another_home_sharing_the_store_are_left_alone(home, store, t
     record_run(home, "manual__here", {})
     [still] = store.get_executions_by_id([running])
     assert still.last_known_state == pb.Execution.RUNNING
+
+
+def test_a_run_closed_after_a_crash_reads_interrupted_with_no_step_time(home, store):
+    record_run(home, "manual__1", {})
+    running = _execution_in_run(store, "manual__1", pb.Execution.RUNNING)
+    failed_before = _execution_in_run(store, "manual__1", pb.Execution.FAILED, "Transform")
+    assert len(mark_interrupted(home, "manual__1", "the loss of Airflow's processes", since_ms=2**62,
+                                end_unknown=True)) == 1
+    [closed, kept] = store.get_executions_by_id([running, failed_before])
+    assert closed.last_known_state == pb.Execution.CANCELED and kept.last_known_state == pb.Execution.FAILED
+    assert closed.custom_properties["interrupted"].string_value == "stopped by the loss of Airflow's processes"
+    summary = summarize_run(home, "manual__1")
+    assert summary.state == "INTERRUPTED"
+    [step] = [c for c in summary.components.values() if c.execution_id == running]
+    assert step.orphaned  # when it stopped is not known: no step time
+    assert summary.to_json()["components"][step.node_id]["seconds"] is None

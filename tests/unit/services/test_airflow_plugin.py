@@ -224,3 +224,27 @@ def test_an_ended_run_without_a_report_gets_one_written(home, recorded):
     response = client(airflow_state="failed").get(report_url())
     assert response.status_code == 200, response.text
     assert home.report_file(RUN).is_file() and "<b>NOT blessed, against the baseline" in response.text
+
+
+def test_the_reports_link_to_its_model_card_is_served_and_the_card_links_back(home, recorded):
+    card = home.model_card(RUN, 1796348467)
+    card.parent.mkdir(parents=True)
+    card.write_text("<html><body>the card</body></html>")
+    base = report_url().rsplit("/", 1)[0]
+    response = client().get(f"{base}/{card.name}")
+    assert response.status_code == 200 and response.text == card.read_text()
+    assert client().get(f"{base}/model-card-1.html").status_code == 404
+    back = client().get(f"{base}/index.html", follow_redirects=False)
+    assert back.status_code in (302, 307) and back.headers["location"] == "report"
+
+
+def test_the_pusher_page_links_to_the_model_card_once_the_report_is_written():
+    from components import nodes
+    from pipeline.metadata.runs import ComponentRun, RunSummary
+    from pipeline.services import airflow_pages
+
+    pusher = ComponentRun(nodes.PUSHER, "COMPLETE", 7, 0, 1000, {}, {})
+    summary = RunSummary(RUN, {nodes.PUSHER: pusher}, pushed=True, pushed_version="1796348467")
+    written = airflow_pages.task_page(nodes.PUSHER, summary, pusher, {}, report_exists=True)
+    assert '<a href="../model-card-1796348467.html">The model card of version 1796348467</a>' in written
+    assert "model-card" not in airflow_pages.task_page(nodes.PUSHER, summary, pusher, {}, report_exists=False)
