@@ -19,3 +19,7 @@ PUSHER = "Pusher"
 
 ALL = (EXAMPLE_GEN, CURATED_SCHEMA, STATISTICS_GEN, EXAMPLE_VALIDATOR, SCHEMA_GEN, DATA_GATE, SPANS_RESOLVER,
        TRANSFORM, TUNER, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER)
+
+# Set on the ModelBlessing of a model a person refused before its push (pipeline/metadata/approvals.py):
+# components/baseline.py then takes it as no baseline.
+REFUSED_PROPERTY = "refused_before_push"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components.nodes import REFUSED_PROPERTY
 from pipeline.config import PipelineConfig
 from pipeline.home import Home
 from pipeline.metadata.store import PIPELINE_RUN_CONTEXT, connection_config, has_context_type
@@ -29,6 +30,23 @@ def record_decision(home: Home, config: PipelineConfig, run_id: str, decision: d
         raise LookupError(f"run {run_id} is not recorded in ML Metadata: no decision can be stored on it")
     context.custom_properties[APPROVAL_PROPERTY].string_value = json.dumps(decision, sort_keys=True)
     store.put_contexts([context])
+    if decision["decision"] != APPROVED:
+        _mark_blessings_refused(store, context.id, decision["decision"])
+
+
+def _mark_blessings_refused(store, run_context_id: int, what: str) -> None:
+    """A model a person refused stays blessed by the Evaluator, but is no baseline for later runs
+    (`components.baseline`): its ModelBlessing says so."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    blessing_types = {t.id for t in store.get_artifact_types() if t.name == "ModelBlessing"}
+    executions = [e.id for e in store.get_executions_by_context(run_context_id)]
+    outputs = {ev.artifact_id for ev in store.get_events_by_execution_ids(executions) if ev.type == pb.Event.OUTPUT}
+    refused = [a for a in store.get_artifacts_by_id(list(outputs)) if a.type_id in blessing_types]
+    for blessing in refused:
+        blessing.custom_properties[REFUSED_PROPERTY].string_value = what
+    if refused:
+        store.put_artifacts(refused)
 
 
 def decision_of(store, run_id: str) -> dict[str, Any] | None:

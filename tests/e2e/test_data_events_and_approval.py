@@ -21,6 +21,9 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
+from components.nodes import REFUSED_PROPERTY
+from pipeline.metadata.runs import component_runs
+from pipeline.metadata.store import open_store
 from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.orchestration.approval import APPROVAL_TASK
 from pipeline.services import processes
@@ -208,6 +211,9 @@ def test_rejected_the_serving_folder_stays_byte_identical(airflow):
     assert shown["approval"]["decision"] == "rejected" and shown["approval"]["comment"] == "not this week"
     assert shown["pushed_version"] is None and "Pusher" not in shown["components"]
     assert "approval: rejected by admin" in cli(home, "runs", env=env).stdout
+    # Still blessed by the Evaluator, but marked refused: no later run takes it as its baseline.
+    [blessing] = component_runs(open_store(home), run_id)["Evaluator"].outputs["blessing"]
+    assert blessing.custom_properties[REFUSED_PROPERTY].string_value == "rejected"
 
 
 def test_no_answer_within_the_time_limit_is_a_rejection(airflow):

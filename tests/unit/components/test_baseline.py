@@ -48,3 +48,11 @@ def test_the_candidate_is_never_its_own_baseline():
 def test_no_blessed_model_means_no_baseline():
     result = _resolve([_model(1)], [_blessing(1, False, 11)], [_model(2)])
     assert result[MODEL_KEY] == [] and result[BLESSING_KEY] == []
+
+
+def test_a_model_a_person_refused_is_no_baseline():
+    models = [_model(1), _model(2), _model(3)]
+    refused = _blessing(2, True, 12)
+    refused.set_string_custom_property("refused_before_push", "rejected")
+    result = _resolve(models, [_blessing(1, True, 11), refused], [models[2]])
+    assert [m.id for m in result[MODEL_KEY]] == [1]
