@@ -135,32 +135,24 @@ def clear_failed(api: Api, dag_id: str, run_id: str, task_ids: list[str] | None 
     return sorted({ti["task_id"] for ti in cleared.get("task_instances", [])})
 
 
-def fail_abandoned_test_runs(api: Api, dag_id: str) -> list[str]:
-    """Mark failed the unfinished runs of `airflow dags test` (in-process `mnist-pipeline run`)
-    whose process is gone: no scheduler can finish them, and with one active run allowed they
-    would hold every run triggered after them in the queue. Returns their run ids."""
-
-    runs = api.get(f"/dags/{dag_id}/dagRuns", params={"state": list(RUN_UNFINISHED), "limit": 100})["dag_runs"]
-    abandoned = [run["dag_run_id"] for run in runs if run.get("triggered_by") == "test"]
-    for run_id in abandoned:
-        api.patch(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", {"state": "failed"})
-    return abandoned
-
-
-def fail_crashed_runs(api: Api, dag_id: str) -> list[tuple[str, list[str]]]:
-    """Mark failed the runs left running by an earlier scheduler of this home (call it only when no
-    process of that Airflow lives: `airflow up` after a crash): nothing can finish them, and they
-    would hold every later run in the queue until Airflow's own heartbeat timeout. Returns each
-    run's id and the tasks that were unfinished in it."""
+def fail_unserved_runs(api: Api, dag_id: str, test_runs: bool = True) -> list[tuple[str, bool, list[str]]]:
+    """Mark failed the runs that no process serves any more (call it only when no process of an
+    earlier Airflow of this home lives: `airflow up`): nothing can finish them, and with one active
+    run allowed they would hold every later run in the queue until Airflow's heartbeat timeout.
+    - runs left running by an earlier scheduler (killed, or its host lost);
+    - unfinished runs of `airflow dags test` (in-process `mnist-pipeline run`) whose process is gone;
+      left alone when not `test_runs` (an in-process run lives).
+    Returns each run's id, whether it was an in-process run, and its tasks that were unfinished."""
     closed = []
-    for run in api.get(f"/dags/{dag_id}/dagRuns", params={"state": ["running"], "limit": 100})["dag_runs"]:
-        if run.get("triggered_by") == "test":
-            continue  # `fail_abandoned_test_runs`
+    for run in api.get(f"/dags/{dag_id}/dagRuns", params={"state": list(RUN_UNFINISHED), "limit": 100})["dag_runs"]:
+        in_process = run.get("triggered_by") == "test"
+        if (in_process and not test_runs) or (not in_process and run["state"] != "running"):
+            continue  # a live in-process run, or a scheduler's run that waits its turn
         path = f"/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'], safe='')}"
         tis = api.get(f"{path}/taskInstances", params={"limit": 100})["task_instances"]
         unfinished = [t["task_id"] for t in tis if t["state"] in ("running", "queued", "up_for_retry", "restarting")]
         api.patch(path, {"state": "failed"})
-        closed.append((run["dag_run_id"], unfinished))
+        closed.append((run["dag_run_id"], in_process, unfinished))
     return closed
 
 

@@ -154,11 +154,7 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
         api = Api(url, *logins.api_credentials(home))
         if leftovers:
             _wait_for_api(home, api, state, timeout)
-            if not processes.in_process_runs(home):
-                for run_id in airflow_api.fail_abandoned_test_runs(api, DAG_ID):
-                    say(f"marked failed run {run_id}: an in-process run whose process was killed "
-                        "(`mnist-pipeline resume` runs it again)")
-            _close_crashed_runs(home, api, say)
+            _close_unserved_runs(home, api, say)
             start_scheduler()
         say(f"started {', '.join(f'{n} (pid {p})' for n, p in started.items())}; waiting for the "
             "scheduler to report healthy and the DAG to load")
@@ -172,13 +168,19 @@ def up(home: Home, executor: str | None = None, workers: int | None = None, port
     return state
 
 
-def _close_crashed_runs(home: Home, api: Api, say: Callable[[str], None]) -> None:
-    """The runs an earlier Airflow of this home left running (its processes were killed, or its
-    host lost them): failed in Airflow, and their unfinished executions CANCELED in MLMD with why."""
+def _close_unserved_runs(home: Home, api: Api, say: Callable[[str], None]) -> None:
+    """The runs no process serves any more (`airflow_api.fail_unserved_runs`): failed in Airflow;
+    those an earlier Airflow of this home left running also have their unfinished executions
+    CANCELED in MLMD, with why."""
     from pipeline.metadata.records import mark_interrupted
 
     now_ms = int(time.time() * 1000)
-    for run_id, tasks in airflow_api.fail_crashed_runs(api, DAG_ID):
+    for run_id, in_process, tasks in airflow_api.fail_unserved_runs(
+            api, DAG_ID, test_runs=not processes.in_process_runs(home)):
+        if in_process:
+            say(f"marked failed run {run_id}: an in-process run whose process was killed (`mnist-pipeline "
+                "resume` runs it again)")
+            continue
         steps = mark_interrupted(home, run_id, "the loss of Airflow's processes (closed by `airflow up`)", now_ms,
                                  end_unknown=True)
         at = ", ".join(dict.fromkeys(steps + tasks)) or "no step"

@@ -259,16 +259,16 @@ def database_ready(home: Home, env: dict[str, str]) -> bool:
 
 
 def unfinished_dag_runs(env: dict[str, str], dag_id: str) -> list[str]:
-    """The DAG's runs that Airflow's database holds as running: read once before the scheduler
-    starts (no Airflow import), so that `airflow up` can close those a crash left behind before a
-    new scheduler adopts their tasks and runs them again."""
+    """The DAG's runs that Airflow's database holds as unfinished (running or queued): read once
+    before the scheduler starts (no Airflow import), so that `airflow up` can close those a crash
+    left behind before a new scheduler adopts their tasks and runs them again."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     try:
         with engine.connect() as connection:
             rows = connection.execute(sqlalchemy.text(
-                "SELECT run_id FROM dag_run WHERE dag_id = :dag AND state = 'running'"), {"dag": dag_id})
+                "SELECT run_id FROM dag_run WHERE dag_id = :dag AND state IN ('running', 'queued')"), {"dag": dag_id})
             return [row[0] for row in rows]
     finally:
         engine.dispose()
