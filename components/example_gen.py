@@ -6,8 +6,10 @@ records, for records that `prepare_data` has already checked to be tf.Examples o
 features (pipeline/data.py). This executor writes the same output (one gzipped TFRecord file
 per split, named as ExampleGen names them, with the same artifact properties) by streaming the
 input files through gzip: a TFRecord file is a sequence of framed records, so the concatenation
-of the input files, compressed, is exactly what TFX's readers expect. Anything else (other
-payloads or file formats, output splits by hash, remote file systems) goes to TFX's own executor.
+of the input files, compressed, is exactly what TFX's readers expect. The input may lie in object
+storage (read through pipeline/storage/files.py); the output is local (pipeline/storage/staging.py
+stages it). Anything else (other payloads or file formats, output splits by hash) goes to TFX's
+own executor.
 
 Beside TFX's `span` (and `version`), the examples carry the data set they belong to and the
 span's source in words (from the files `mnist-pipeline data` writes beside the records), so that
@@ -32,6 +34,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import features
+from pipeline.storage import files as stored
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,7 @@ COMPRESS_LEVEL = 1
 
 def _read_json(path: str) -> dict:
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(stored.path(path).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -70,7 +72,7 @@ def copy_records(files: list[str], destination: str) -> None:
     partial = destination + ".partial"
     with gzip.open(partial, "wb", compresslevel=COMPRESS_LEVEL) as out:
         for path in files:
-            with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+            with stored.path(path).open("rb") as raw, (gzip.open(raw, "rb") if path.endswith(".gz") else raw) as f:
                 shutil.copyfileobj(f, out, 1 << 20)
     os.replace(partial, destination)
 
@@ -86,7 +88,7 @@ class Executor(import_executor.Executor):
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         record_origin(examples, base, input_config)
         if (output_config.split_config.splits or payload != example_gen_pb2.FORMAT_TF_EXAMPLE
-                or file_format != example_gen_pb2.FORMAT_TFRECORDS_GZIP or "://" in base + examples.uri):
+                or file_format != example_gen_pb2.FORMAT_TFRECORDS_GZIP or "://" in examples.uri):
             return super().Do(input_dict, output_dict, exec_properties)
 
         split_names = utils.generate_output_split_names(input_config, output_config)

@@ -20,6 +20,7 @@ from components.recipe import Recipe
 from components.tuning import Budget
 from pipeline.errors import ConfigError
 from pipeline.home import Home
+from pipeline.storage import settings as storage_settings
 
 # The ML Metadata store: empty for SQLite at <home>/metadata.db, or mysql://USER@HOST:PORT/DATABASE,
 # with the password in MLMD_PASSWORD_ENV. Set it in the environment (or the home's config.yaml)
@@ -204,6 +205,9 @@ def mysql_store(url: str) -> dict[str, Any]:
 
 
 def _coerce(key: str, value: Any) -> Any:
+    if key == storage_settings.CONFIG_KEY:
+        raise ConfigError(f"{key} is where the home keeps its data, artifacts and models, the same for every run: set "
+                          f"it in the home's config.yaml or ${storage_settings.STORAGE_ENV}, not per run")
     if key not in _FIELDS:
         known = ", ".join(sorted(_FIELDS))
         raise ConfigError(f"unknown config key {key!r}; known keys: {known}")
@@ -255,6 +259,7 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of key: value lines")
         loaded.pop("airflow", None)  # where Airflow runs, not how the pipeline runs: AirflowProfile
+        loaded.pop(storage_settings.CONFIG_KEY, None)  # where the home keeps things: Home.storage
         values.update(loaded)
     values.update(overrides or {})
     return PipelineConfig(**{k: _coerce(k, v) for k, v in values.items()})

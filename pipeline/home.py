@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import ConfigError
+from pipeline.storage import settings
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
@@ -24,9 +25,15 @@ DEFAULT_HOME = "~/.mnist-pipeline"
 
 @dataclasses.dataclass(frozen=True)
 class Home:
-    """The one place that knows where a run's files live."""
+    """The one place that knows where a run's files live.
+
+    `root` is this machine's folder: its settings, locks, logs, SQLite stores and Airflow. What
+    runs write for others to read (data sets, artifacts, pushed models, reports) lies under
+    `store`: the same folder, or the object storage that `storage` names (pipeline/storage/).
+    """
 
     root: Path
+    storage: str = ""
 
     @classmethod
     def from_env(cls) -> Home:
@@ -34,7 +41,14 @@ class Home:
         if root.exists() and not root.is_dir():
             raise ConfigError(f"the home {root} (${HOME_ENV}) is a file, not a folder: point ${HOME_ENV} at a "
                               "folder (it is created if missing)")
-        return cls(root)
+        return cls(root, settings.storage_url(root))
+
+    @property
+    def store(self) -> Path:
+        """Where stored things live: `storage` (s3://BUCKET/PREFIX), else the home's folder."""
+        from pipeline.storage import files  # fsspec: 0.2 s, which the DAG's parse need not pay
+
+        return files.path(self.storage or self.root)
 
     @property
     def config_file(self) -> Path:
@@ -46,7 +60,7 @@ class Home:
 
     @property
     def serving_root(self) -> Path:
-        return self.root / "serving"
+        return self.store / "serving"
 
     def model_dir(self, name: str) -> Path:
         """TensorFlow Serving's layout: <serving>/<model name>/<version>/saved_model.pb."""
@@ -64,11 +78,11 @@ class Home:
         return self.serving_root / f"{model_name}.models.config"
 
     def pipeline_root(self, config: PipelineConfig) -> Path:
-        return self.root / "pipelines" / config.pipeline_name
+        return self.store / "pipelines" / config.pipeline_name
 
     @property
     def reports(self) -> Path:
-        return self.root / "reports"
+        return self.store / "reports"
 
     def report_file(self, run_id: str) -> Path:
         """A run's HTML report: <reports>/<run id, made safe as a folder name>/index.html."""
@@ -85,7 +99,7 @@ class Home:
 
     @property
     def staged_schemas(self) -> Path:
-        return self.root / "schema"
+        return self.store / "schema"
 
     @property
     def airflow_home(self) -> Path:
@@ -122,12 +136,12 @@ class Home:
     def mnist_data(self) -> Path:
         """The home's data set: `mnist-pipeline data` writes it (MNIST, IDX files or your own
         images) as spans, span-1/, span-2/, ... each with train/ and eval/ TFRecords."""
-        return self.root / "data" / "mnist"
+        return self.store / "data" / "mnist"
 
     @property
     def slices(self) -> Path:
         """Cuts of a data set to `train_examples`/`eval_examples`, span by span."""
-        return self.root / "data" / "slices"
+        return self.store / "data" / "slices"
 
     @property
     def verified_inputs(self) -> Path:
@@ -135,5 +149,10 @@ class Home:
         return self.root / "data" / "verified"
 
     def source_data(self, config: PipelineConfig) -> Path:
-        return Path(config.data_dir).expanduser().resolve() if config.data_dir else self.mnist_data
+        from pipeline.storage import files
+
+        if not config.data_dir:
+            return self.mnist_data
+        return files.path(config.data_dir if settings.is_remote(config.data_dir)
+                          else Path(config.data_dir).expanduser().resolve())
 

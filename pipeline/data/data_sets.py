@@ -40,6 +40,7 @@ from pipeline.data.records import (
 )
 from pipeline.data.sources import IMAGE_SIZE, DataError, Split, load_bundled, load_idx
 from pipeline.home import Home
+from pipeline.storage.settings import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,13 @@ def span_dir(folder: Path, span: int) -> Path:
 
 
 def spans(folder: Path) -> dict[int, Path]:
-    """Span number -> its folder, for the complete spans of a data set (none for a plain folder)."""
+    """Span number -> its folder, for the complete spans of a data set (none for a plain folder).
+    In object storage a span is complete once its manifest is there (it goes in last)."""
     if not folder.is_dir():
         return {}
     found = {int(m.group(1)): p for p in folder.iterdir() if (m := SPAN_NAME.fullmatch(p.name)) and p.is_dir()}
+    if is_remote(folder):
+        found = {span: p for span, p in found.items() if (p / MANIFEST).exists()}
     return dict(sorted(found.items()))
 
 
@@ -95,7 +99,9 @@ def remove_partial(folder: Path) -> list[Path]:
     """Clear what interrupted writes left beside a data set and beside its spans: staging folders
     are removed; an old folder moved aside is put back when its replacement never moved in, else
     removed. Call it only while holding the home's lock (no write is under way)."""
-    left = []
+    left: list[Path] = []
+    if is_remote(folder):  # stored folders are written whole from a local one (records.atomic_dir)
+        return left
     for where in (folder.parent, folder):
         for path in sorted(where.iterdir()) if where.is_dir() else []:
             name = path.name[1:]

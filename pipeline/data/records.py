@@ -3,7 +3,9 @@
 Every split is a folder of `*.tfrecord` files of tf.Example with the features `image_raw` (the
 784 original uint8 bytes, row-major), `label` (int64 0-9), `height`, `width` and `depth`.
 Output is written to a temporary folder beside the destination and renamed into place only when
-complete: a failed or interrupted conversion leaves nothing behind.
+complete: a failed or interrupted conversion leaves nothing behind. In object storage, which has
+no rename, it is written to a local folder and put in the store when complete, its manifests last
+(a span without its manifest is no span: `pipeline.data.data_sets.spans`).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from components import features
+from pipeline.storage import files
+from pipeline.storage.settings import is_remote
 
 # Hidden folders beside a data set or span (`.<name><marker>...`) while `atomic_dir` replaces it:
 # the new content being written, and the old content moved aside for the moment of the swap.
@@ -43,7 +47,12 @@ def serialize_example(image: np.ndarray, label: int) -> bytes:
 def atomic_dir(destination: Path) -> Iterator[Path]:
     """Yield a temporary folder that replaces `destination` only if the block succeeds. The old
     folder is moved aside before the new one moves in, and removed only after: a crash between
-    the two renames leaves it aside, and `remove_partial` puts it back."""
+    the two renames leaves it aside, and `remove_partial` puts it back. A stored `destination`
+    (s3://) is written locally, then replaces the stored one (`_stored_dir`)."""
+    if is_remote(destination):
+        with _stored_dir(destination) as staging:
+            yield staging
+        return
     destination.parent.mkdir(parents=True, exist_ok=True)
     # Hidden, and named as staging: TFX's span pattern (span-*) never matches it.
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}{STAGING}", dir=destination.parent))
@@ -60,6 +69,31 @@ def atomic_dir(destination: Path) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+@contextlib.contextmanager
+def _stored_dir(destination: Path) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="mnist-pipeline-upload-") as work:
+        yield Path(work)
+        if destination.exists():
+            files.remove_tree(destination)
+        # The files the readers look for to know a folder is complete go in last.
+        last = {features.SPAN_MANIFEST, features.DATA_SET_FILE}
+        ordered = sorted(Path(work).rglob("*"), key=lambda p: (p.name in last, len(p.parts)))
+        for path in (p for p in ordered if p.is_file()):
+            files.upload(path, f"{destination}/{path.relative_to(work).as_posix()}")
+
+
+@contextlib.contextmanager
+def local_copy(folder: Path) -> Iterator[Path]:
+    """`folder` itself when local; a stored one (s3://) fetched to a temporary local folder,
+    for TensorFlow's readers (which read no object storage here: pipeline/storage/staging.py)."""
+    if not is_remote(folder):
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="mnist-pipeline-download-") as work:
+        files.download(str(folder), Path(work))
+        yield Path(work)
 
 
 def write_split(folder: Path, name: str, records: Callable[[], Iterator[bytes]], count: int,

@@ -13,7 +13,6 @@ time (the DAG file loads it); the builders import what they build.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 from components import features, nodes
@@ -21,6 +20,7 @@ from pipeline.config import PipelineConfig
 from pipeline.definition.eval_config import eval_config
 from pipeline.definition.topology import Graph
 from pipeline.home import Home
+from pipeline.storage import files
 from pipeline.metadata.store import connection_config
 from schema import SCHEMA_FILE
 
@@ -49,7 +49,7 @@ def staged_schema(home: Home) -> Path:
     staged = home.staged_schemas / hashlib.sha256(content).hexdigest()[:16] / SCHEMA_FILE.name
     if not staged.exists():
         staged.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SCHEMA_FILE, staged)
+        files.copy_file(SCHEMA_FILE, staged)
     return staged
 
 

@@ -47,8 +47,12 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
     from tfx.dsl.compiler import constants
     from tfx.orchestration import metadata
     from tfx.orchestration.local import runner_utils
-    from tfx.orchestration.portable import launcher, runtime_parameter_utils
+    from tfx.orchestration.portable import runtime_parameter_utils
     from tfx.proto.orchestration import pipeline_pb2
+
+    from pipeline.storage import staging, tfx_fileio
+
+    tfx_fileio.register()
 
     ir = pipeline_pb2.Pipeline.FromString(ir_bytes)
     runtime_parameter_utils.substitute_runtime_parameter(
@@ -62,7 +66,7 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
 
     with progress(node_id, run_id) as outcome:
         _claim(connection_config, run_id, node_id)
-        execution = launcher.Launcher(
+        execution = staging.StagingLauncher(
             pipeline_node=nodes[node_id],
             mlmd_connection=metadata.Metadata(connection_config),
             pipeline_info=ir.pipeline_info,
