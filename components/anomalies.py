@@ -2,9 +2,9 @@
 
 Light on purpose (no TFX import), so the CLI can read them quickly.
 """
-import os
 
 from components import features, nodes
+from pipeline.storage import files as stored
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # the name ExampleValidator uses
 
@@ -13,8 +13,8 @@ def load_anomalies(uri: str, split: str):
     """The Anomalies proto of one split of an ExampleAnomalies artifact."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    with open(os.path.join(features.split_dir(uri, split), ANOMALIES_FILE), "rb") as f:
-        return anomalies_pb2.Anomalies.FromString(f.read())
+    return anomalies_pb2.Anomalies.FromString(
+        (stored.path(features.split_dir(uri, split)) / ANOMALIES_FILE).read_bytes())
 
 
 def describe(split: str, anomalies) -> list[tuple[str, str, str, str]]:
@@ -39,7 +39,7 @@ def found_in_run(components) -> tuple[bool, list[tuple[str, str, str, str, str]]
         component = components.get(node)
         for artifact in (component.outputs.get(key, []) if component else []):
             for split in features.SPLITS:
-                if os.path.exists(os.path.join(features.split_dir(artifact.uri, split), ANOMALIES_FILE)):
+                if (stored.path(features.split_dir(artifact.uri, split)) / ANOMALIES_FILE).exists():
                     validated = True
                     rows += [(node,) + row for row in describe(split, load_anomalies(artifact.uri, split))]
     return validated, rows
