@@ -70,17 +70,22 @@ def aws_environment(endpoint: str, keys: Keys) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": keys.secret_key, "AWS_REGION": REGION}
 
 
-def filesystem(endpoint: str, keys: Keys) -> s3fs.S3FileSystem:
-    """A fresh s3fs client of this server (s3fs caches clients by their arguments otherwise).
+def filesystem(endpoint: str | None = None, keys: Keys | None = None) -> s3fs.S3FileSystem:
+    """A fresh s3fs client of this server, or with None of the server the standard AWS variables
+    name (s3fs caches clients by their arguments otherwise).
     s3fs is imported here, the one place that needs it: it takes 1.5 s, which `mnist-pipeline
     --help` and `storage down` need not pay."""
     import s3fs
 
+    if keys is None:
+        return s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
     return s3fs.S3FileSystem(key=keys.access_key, secret=keys.secret_key, endpoint_url=endpoint,
                              client_kwargs={"region_name": REGION}, skip_instance_cache=True)
 
 
-def ensure_bucket(endpoint: str, keys: Keys, name: str) -> None:
+def ensure_bucket(name: str, endpoint: str | None = None, keys: Keys | None = None) -> None:
+    """Create the bucket unless it exists, on this server or the one the AWS variables name
+    (docker-compose.yml's s3-init)."""
     fs = filesystem(endpoint, keys)
     with contextlib.suppress(FileExistsError):
         fs.mkdir(name)
@@ -230,7 +235,7 @@ def up(folder: Path, port: int = DEFAULT_PORT, bucket: str = DEFAULT_BUCKET) -> 
     server = Server(folder, demo_keys(folder), port)
     server.start()
     try:
-        ensure_bucket(server.endpoint, server.keys, bucket)
+        ensure_bucket(bucket, server.endpoint, server.keys)
     except (OSError, ValueError) as err:
         server.stop()
         raise ServiceError(f"cannot create the bucket {bucket!r} on {server.endpoint}: {err}") from None

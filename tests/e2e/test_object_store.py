@@ -1,18 +1,22 @@
 """A real SeaweedFS server (pipeline/services/object_store.py): what the tests' `object_store`
-(tests/support/object_store.py) serves, a server's start and clean stop, and `mnist-pipeline
-storage up | status | down` (pipeline/cli/storage.py) in this process."""
+(tests/support/object_store.py) serves, a server's start and clean stop, `mnist-pipeline
+storage up | status | down` (pipeline/cli/storage.py) in this process, and docker-compose.yml's
+s3 health check and s3-init (tests/unit/deploy/test_compose_storage.py) against it."""
 from __future__ import annotations
 
 import dataclasses
 import os
 import shlex
 import stat
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
-from pipeline.services.object_store import Keys, Server, filesystem
+from pipeline.services.object_store import Keys, Server, aws_environment, filesystem
 from pipeline.services.processes import free_port, port_free
 from tests.support.cli import run_main
 
@@ -82,3 +86,20 @@ def test_storage_up_status_down_for_the_embedded_demo(home, capsys, monkeypatch)
         assert s3fs.S3FileSystem(skip_instance_cache=True).cat("demo/pipeline/kept.txt") == b"kept"
     finally:
         run_main(capsys, "storage", "down", "--timeout", "1")
+
+
+def test_compose_s_health_check_and_bucket_creation_work_on_a_real_server(object_store, resolved):
+    services = resolved["services"]
+    url = services["s3"]["healthcheck"]["test"][-1].replace("http://127.0.0.1:8333", object_store.endpoint)
+    with urllib.request.urlopen(url, timeout=5) as answer:  # no keys
+        assert answer.status == 200
+    init = services["s3-init"]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env |= init["environment"] | aws_environment(object_store.endpoint, object_store.keys)
+    env["S3_BUCKET"] = "compose-bucket"
+    assert init["command"][0] == "python"
+    for _ in range(2):  # a second `up` finds the bucket
+        process = subprocess.run([sys.executable, *init["command"][1:]], env=env, capture_output=True, text=True,
+                                 timeout=120)
+        assert process.returncode == 0 and process.stdout == process.stderr == "", process.stderr
+    assert "compose-bucket" in filesystem(object_store.endpoint, object_store.keys).ls("", refresh=True)

@@ -30,7 +30,7 @@ def object_store(tmp_path_factory) -> ObjectStore:
     server = Server(tmp_path_factory.mktemp("object-store"), Keys.generate(), free_port())
     server.start()
     try:
-        ensure_bucket(server.endpoint, server.keys, BUCKET)
+        ensure_bucket(BUCKET, server.endpoint, server.keys)
         yield ObjectStore(server.endpoint, server.keys, BUCKET, aws_environment(server.endpoint, server.keys))
     finally:
         # Its data goes with the temporary folder: no need for the 15 s of a clean stop.
