@@ -16,8 +16,9 @@ import pipeline  # noqa: E402, F401  (sets the legacy-Keras switch before anythi
 from pipeline.home import HOME_ENV, Home  # noqa: E402
 from tests.support.idx import write_idx_folder  # noqa: E402
 
-# The compose file and the other deploy files, for tests/unit/deploy/ and the deploy e2e tests.
-pytest_plugins = ["tests.support.deploy"]
+# The compose file and the other deploy files, for tests/unit/deploy/ and the deploy e2e tests;
+# a real S3 server (SeaweedFS), for any test.
+pytest_plugins = ["tests.support.deploy", "tests.support.object_store"]
 
 TESTS = Path(__file__).resolve().parent
 

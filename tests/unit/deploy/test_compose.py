@@ -2,7 +2,7 @@
 machines): the compose file against the Compose specification (Debian's docker-compose 1.29,
 whose `config` validates and resolves a file without an engine), and the properties the
 deployment promises: ports on localhost only, named volumes, health checks, no secret in a file.
-Its Airflow services: test_compose_airflow.py."""
+Its Airflow services: test_compose_airflow.py; its object store: test_compose_storage.py."""
 import re
 import shlex
 import subprocess
@@ -27,7 +27,7 @@ from tests.support.deploy import (
 
 def test_compose_file_is_valid_against_the_compose_specification(resolved):
     assert set(resolved["services"]) == {"postgres", "redis", "mysql", "airflow-init", *AIRFLOW_SERVICES,
-                                         "tfserving"}
+                                         "tfserving", "s3", "s3-init"}
     assert resolved["services"]["tfserving"]["image"].startswith("tensorflow/serving:")
     assert resolved["services"]["mysql"]["image"].startswith("mysql:8.0")
 
