@@ -34,7 +34,7 @@ def test_a_folder_goes_up_and_comes_back_the_same(prefix, tmp_path):
     with files.local_copy(f"{prefix}/tree/top.txt") as local:
         assert local.read_text() == "top"
     files.remove_tree(f"{prefix}/tree")
-    assert not files.path(f"{prefix}/tree").exists()
+    assert files.objects(f"{prefix}/tree") == []
 
 
 def test_writes_are_whole_and_copies_cross_between_disk_and_store(prefix, tmp_path):
@@ -55,7 +55,7 @@ def test_a_stored_atomic_folder_is_all_there_or_not_there(prefix):
         (staging / "train").mkdir()
         (staging / "train" / "a.tfrecord").write_bytes(b"x")
         raise RuntimeError("interrupted")
-    assert not destination.exists()
+    assert files.objects(str(destination)) == []
     with atomic_dir(destination) as staging:
         (staging / "manifest.json").write_text("{}")
     with atomic_dir(destination) as staging:  # replaces, as a local one does
@@ -65,7 +65,7 @@ def test_a_stored_atomic_folder_is_all_there_or_not_there(prefix):
 
 def test_storage_that_can_be_written_passes_the_check(prefix):
     preflight.check(prefix)
-    assert not files.path(prefix).exists()  # the probe is gone
+    assert files.objects(prefix) == []  # the probe is gone
 
 
 @pytest.mark.parametrize("change, says", [
