@@ -19,12 +19,9 @@ def test_a_bad_storage_url_is_refused_saying_what_it_must_be(value, says):
         settings.checked(value)
 
 
-def test_the_environment_wins_over_the_config_file_and_unset_is_the_home(home, monkeypatch):
+def test_the_config_file_wins_over_the_environment_and_unset_is_the_home(home, monkeypatch):
     home.root.mkdir(parents=True)
     assert Home.from_env().storage == "" and Home.from_env().store == home.root
-    home.config_file.write_text("storage: s3://from-file/p/\nepochs: 2\n")
-    assert Home.from_env().storage == "s3://from-file/p"
-    assert load_config(home=home).epochs == 2  # the key is the home's, not a run's
     monkeypatch.setenv(settings.STORAGE_ENV, "s3://from-env/q")
     stored = Home.from_env()
     assert stored.storage == "s3://from-env/q"
@@ -36,6 +33,9 @@ def test_the_environment_wins_over_the_config_file_and_unset_is_the_home(home, m
     # What stays on this machine: its settings, locks, logs, SQLite stores, Airflow.
     for local in (stored.config_file, stored.metadata_db, stored.run_lock, stored.logs, stored.airflow_home):
         assert str(local).startswith(str(home.root))
+    home.config_file.write_text("storage: s3://from-file/p/\nepochs: 2\n")
+    assert Home.from_env().storage == "s3://from-file/p"
+    assert load_config(home=home).epochs == 2  # the key is the home's, not a run's
 
 
 def test_storage_is_not_a_per_run_setting(home):
