@@ -38,7 +38,7 @@ def _nothing_local_but_the_homes_own(home) -> None:
 def test_labels_on_a_stored_home_are_kept_in_the_bucket(stored_home, store, capsys):
     served = registry.Served(stored_home, PipelineConfig(serving_base_path="/models"))
     folder = f"{stored_home.storage}/serving/mnist"
-    assert str(served.folder) == folder and str(served.config_file) == f"{stored_home.storage}/serving/mnist.models.config"
+    assert (str(served.folder), str(served.config_file)) == (folder, f"{folder}.models.config")
     for run, version in (("run-1", 100), ("run-2", 200)):
         push(stored_home, store, run, version)
         registry.record_push(served, store, version, f"the Pusher of {run}")
