@@ -4,7 +4,7 @@ Light on purpose (no TFX import), so the CLI can read them quickly.
 """
 import os
 
-from components import features, nodes
+from components import features
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # the name ExampleValidator uses
 
@@ -29,17 +29,3 @@ def describe(split: str, anomalies) -> list[tuple[str, str, str, str]]:
     for reason in anomalies.dataset_anomaly_info.reason:
         rows.append((split, "(dataset)", anomalies_pb2.AnomalyInfo.Type.Name(reason.type), reason.description))
     return rows
-
-
-def found_in_run(components) -> tuple[bool, list[tuple[str, str, str, str, str]]]:
-    """(was the data validated, [(found by, split, feature, kind, description)]) for one run's
-    component executions (node id -> pipeline.metadata.runs.ComponentRun)."""
-    rows, validated = [], False
-    for node, key in ((nodes.EXAMPLE_VALIDATOR, "anomalies"), (nodes.DATA_GATE, "findings")):
-        component = components.get(node)
-        for artifact in (component.outputs.get(key, []) if component else []):
-            for split in features.SPLITS:
-                if os.path.exists(os.path.join(features.split_dir(artifact.uri, split), ANOMALIES_FILE)):
-                    validated = True
-                    rows += [(node,) + row for row in describe(split, load_anomalies(artifact.uri, split))]
-    return validated, rows

@@ -31,6 +31,9 @@ def cmd_data(args) -> int:
             raise ConfigError(f"{flag} must be 0 (all) or a positive count, got {value}")
     if args.idx_dir and args.images:
         raise ConfigError("give --idx-dir or --images, not both")
+    from pipeline.storage import preflight
+
+    preflight.check(home.storage)
     started = time.monotonic()
     with home_lock.HomeLock(home):  # not while a run reads the data
         manifest = prepare(home, Path(args.idx_dir) if args.idx_dir else None, args.limit or 0, args.force,

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from components import features, nodes, tf_env
-from components.anomalies import found_in_run
 from pipeline.cli.options import RUN_HELP, print_json
 from pipeline.home import Home
 from pipeline.metadata import approvals
@@ -21,7 +20,9 @@ from pipeline.metadata.runs import (
 from pipeline.metadata.spans import span_of
 from pipeline.metadata.store import open_store
 from pipeline.reports import schema_diff
+from pipeline.reports.anomalies import found_in_run
 from pipeline.reports.text import evaluation_lines
+from pipeline.storage import files as stored
 from schema import SCHEMA_FILE
 
 
@@ -33,7 +34,7 @@ def cmd_schema_diff(args) -> int:
     inferred = runs.get(nodes.SCHEMA_GEN) and runs[nodes.SCHEMA_GEN].outputs.get("schema")
     if not inferred:
         raise LookupError(f"run {run_id} has no schema from SchemaGen")
-    inferred_file = Path(inferred[0].uri) / "schema.pbtxt"
+    inferred_file = stored.path(inferred[0].uri) / "schema.pbtxt"
     lines = schema_diff.differences(schema_diff.load_schema(SCHEMA_FILE), schema_diff.load_schema(inferred_file))
     if args.json:
         print_json({"run_id": run_id, "curated": str(SCHEMA_FILE), "inferred": str(inferred_file),

@@ -137,7 +137,9 @@ def cmd_resume(args) -> int:
 
 def run_pipeline(home: Home, config: PipelineConfig) -> int:
     from pipeline.services import home_lock, lifecycle
+    from pipeline.storage import preflight
 
+    preflight.check(home.storage)  # before anything is written or recorded
     scheduler = lifecycle.running_api(home)
     if config.require_approval and not scheduler:
         raise ConfigError("require_approval needs a person to answer in Airflow's UI or REST API, which an "

@@ -26,10 +26,10 @@ from pipeline.data.data_sets import (
     span_dir,
     spans,
 )
-from pipeline.data.records import atomic_dir, local_copy, write_split
+from pipeline.data.records import atomic_dir, write_split
 from pipeline.data.sources import DataError
 from pipeline.home import Home
-from pipeline.storage import files
+from pipeline.storage import files as stored
 from schema import SCHEMA_FILE
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def _verify_once(home: Home, folder: Path) -> None:
     with contextlib.suppress(OSError, ValueError):  # no stamp, or a torn one: verify again
         if json.loads(stamp.read_text()) == files:
             return
-    with local_copy(folder) as local:
+    with stored.local_copy(folder) as local:
         verify_records(local)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     partial = stamp.with_name(f".{stamp.name}.{os.getpid()}")
@@ -191,7 +191,7 @@ def _cut(source: Path, staging: Path, limits: dict[str, int], key: str) -> dict[
     """The first records of each split of `source` into `staging`, with a manifest."""
     counts = {}
     for split in SPLITS:
-        with local_copy(source / split) as local:
+        with stored.local_copy(source / split) as local:
             records = _read_records(split_files(local.parent, local.name), limits[split] or -1)
         counts[split] = len(records)
         write_split(staging, split, functools.partial(iter, records), len(records), 1)
@@ -227,7 +227,7 @@ def _ensure_slice(source: Path, destination: Path, config: PipelineConfig) -> No
                 counts = _cut(folder, staging, limits, key)
             log.info("sliced %s into %s: %s", folder, target, counts)
     for span in set(spans(destination)) - set(units):
-        files.remove_tree(span_dir(destination, span))
+        stored.remove_tree(span_dir(destination, span))
 
 
 def _digest(text: str) -> str:

@@ -84,18 +84,6 @@ def _stored_dir(destination: Path) -> Iterator[Path]:
             files.upload(path, f"{destination}/{path.relative_to(work).as_posix()}")
 
 
-@contextlib.contextmanager
-def local_copy(folder: Path) -> Iterator[Path]:
-    """`folder` itself when local; a stored one (s3://) fetched to a temporary local folder,
-    for TensorFlow's readers (which read no object storage here: pipeline/storage/staging.py)."""
-    if not is_remote(folder):
-        yield folder
-        return
-    with tempfile.TemporaryDirectory(prefix="mnist-pipeline-download-") as work:
-        files.download(str(folder), Path(work))
-        yield Path(work)
-
-
 def write_split(folder: Path, name: str, records: Callable[[], Iterator[bytes]], count: int,
                 shards: int) -> None:
     import tensorflow as tf

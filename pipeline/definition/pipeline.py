@@ -20,8 +20,8 @@ from pipeline.config import PipelineConfig
 from pipeline.definition.eval_config import eval_config
 from pipeline.definition.topology import Graph
 from pipeline.home import Home
-from pipeline.storage import files
 from pipeline.metadata.store import connection_config
+from pipeline.storage import files
 from schema import SCHEMA_FILE
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"

@@ -2,20 +2,21 @@
 the run's report and the model cards."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from components import features
+from pipeline.storage import files as stored
 
 
 def read_examples(uri: str, split: str, limit: int):
     """(images uint8 [N, 28, 28] or None per unreadable record, labels, serialized) of a split."""
     import tensorflow as tf
 
-    files = tf.io.gfile.glob(os.path.join(features.split_dir(uri, split), "*"))
     images, labels, serialized = [], [], []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).as_numpy_iterator():
+    with stored.local_copy(features.split_dir(uri, split)) as local:
+        records = list(tf.data.TFRecordDataset(sorted(map(str, local.glob("*"))), compression_type="GZIP")
+                       .take(limit).as_numpy_iterator())
+    for record in records:
         feature = tf.train.Example.FromString(record).features.feature
         raw = feature[features.IMAGE_KEY].bytes_list.value[0] if features.IMAGE_KEY in feature else b""
         size = features.IMAGE_SIZE

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 from components import features, nodes
 from pipeline.home import Home
 from pipeline.reports.html_parts import STYLE, e, table
+from pipeline.storage import files as stored
 
 PICTURES = 200  # eval digits turned into pictures, per condition
 PICTURE_SIZE = 112
@@ -67,10 +67,16 @@ def _picture(digit: np.ndarray, condition: str, rng) -> np.ndarray:
 def degradation(model_dir: str, digits: list, labels: np.ndarray, seed: int = 0) -> list[dict[str, Any]]:
     """Per condition: pictures, accuracy (a refused picture counts as wrong), share flagged
     unreliable, and accuracy of the answers not flagged."""
-    from pipeline.serving import imaging
     from pipeline.serving.inference import LocalModel
 
-    model = LocalModel(model_dir)
+    with stored.local_copy(model_dir) as local:
+        model = LocalModel(str(local))
+        return _degradation(model, digits, labels, seed)
+
+
+def _degradation(model, digits: list, labels: np.ndarray, seed: int) -> list[dict[str, Any]]:
+    from pipeline.serving import imaging
+
     rng = np.random.default_rng(seed)
     rows = []
     for condition in CONDITIONS:
@@ -95,9 +101,9 @@ def degradation(model_dir: str, digits: list, labels: np.ndarray, seed: int = 0)
 def _split_count(uri: str, split: str) -> int:
     import tensorflow as tf
 
-    files = tf.io.gfile.glob(os.path.join(features.split_dir(uri, split), "*"))
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    return int(dataset.reduce(0, lambda count, _: count + 1))  # in the graph: no end-of-sequence warning
+    with stored.local_copy(features.split_dir(uri, split)) as local:
+        dataset = tf.data.TFRecordDataset(sorted(map(str, local.glob("*"))), compression_type="GZIP")
+        return int(dataset.reduce(0, lambda count, _: count + 1))  # in the graph: no end-of-sequence warning
 
 
 def measure(home: Home, run_id: str, store) -> dict[str, Any] | None:
@@ -181,9 +187,7 @@ converts pictures.</p>
 
 
 def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    stored.write_atomic(path, text)
 
 
 def _page(served, store, facts: dict[str, Any]) -> None:
@@ -217,7 +221,7 @@ def refresh_labels(served, store) -> list[Path]:
     written = []
     for facts_file in sorted(served.home.reports.glob("*/model-card-*.json")):
         facts = json.loads(facts_file.read_text())
-        if Path(facts["pushed_path"]).parent == served.folder:
+        if str(stored.path(facts["pushed_path"]).parent) == str(served.folder):
             _page(served, store, facts)
             written.append(facts_file.with_suffix(".html"))
     return written

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from components import features, nodes
-from components.anomalies import found_in_run
 from pipeline.home import Home
 from pipeline.metadata import approvals
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.runs import summarize_run
 from pipeline.metadata.store import open_store
+from pipeline.reports.anomalies import found_in_run
 from pipeline.reports.examples import read_examples as _examples
 from pipeline.reports.html_parts import STYLE, gate_verdict, table
+from pipeline.storage import files as stored
 
 SAMPLES = 24  # digits shown per split
 CONFUSION_EXAMPLES = 10000  # eval examples classified for the confusion matrix
@@ -124,7 +125,8 @@ def _statistics_section(summary) -> str:
         if stats_gen and stats_gen.outputs.get("statistics"):
             path = os.path.join(features.split_dir(stats_gen.outputs["statistics"][0].uri, split),
                                 features.STATISTICS_FILE)
-            dataset = tfdv.load_stats_binary(path).datasets[0]
+            with stored.local_copy(path) as local:
+                dataset = tfdv.load_stats_binary(str(local)).datasets[0]
             rows = []
             for feature in dataset.features:
                 kind = feature.WhichOneof("stats")
@@ -179,12 +181,13 @@ def _confusion_for(summary):
     if not (trainer and trainer.outputs.get("model") and examples and examples.outputs.get("examples")):
         return None
     model_dir = os.path.join(trainer.outputs["model"][0].uri, "Format-Serving")
-    if not os.path.isdir(model_dir):
+    if not stored.path(model_dir).is_dir():
         return None
-    serve = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
     _, labels, serialized = _examples(examples.outputs["examples"][0].uri, features.EVAL, CONFUSION_EXAMPLES)
-    predicted = np.concatenate([serve(examples=tf.constant(serialized[i:i + 512]))["digit"].numpy()
-                                for i in range(0, len(serialized), 512)])
+    with stored.local_copy(model_dir) as local:
+        serve = tf.saved_model.load(str(local)).signatures[features.SERVING_SIGNATURE]
+        predicted = np.concatenate([serve(examples=tf.constant(serialized[i:i + 512]))["digit"].numpy()
+                                    for i in range(0, len(serialized), 512)])
     return confusion_matrix(labels, predicted)
 
 
@@ -202,11 +205,10 @@ def _training_section(summary) -> str:
     trainer = summary.components.get(nodes.TRAINER)
     if not (trainer and trainer.outputs.get("model_run")):
         return "<p>No training in this run.</p>"
-    path = os.path.join(trainer.outputs["model_run"][0].uri, features.HISTORY_FILE)
-    if not os.path.exists(path):
+    path = stored.path(trainer.outputs["model_run"][0].uri) / features.HISTORY_FILE
+    if not path.exists():
         return "<p>No training history recorded.</p>"
-    with open(path) as f:
-        return _curves_svg(json.load(f))
+    return _curves_svg(json.loads(path.read_text()))
 
 
 def _tuning_section(summary) -> str:
@@ -254,15 +256,12 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 <h2>Config</h2><pre>{html.escape(config)}</pre>
 </body></html>
 """
-    path = Path(output) if output else home.report_file(run_id)
+    path = stored.path(output) if output else home.report_file(run_id)
     card = _model_card(home, run_id, store, summary, output is None)
     body = body.replace("</body>", f'<h2>Model card</h2>{card}\n</body>', 1)
     if path.is_dir():
         path = path / "index.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(body)
-    os.replace(temporary, path)
+    stored.write_atomic(path, body)
     return path
 
 

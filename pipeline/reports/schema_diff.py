@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.storage import files as stored
+
 
 def load_schema(path: Path):
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    return text_format.Parse(Path(path).read_text(), schema_pb2.Schema())
+    return text_format.Parse(stored.path(path).read_text(), schema_pb2.Schema())
 
 
 def _fields(feature) -> dict:

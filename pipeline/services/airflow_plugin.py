@@ -135,10 +135,10 @@ def create_app():
     from fastapi.responses import HTMLResponse, RedirectResponse
     from starlette.exceptions import HTTPException
 
-    from components.anomalies import found_in_run
     from pipeline.definition.pipeline import NODES
     from pipeline.metadata.lineage import describe_artifact, model_origin
     from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
+    from pipeline.reports.anomalies import found_in_run
     from pipeline.services import airflow_pages as pages
 
     app = FastAPI(title="MNIST pipeline: reports and results", docs_url=None, redoc_url=None, openapi_url=None)

@@ -8,8 +8,11 @@ TFX's fileio: fileio imports TensorFlow (6 s), and the CLI's inspection commands
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -69,6 +72,20 @@ def remove_tree(location: Location) -> None:
         return
     fs, inner = filesystem(location)
     fs.rm(inner, recursive=True)
+
+
+@contextlib.contextmanager
+def local_copy(location: Location) -> Iterator[Path]:
+    """A local path with `location`'s content, for the readers that read local files only
+    (TensorFlow's, TFDV's): `location` itself when local; a stored file or folder fetched to a
+    temporary place, removed after the block."""
+    if not is_remote(location):
+        yield Path(location)
+        return
+    with tempfile.TemporaryDirectory(prefix="mnist-pipeline-download-") as work:
+        local = Path(work) / str(location).rstrip("/").rsplit("/", 1)[-1]
+        download(str(location), local)
+        yield local
 
 
 def upload(local_dir: Path, destination: str) -> None:
