@@ -12,7 +12,7 @@ Both go through the model's `predict_images` signature (raw 0-255 pixels in, the
 graph as training inside), so a local and a served model give the same answers.
 
 When the home's storage is a bucket (`pipeline.storage`), the pushed versions are listed there and
-the one loaded is fetched first to a local temporary folder, once per process (`local_copy`):
+the one loaded is fetched first to a local temporary folder, once per process (`cached_copy`):
 TensorFlow reads no object storage here (pipeline/storage/staging.py says why).
 """
 from __future__ import annotations
@@ -116,10 +116,12 @@ _copies: dict[str, Path] = {}
 _copies_lock = threading.Lock()
 
 
-def local_copy(location: str | Path) -> Path:
+def cached_copy(location: str | Path) -> Path:
     """`location` itself when local; a stored version folder (or one file of it) fetched to a local
     temporary folder, under its own name (Keras reads a `.keras` file by its suffix), the first
-    time this process asks for it. ModelError when the store cannot be read."""
+    time this process asks for it. Unlike `files.local_copy`, whose copy goes with its block, it
+    stays for the process: a model is loaded once and asked many times (the report, a notebook).
+    ModelError when the store cannot be read."""
     if not is_remote(location):
         return Path(location)
     key = str(location).rstrip("/")
@@ -182,7 +184,7 @@ class LocalModel(_Model):
         import tensorflow as tf
 
         self.where = str(model_dir)
-        local = local_copy(model_dir)
+        local = cached_copy(model_dir)
         try:
             loaded = tf.saved_model.load(str(local))
         except (OSError, ValueError) as err:

@@ -114,7 +114,7 @@ def test_predict_answers_from_a_version_in_the_store(stored_home, tmp_path, caps
     assert json.loads(capsys.readouterr().out)["model"] == f"{stored_home.storage}/serving/mnist/5"
 
     # Fetched once per process: the local copy serves the next load, also with the store gone.
-    copy = inference.local_copy(newest)
+    copy = inference.cached_copy(newest)
     assert (copy / "saved_model.pb").is_file() and list((copy / "variables").iterdir())
     assert "://" not in str(copy)
     files.remove_tree(newest)
