@@ -48,8 +48,9 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
     from tfx.orchestration import metadata
     from tfx.orchestration.local import runner_utils
     from tfx.orchestration.portable import runtime_parameter_utils
-    from tfx.proto.orchestration import pipeline_pb2
+    from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
+    from pipeline.orchestration import beam_runner
     from pipeline.storage import staging, tfx_fileio
 
     tfx_fileio.register()
@@ -73,6 +74,7 @@ def run_node(ir_bytes: bytes, node_id: str, run_id: str) -> None:
             pipeline_runtime_spec=ir.runtime_spec,
             executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
+            custom_executor_operators={executable_spec_pb2.BeamExecutableSpec: beam_runner.ExplicitRunnerOperator},
         ).launch()
         state = _state(connection_config, execution.execution_id) if execution and execution.execution_id else None
         if state == "CACHED":

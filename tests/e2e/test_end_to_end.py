@@ -59,6 +59,15 @@ def test_run_succeeds_and_reports_what_it_did(first_run):
     assert "pushed:" in first_run.stdout
 
 
+def test_no_component_tries_to_download_anything(home_for_module, first_run):
+    """Beam runs on the runner chosen for it (pipeline/orchestration/beam_runner.py): no Prism
+    runner set up, and no binary fetched from the internet, in any task."""
+    [log] = [line.split("full log:", 1)[1].strip() for line in first_run.stdout.splitlines() if "full log:" in line]
+    text = Path(log).read_text()
+    assert "StatisticsGen" in text and "Transform" in text and "Evaluator" in text
+    assert [line for line in text.splitlines() if re.search(r"(?i)prism|downloading|https?://(?!127\.0\.0\.1)", line)] == []
+
+
 def test_the_same_commit_config_and_data_train_the_same_model(home_for_module, first_run, tmp_path):
     """Reproducibility: another home, the same config and data, gives bit-identical weights
     (the Trainer trains under TensorFlow's op determinism), hence the same accuracy."""
