@@ -39,8 +39,8 @@ SERVING_BASE_PATH_ENV = "MNIST_PIPELINE_SERVING_BASE_PATH"
 SERVING_POLL_ENV = "MNIST_PIPELINE_SERVING_POLL_SECONDS"
 
 
-# No options: Beam's defaults, the direct runner in this process with one worker, measured
-# fastest for MNIST on one machine (README, "Benchmark"). Empty on purpose: given any option,
+# No options: Beam's FnApiRunner in the task's process with one worker (pipeline/orchestration/
+# beam_runner.py), measured fastest for MNIST on one machine (docs/benchmark.md). Empty on purpose: given any option,
 # TFX's Beam executors package TFX itself as an sdist for remote workers, about 3 s each time.
 DEFAULT_BEAM_ARGS: tuple[str, ...] = ()
 
@@ -107,7 +107,7 @@ class PipelineConfig:
     # Apache Beam's pipeline options for the data-heavy components (ImportExampleGen's fallback,
     # StatisticsGen, Transform, Evaluator), as on a command line: e.g. "--runner=FlinkRunner
     # --flink_master=HOST:8081 --environment_type=LOOPBACK". Empty: DEFAULT_BEAM_ARGS, Beam's
-    # direct runner in this process, which measured fastest on one machine.
+    # FnApiRunner in the task's process, which measured fastest on one machine.
     beam_args: str = ""
 
     # When the DAG runs by itself (pipeline/orchestration/airflow_dag.py): "" = whenever a span
