@@ -1,4 +1,4 @@
-"""Serving on a home whose storage is a bucket of a real S3 server (SeaweedFS, conftest.py): the
+"""Serving on a home whose storage is a bucket of a real S3 server (SeaweedFS, `stored_home`): the
 version folders and TF Serving's models config in the bucket, the locks local, the stored URI as
 the base_path; `predict` and the extractor answering from a version in the store; the plugin's
 report and model card pages read from it."""
@@ -157,7 +157,7 @@ def _plugin_client():
 
 
 def test_the_plugin_serves_a_stored_report_and_model_card(stored_home):
-    """(pipeline/services/airflow_plugin.py, here for the S3 server of this folder's conftest.py.)"""
+    """(pipeline/services/airflow_plugin.py, here for this folder's `stored_home`.)"""
     from pipeline.services import airflow_plugin
 
     report, card = stored_home.report_file(RUN), stored_home.model_card(RUN, 1796348467)
