@@ -28,6 +28,7 @@ TESTS = Path(__file__).resolve().parent
 # start first and the short files fill in beside them. tests/unit/test_suite_layout.py checks
 # that each one exists.
 SLOWEST_FILES = ["e2e/test_end_to_end.py", "e2e/test_data_events_and_approval.py", "e2e/test_spans.py",
+                 "e2e/test_object_storage.py",
                  "e2e/test_validation_gates.py",
                  "e2e/test_services.py", "e2e/test_deploy_image.py", "e2e/test_tuning_and_reuse.py",
                  "e2e/test_web_ui.py", "e2e/test_predict.py", "e2e/test_deploy_airflow.py",

@@ -103,8 +103,12 @@ def upload(local_dir: Path, destination: str) -> None:
         fs.put_file(str(local_dir), inner)
         return
     files = [p for p in sorted(local_dir.rglob("*")) if p.is_file()]
-    if files:
-        fs.put([str(p) for p in files], [f"{inner}/{p.relative_to(local_dir).as_posix()}" for p in files])
+    if not files:
+        # An empty folder stays one (an empty output artifact must exist for TFX's cache): the
+        # folder marker S3 consoles make, a zero-byte object named with a trailing slash.
+        fs.pipe_file(inner.rstrip("/") + "/", b"")
+        return
+    fs.put([str(p) for p in files], [f"{inner}/{p.relative_to(local_dir).as_posix()}" for p in files])
 
 
 def download(source: str, local: Path) -> None:

@@ -79,10 +79,11 @@ def test_show_lineage_and_the_report_read_the_stored_artifacts(object_store, sto
     home, env, url = stored
     shown = cli(home, "show", env=env, check=True)
     assert "ImportExampleGen" in shown.stdout and url in shown.stdout
-    lineage = cli(home, "lineage", env=env, check=True)
-    assert "span 1" in lineage.stdout or "span" in lineage.stdout
     store = open_store(home)
     run_id = latest_run_id(store)
+    pushed = summarize_run(home, run_id, store).pushed_path
+    lineage = cli(home, "lineage", pushed, env=env, check=True)
+    assert f"{url}/pipelines/mnist/ImportExampleGen/examples/" in lineage.stdout
     [report] = [line.split("report:", 1)[1].strip() for line in first_run.stdout.splitlines() if "report:" in line]
     assert report.startswith(f"{url}/reports/")
     page = _bucket(object_store).cat_file(report[len("s3://"):]).decode()

@@ -33,6 +33,9 @@ def test_a_folder_goes_up_and_comes_back_the_same(prefix, tmp_path):
         assert _tree(local) == {"b/deep.bin": bytes(range(256)) * 1000}
     with files.local_copy(f"{prefix}/tree/top.txt") as local:
         assert local.read_text() == "top"
+    (source / "empty").mkdir()
+    files.upload(source / "empty", f"{prefix}/tree/empty")  # an empty output artifact: it exists
+    assert files.path(f"{prefix}/tree/empty").is_dir()
     files.remove_tree(f"{prefix}/tree")
     assert files.objects(f"{prefix}/tree") == []
 
