@@ -18,6 +18,22 @@ def _served():
     return Served(home, config), open_store(home, config)
 
 
+def _on_the_store(command, writes: bool = False):
+    """`command`, with a stored home's refusals each in one line: a change (which writes the models
+    config) refused before anything changes when the store cannot be written (`preflight`)."""
+    def run(args) -> int:
+        from pipeline.serving.inference import reading_store
+        from pipeline.storage import preflight
+
+        home = Home.from_env()
+        if writes:
+            preflight.check(home.storage)
+        with reading_store(home.storage):
+            return command(args)
+
+    return run
+
+
 def cmd_status(args) -> int:
     from pipeline.serving import registry
 
@@ -105,16 +121,16 @@ def add_commands(commands) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output, with the whole label history")
     status.add_argument("--history", type=int, default=10, metavar="N",
                         help="label changes shown, newest last (default: 10)")
-    status.set_defaults(func=cmd_status)
+    status.set_defaults(func=_on_the_store(cmd_status))
 
     promote = actions.add_parser("promote", help="make a pushed, blessed version stable")
     promote.add_argument("version", type=int, metavar="VERSION", help="a version in serving/<pipeline_name>/")
-    promote.set_defaults(func=cmd_promote)
+    promote.set_defaults(func=_on_the_store(cmd_promote, writes=True))
 
     rollback = actions.add_parser("rollback", help="stable goes back to the version stable before it")
-    rollback.set_defaults(func=cmd_rollback)
+    rollback.set_defaults(func=_on_the_store(cmd_rollback, writes=True))
 
     prune = actions.add_parser("prune", help="remove versions that carry no label, oldest first")
     prune.add_argument("--keep", type=int, required=True, metavar="N",
                        help="keep the newest N versions without a label (labelled ones are always kept)")
-    prune.set_defaults(func=cmd_prune)
+    prune.set_defaults(func=_on_the_store(cmd_prune, writes=True))

@@ -26,7 +26,7 @@ from components import features
 from components.preprocessing import MnistPixels
 from pipeline.config import PipelineConfig, load_config
 from pipeline.home import Home
-from pipeline.serving.inference import ModelError, cached_copy, latest_model_dir
+from pipeline.serving.inference import ModelError, cached_copy, latest_model_dir, reading_store
 
 FEATURE_EXTRACTOR_FILE = Path(features.FEATURE_EXTRACTOR_FILE)
 
@@ -35,7 +35,11 @@ def extractor_file(version: int | str | None = None, home: Home | None = None,
                    config: PipelineConfig | None = None) -> Path:
     """The extractor file of a pushed version (default: the latest) of the config's pipeline."""
     home = home or Home.from_env()
-    config = config or load_config(home=home)
+    with reading_store(home.storage):
+        return _extractor_file(version, home, config or load_config(home=home))
+
+
+def _extractor_file(version: int | str | None, home: Home, config: PipelineConfig) -> Path:
     folder = home.serving_dir(config)
     model_dir = latest_model_dir(home, config.pipeline_name) if version is None else folder / str(version)
     if not (model_dir / "saved_model.pb").is_file():
@@ -57,8 +61,11 @@ def load_feature_extractor(version: int | str | None = None, home: Home | None =
     # model built on it, is then several times faster.
     import components.model  # noqa: F401
 
+    home = home or Home.from_env()
     path = extractor_file(version, home, config)
-    extractor = tf.keras.models.load_model(str(cached_copy(path)), compile=False)
+    with reading_store(home.storage):
+        local = cached_copy(path)
+    extractor = tf.keras.models.load_model(str(local), compile=False)
     extractor.trainable = trainable
     model = with_pixel_input(extractor, training=False, name=f"feature_extractor_{path.parent.parent.name}")
     model.version, model.path = path.parent.parent.name, str(path)

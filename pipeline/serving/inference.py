@@ -18,6 +18,7 @@ TensorFlow reads no object storage here (pipeline/storage/staging.py says why).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -37,7 +38,7 @@ from pipeline.config import PipelineConfig, load_config
 from pipeline.home import Home
 from pipeline.serving import imaging
 from pipeline.storage import files
-from pipeline.storage.settings import is_remote
+from pipeline.storage.settings import STORAGE_ENV, bucket_of, endpoint, is_remote
 
 BATCH = 256
 # Below this probability for its digit, an answer is flagged unreliable: on MNIST's own test digits
@@ -121,7 +122,7 @@ def cached_copy(location: str | Path) -> Path:
     temporary folder, under its own name (Keras reads a `.keras` file by its suffix), the first
     time this process asks for it. Unlike `files.local_copy`, whose copy goes with its block, it
     stays for the process: a model is loaded once and asked many times (the report, a notebook).
-    ModelError when the store cannot be read."""
+    The store's refusals are for the caller to word (`reading_store`)."""
     if not is_remote(location):
         return Path(location)
     key = str(location).rstrip("/")
@@ -131,7 +132,7 @@ def cached_copy(location: str | Path) -> Path:
             target = work / key.rsplit("/", 1)[-1]
             try:
                 files.download(key, target)
-            except OSError as err:  # s3fs's errors: missing objects, refused credentials, no endpoint
+            except FileNotFoundError as err:  # removed while it was fetched (a prune)
                 shutil.rmtree(work, ignore_errors=True)
                 raise ModelError(f"cannot fetch {key} from the store: {err}") from None
             except BaseException:
@@ -140,6 +141,55 @@ def cached_copy(location: str | Path) -> Path:
             atexit.register(shutil.rmtree, work, ignore_errors=True)
             _copies[key] = target
         return _copies[key]
+
+
+@contextlib.contextmanager
+def reading_store(storage: str):
+    """The store's refusals while serving reads it (`storage`, s3://BUCKET/PREFIX, or "" for the
+    home's folder), each as one line saying what to fix (ModelError): refused credentials, none,
+    an endpoint that does not answer. Reads only: no probe is written (`preflight` writes one)."""
+    if not storage:
+        yield
+        return
+    import botocore.exceptions
+
+    try:
+        _bucket_answers(storage)
+        yield
+    except PermissionError as err:
+        raise ModelError(f"storage {storage}: {endpoint()} refused the credentials ({_first_line(err)}): check "
+                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise ModelError(f"storage {storage}: no credentials for {endpoint()}: set AWS_ACCESS_KEY_ID and "
+                         "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)") from None
+    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError) as err:
+        raise ModelError(f"storage {storage}: cannot reach the S3 API at {endpoint()} ({_first_line(err)}): "
+                         "check AWS_ENDPOINT_URL and that the server runs") from None
+
+
+# One attempt, a few seconds: an endpoint that does not answer is said at once, not after retries.
+_PROBE_CLIENT = {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_attempts": 1}}
+
+
+def _bucket_answers(storage: str) -> None:
+    """Ask for the bucket once (HEAD, nothing written): its refusals are reading_store's to word."""
+    if not storage.startswith("s3://"):
+        return  # gs:// says what is wrong at its first read
+    import s3fs
+
+    bucket = bucket_of(storage)
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, config_kwargs=_PROBE_CLIENT)
+    try:
+        fs.call_s3("head_bucket", Bucket=bucket)
+    except FileNotFoundError:
+        raise ModelError(f"storage {storage}: bucket {bucket!r} does not exist at {endpoint()}: point "
+                         f"${STORAGE_ENV} (or storage in config.yaml) at the bucket the models were pushed "
+                         "to") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 class _Model:
@@ -309,6 +359,12 @@ def load_model(home: Home | None = None, server: str | None = None, model_name: 
     the given `version`, or the version `label` names, of the) model pushed under the home folder.
     The model's name defaults to the home's pipeline name, for both (`served_name`)."""
     home = home or Home.from_env()
+    with reading_store(home.storage):
+        return _load_model(home, server, model_name, version, form, label)
+
+
+def _load_model(home: Home, server: str | None, model_name: str | None, version: int | None, form: str,
+                label: str | None) -> _Model:
     model_name = model_name or served_name(home)
     if version is not None and label:
         raise ValueError("give --version or --label, not both")

@@ -1,4 +1,4 @@
-"""Serving on a home whose storage is a bucket of a real S3 server (SeaweedFS, conftest.py): the
+"""Serving on a home whose storage is a bucket of a real S3 server (SeaweedFS, `stored_home`): the
 version folders and TF Serving's models config in the bucket, the locks local, the stored URI as
 the base_path; `predict` and the extractor answering from a version in the store; the plugin's
 report and model card pages read from it."""
@@ -15,6 +15,7 @@ from pipeline.metadata.store import connection_config
 from pipeline.orchestration.airflow_dag import DAG_ID
 from pipeline.serving import inference, models_config, registry
 from pipeline.storage import files
+from pipeline.storage.settings import STORAGE_ENV
 from tests.support.plugin_pages import RUN, report_url
 from tests.support.pushes import push
 
@@ -157,7 +158,7 @@ def _plugin_client():
 
 
 def test_the_plugin_serves_a_stored_report_and_model_card(stored_home):
-    """(pipeline/services/airflow_plugin.py, here for the S3 server of this folder's conftest.py.)"""
+    """(pipeline/services/airflow_plugin.py, here for this folder's `stored_home`.)"""
     from pipeline.services import airflow_plugin
 
     report, card = stored_home.report_file(RUN), stored_home.model_card(RUN, 1796348467)
@@ -178,3 +179,25 @@ def test_the_plugin_serves_a_stored_report_and_model_card(stored_home):
     airflow_plugin._write_report(stored_home, RUN)  # written already: nothing to do, under a local lock
     assert (stored_home.root / airflow_plugin.REPORTS_LOCK).is_file()
     _nothing_local_but_the_homes_own(stored_home)
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("AWS_SECRET_ACCESS_KEY", "wrong", "refused the credentials"),
+    ("AWS_ENDPOINT_URL", "http://127.0.0.1:1", "cannot reach the S3 API at http://127.0.0.1:1"),
+    (STORAGE_ENV, "s3://no-such-bucket-here/x", "bucket 'no-such-bucket-here' does not exist"),
+])
+def test_a_store_that_refuses_is_one_line_for_predict_and_serving(stored_home, tmp_path, monkeypatch, capsys,
+                                                                  variable, value, message):
+    import s3fs
+
+    digits = tmp_path / "digits.npy"
+    np.save(digits, np.zeros((28, 28)))
+    metadata_store.MetadataStore(connection_config(stored_home))  # so that serving gets to the store
+    monkeypatch.setenv(variable, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    for command in (["predict", str(digits)], ["serving", "status"], ["serving", "prune", "--keep", "0"]):
+        capsys.readouterr()
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        storage = value if variable == STORAGE_ENV else stored_home.storage
+        assert message in err and f"storage {storage}" in err and err.count("\n") == 1, err
