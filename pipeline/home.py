@@ -98,6 +98,22 @@ class Home:
         return self.root / "run.lock"
 
     @property
+    def serving_lock(self) -> Path:
+        """The lock every change of TF Serving's models config takes (`pipeline.serving.registry`):
+        a local file, also when the config is stored."""
+        return self.root / "serving.lock"
+
+    @property
+    def reports_lock(self) -> Path:
+        """The lock the Airflow plugin takes while it writes a missing report (a local file)."""
+        return self.root / "reports.lock"
+
+    @property
+    def object_store(self) -> Path:
+        """`mnist-pipeline storage up`'s SeaweedFS server: its data, log, keys and state."""
+        return self.root / "object-store"
+
+    @property
     def staged_schemas(self) -> Path:
         return self.store / "schema"
 

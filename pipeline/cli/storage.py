@@ -6,8 +6,8 @@ import shlex
 from pathlib import Path
 
 from pipeline.services import object_store
+from pipeline.storage.settings import STORAGE_ENV
 
-STORAGE_ENV = "MNIST_PIPELINE_STORAGE"
 PREFIX = "pipeline"
 
 

@@ -40,9 +40,6 @@ VALIDATORS = (nodes.EXAMPLE_VALIDATOR, nodes.DATA_GATE)
 # Inline styles and embedded (data:) images, nothing else; framed only by Airflow's own pages.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 REPORT_TIMEOUT = 600  # seconds to write a missing report (the full eval split is classified)
-# Taken while a missing report is written: a local file of the home's folder (an flock), also when
-# the reports themselves are stored.
-REPORTS_LOCK = "reports.lock"
 
 
 class PageError(Exception):
@@ -96,7 +93,7 @@ def _write_report(home: Home, run_id: str) -> None:
     server. One at a time, whichever API server worker asks, and not again once written."""
 
     home.root.mkdir(parents=True, exist_ok=True)
-    with open(home.root / REPORTS_LOCK, "w") as lock:
+    with open(home.reports_lock, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if home.report_file(run_id).is_file():
             return

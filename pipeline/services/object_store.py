@@ -194,7 +194,7 @@ class Server:
 # --- The embedded demo's server: `mnist-pipeline storage up | status | down` ---------------------
 
 def default_folder() -> Path:
-    return Home.from_env().root / "object-store"
+    return Home.from_env().object_store
 
 
 def _keys_file(folder: Path) -> Path:

@@ -8,7 +8,7 @@ before the change is recorded, under a lock so two changes never interleave.
 
 The version folders and the models config lie under the home's `serving_root`: its own folder, or
 the bucket its `storage` names (`pipeline.storage`), reached through the file layer either way. The
-lock is a local file of the home's own folder (`SERVING_LOCK`), so it serialises this machine's
+lock is a local file of the home's own folder (`Home.serving_lock`), so it serialises this machine's
 changes whether the files are local or stored.
 """
 from __future__ import annotations
@@ -31,7 +31,6 @@ from pipeline.storage import files
 from pipeline.storage.settings import is_remote
 
 # The lock every change takes, in the home's own folder (never in the store: it is an flock).
-SERVING_LOCK = "serving.lock"
 
 
 def command_line() -> str:
@@ -113,7 +112,7 @@ class Served:
     @property
     def lock_file(self) -> Path:
         """A local file, also when the models config is stored: `open` and flock need one."""
-        return self.home.root / SERVING_LOCK
+        return self.home.serving_lock
 
     @contextlib.contextmanager
     def locked(self):

@@ -177,7 +177,7 @@ def test_the_plugin_serves_a_stored_report_and_model_card(stored_home):
     response = client.get(f"/dags/{DAG_ID}/runs/%2E%2E/report")  # reports/../index.html
     assert response.status_code == 404 and "No such run" in response.text
     airflow_plugin._write_report(stored_home, RUN)  # written already: nothing to do, under a local lock
-    assert (stored_home.root / airflow_plugin.REPORTS_LOCK).is_file()
+    assert stored_home.reports_lock.is_file()
     _nothing_local_but_the_homes_own(stored_home)
 
 
