@@ -37,8 +37,8 @@ from components.features import IMAGES_SIGNATURE
 from pipeline.config import PipelineConfig, load_config
 from pipeline.home import Home
 from pipeline.serving import imaging
-from pipeline.storage import files
-from pipeline.storage.settings import STORAGE_ENV, bucket_of, endpoint, is_remote
+from pipeline.storage import files, preflight
+from pipeline.storage.settings import is_remote
 
 BATCH = 256
 # Below this probability for its digit, an answer is flagged unreliable: on MNIST's own test digits
@@ -146,50 +146,17 @@ def cached_copy(location: str | Path) -> Path:
 @contextlib.contextmanager
 def reading_store(storage: str):
     """The store's refusals while serving reads it (`storage`, s3://BUCKET/PREFIX, or "" for the
-    home's folder), each as one line saying what to fix (ModelError): refused credentials, none,
-    an endpoint that does not answer. Reads only: no probe is written (`preflight` writes one)."""
-    if not storage:
-        yield
-        return
-    import botocore.exceptions
-
+    home's folder), each as one line saying what to fix (`pipeline.storage.preflight`): a missing
+    bucket, refused credentials, none, an endpoint that does not answer. The bucket is asked for
+    first; nothing is written."""
+    preflight.check(storage, write=False)
     try:
-        _bucket_answers(storage)
         yield
-    except PermissionError as err:
-        raise ModelError(f"storage {storage}: {endpoint()} refused the credentials ({_first_line(err)}): check "
-                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)") from None
-    except botocore.exceptions.NoCredentialsError:
-        raise ModelError(f"storage {storage}: no credentials for {endpoint()}: set AWS_ACCESS_KEY_ID and "
-                         "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)") from None
-    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
-            botocore.exceptions.ReadTimeoutError) as err:
-        raise ModelError(f"storage {storage}: cannot reach the S3 API at {endpoint()} ({_first_line(err)}): "
-                         "check AWS_ENDPOINT_URL and that the server runs") from None
-
-
-# One attempt, a few seconds: an endpoint that does not answer is said at once, not after retries.
-_PROBE_CLIENT = {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_attempts": 1}}
-
-
-def _bucket_answers(storage: str) -> None:
-    """Ask for the bucket once (HEAD, nothing written): its refusals are reading_store's to word."""
-    if not storage.startswith("s3://"):
-        return  # gs:// says what is wrong at its first read
-    import s3fs
-
-    bucket = bucket_of(storage)
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, config_kwargs=_PROBE_CLIENT)
-    try:
-        fs.call_s3("head_bucket", Bucket=bucket)
-    except FileNotFoundError:
-        raise ModelError(f"storage {storage}: bucket {bucket!r} does not exist at {endpoint()}: point "
-                         f"${STORAGE_ENV} (or storage in config.yaml) at the bucket the models were pushed "
-                         "to") from None
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+    except Exception as err:
+        message = preflight.refusal(storage, err) if storage else None
+        if message is None:
+            raise
+        raise ModelError(message) from None
 
 
 class _Model:

@@ -1,9 +1,10 @@
-"""Refusing a run whose storage cannot hold it, before anything is written.
+"""Refusing storage that cannot serve a command, before anything is read or written.
 
-The bucket is asked for, then one probe object is written under the storage's prefix and
-removed: that proves the endpoint answers, the credentials are accepted, the bucket exists and
-can be written. Each failure is one
-line saying what to fix (a ConfigError: the CLI exits 2).
+`check` asks for the bucket, then (for the commands that write: run, resume, data, the serving
+label changes) writes and removes one probe object under the storage's prefix: that proves the
+endpoint answers, the credentials are accepted, the bucket exists and can be written. `refusal`
+words the store's refusals met later, while reading. Each is one line saying what to fix (a
+ConfigError: the CLI exits 2).
 """
 from __future__ import annotations
 
@@ -13,40 +14,56 @@ from pipeline.errors import ConfigError
 from pipeline.storage import settings
 
 # One attempt, a few seconds: an unreachable endpoint is refused at once, not after retries.
-_PROBE_CLIENT = {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_attempts": 1}}
+PROBE_CLIENT = {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_attempts": 1}}
 
 
-def check(storage: str) -> None:
-    """Refuse (ConfigError) when `storage` (s3://BUCKET/PREFIX) cannot be written; "" passes."""
+def check(storage: str, write: bool = True) -> None:
+    """Refuse (ConfigError) when `storage` (s3://BUCKET/PREFIX) cannot be read, or with `write`
+    written; "" (the home's folder) passes."""
     if not storage:
-        return  # the home's folder
+        return
     if storage.startswith("gs://"):
         _check_gcs(storage)
         return
-    import botocore.exceptions
     import s3fs
 
-    bucket, endpoint = settings.bucket_of(storage), settings.endpoint()
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, config_kwargs=_PROBE_CLIENT)
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, config_kwargs=PROBE_CLIENT)
     probe = f"{storage[len('s3://'):]}/.write-check-{uuid.uuid4().hex[:12]}"
     try:
         # Some servers (SeaweedFS) create a missing bucket on a first write: ask for it first.
-        fs.call_s3("head_bucket", Bucket=bucket)
-        fs.pipe_file(probe, b"")
-        fs.rm_file(probe)
+        fs.call_s3("head_bucket", Bucket=settings.bucket_of(storage))
+        if write:
+            fs.pipe_file(probe, b"")
+            fs.rm_file(probe)
     except FileNotFoundError:
-        raise ConfigError(f"storage {storage}: bucket {bucket!r} does not exist at {endpoint}: create it, or point "
-                          f"${settings.STORAGE_ENV} (or storage in config.yaml) at one that does") from None
-    except PermissionError as err:
-        raise ConfigError(f"storage {storage}: {endpoint} refused the credentials ({_first_line(err)}): check "
-                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)") from None
-    except botocore.exceptions.NoCredentialsError:
-        raise ConfigError(f"storage {storage}: no credentials for {endpoint}: set AWS_ACCESS_KEY_ID and "
-                          "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)") from None
-    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
-            botocore.exceptions.ReadTimeoutError, OSError) as err:
-        raise ConfigError(f"storage {storage}: cannot reach the S3 API at {endpoint} ({_first_line(err)}): check "
-                          "AWS_ENDPOINT_URL and that the server runs") from None
+        raise ConfigError(f"storage {storage}: bucket {settings.bucket_of(storage)!r} does not exist at "
+                          f"{settings.endpoint()}: create it, or point ${settings.STORAGE_ENV} (or storage in "
+                          "config.yaml) at one that does") from None
+    except Exception as err:
+        message = refusal(storage, err)
+        if message is None:
+            raise
+        raise ConfigError(message) from None
+
+
+def refusal(storage: str, err: BaseException) -> str | None:
+    """The one line that says what to fix when the store refused a request with `err` (its
+    credentials, or an endpoint that does not answer); None when `err` is no such refusal (a
+    missing object is the caller's to word)."""
+    import botocore.exceptions
+
+    endpoint = settings.endpoint()
+    if isinstance(err, PermissionError):
+        return (f"storage {storage}: {endpoint} refused the credentials ({_first_line(err)}): check "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")
+    if isinstance(err, botocore.exceptions.NoCredentialsError):
+        return (f"storage {storage}: no credentials for {endpoint}: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")
+    if isinstance(err, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+                        botocore.exceptions.ReadTimeoutError)) or type(err) is OSError:
+        return (f"storage {storage}: cannot reach the S3 API at {endpoint} ({_first_line(err)}): check "
+                "AWS_ENDPOINT_URL and that the server runs")
+    return None
 
 
 def _check_gcs(storage: str) -> None:
