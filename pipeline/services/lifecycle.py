@@ -245,7 +245,8 @@ def worker(home: Home, name: str | None = None, timeout: float = WORKER_READY_TI
     home.services_state.write_text(json.dumps(state, indent=2))
     try:
         deadline = time.monotonic() + timeout
-        while not re.search(r"celery@\S+ ready", log.read_text(errors="replace") if log.is_file() else ""):
+        ready = re.compile(rf"{re.escape(state['queue'])}-{re.escape(name)}@\S+ ready")
+        while not ready.search(log.read_text(errors="replace") if log.is_file() else ""):
             _check_alive(home, state)
             if time.monotonic() > deadline:
                 raise ServiceError(f"the worker was not ready after {timeout:.0f} s; its log: {log}")
@@ -408,8 +409,8 @@ def running_api(home: Home) -> tuple[Api, dict[str, Any]] | None:
 # --- What `up` and `status` print -------------------------------------------------------------
 
 def describe_up(state: dict[str, Any]) -> str:
-    lines = [f"Airflow is up for {state['home']} ({state['profile']} profile, {state['executor']}, "
-             f"{state['workers']} task(s) at once)",
+    at_once = f"{state['workers']} task(s) at once" if state["workers"] else "no worker here: tasks run on other hosts"
+    lines = [f"Airflow is up for {state['home']} ({state['profile']} profile, {state['executor']}, {at_once})",
              f"  web UI:    {state['url']}"]
     if state.get("admin_password"):
         lines.append(f"  login:     {logins.ADMIN_USER} / {state['admin_password']}   (shown only now: keep it)")

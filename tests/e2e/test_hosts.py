@@ -54,8 +54,9 @@ def _seaweedfs(folder: Path, address: str, access_key: str, secret_key: str):
     """`weed server -s3` bound to `address`; (the process, its S3 endpoint)."""
     (folder / "data").mkdir(parents=True)
     config = folder / "identities.json"
-    config.write_text(json.dumps({"identities": [{"name": "admin", "credentials": [
-        {"accessKey": access_key, "secretKey": secret_key}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    identity = {"name": "admin", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+    config.write_text(json.dumps({"identities": [identity]}))
     ports = {}
     for name in ("s3.port", "master.port", "volume.port", "filer.port"):
         port = _free_pair(address)
