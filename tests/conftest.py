@@ -28,7 +28,8 @@ TESTS = Path(__file__).resolve().parent
 # that each one exists.
 SLOWEST_FILES = ["e2e/test_end_to_end.py", "e2e/test_data_events_and_approval.py", "e2e/test_spans.py",
                  "e2e/test_validation_gates.py",
-                 "e2e/test_services.py", "e2e/test_hosts.py", "e2e/test_deploy_image.py", "e2e/test_tuning_and_reuse.py",
+                 "e2e/test_services.py", "e2e/test_hosts.py", "e2e/test_deploy_image.py",
+                 "e2e/test_tuning_and_reuse.py",
                  "e2e/test_web_ui.py", "e2e/test_predict.py", "e2e/test_deploy_airflow.py",
                  "e2e/test_readme_commands.py", "e2e/test_airflow_api_server.py", "e2e/test_mysql_store.py",
                  "e2e/test_deploy_serving.py",
