@@ -1,8 +1,10 @@
 """Airflow 3 as a team runs it: `mnist-pipeline airflow up/down/status` for one home.
 
-`up` starts the API server (the web UI and REST API, on 127.0.0.1), the scheduler, the DAG
-processor and, for the CeleryExecutor, N Celery workers, each detached with a pid file and a log
-in <home>/airflow/services/. No triggerer: no task of this DAG defers, and the approval step
+`up` starts the API server (the web UI and REST API, on 127.0.0.1 or `--host`), the scheduler, the
+DAG processor and, for the CeleryExecutor, N Celery workers (0: all on other hosts), each detached
+with a pid file and a log in <home>/airflow/services/. `worker` starts one Celery worker for a
+home on another host, joining that Airflow (docs/airflow.md, "Workers on other hosts").
+No triggerer: no task of this DAG defers, and the approval step
 (pipeline/orchestration/approval.py) waits in Airflow 3.3's `awaiting_input` state, which the API
 server (an answer) and the scheduler (the time limit) resume without one. No log server either:
 every process shares <home>/airflow/logs, where the API server reads the task logs, so no port is
@@ -103,6 +105,9 @@ def _check_before_start(home: Home, executor: str, workers: int, port: int, prof
     if not profile.database and workers > 1:
         raise ServiceError(f"the embedded profile (SQLite) runs one task at a time; for {workers} at once set "
                            f"${AIRFLOW_DB_ENV}=postgresql://USER@HOST:PORT/DATABASE (the production profile)")
+    if executor == "celery" and (workers == 0 or host != LOOPBACK) and not os.environ.get(SECRET_KEY_ENV):
+        raise ServiceError(f"workers on other hosts serve their task logs to this API server, signed with a key every "
+                           f"host shares: set ${SECRET_KEY_ENV} (the same on every host, in the environment only)")
     _refuse_if_up(home)
     if not processes.port_free(port, host):
         if host != LOOPBACK and processes.port_free(0, host) is False:

@@ -142,6 +142,8 @@ def cluster(tmp_path_factory):
             weed.wait(timeout=30)
             weed_log.close()
     assert namespaces_of_this_test(tag) == []
+    for name in ("scheduler", *WORKERS):
+        assert processes.home_processes(Home(root / name)) == [], name
 
 
 def _worker_home(cluster, name: str) -> Home:

@@ -36,3 +36,11 @@ def test_no_local_worker_is_for_celery_only(home, capsys, monkeypatch):
     monkeypatch.delenv("MNIST_PIPELINE_AIRFLOW_DB", raising=False)
     up = run_main(capsys, "airflow", "up", "--executor", "local", "--workers", "0")
     assert up.returncode == 2 and "0 only with --executor celery" in up.stdout + up.stderr
+
+
+def test_workers_on_other_hosts_need_the_shared_secret_key_on_the_scheduler_host(home, capsys, monkeypatch):
+    monkeypatch.setenv("MNIST_PIPELINE_AIRFLOW_DB", "postgresql://airflow@127.0.0.1:1/never_reached")
+    monkeypatch.delenv("AIRFLOW__API__SECRET_KEY", raising=False)
+    up = run_main(capsys, "airflow", "up", "--executor", "celery", "--workers", "0")
+    assert up.returncode == 2 and "$AIRFLOW__API__SECRET_KEY" in up.stdout + up.stderr
+    assert not home.services_state.exists()
