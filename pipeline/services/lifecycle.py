@@ -6,11 +6,12 @@ with a pid file and a log in <home>/airflow/services/. `worker` starts one Celer
 home on another host, joining that Airflow (docs/airflow.md, "Workers on other hosts").
 No triggerer: no task of this DAG defers, and the approval step
 (pipeline/orchestration/approval.py) waits in Airflow 3.3's `awaiting_input` state, which the API
-server (an answer) and the scheduler (the time limit) resume without one. No log server either:
+server (an answer) and the scheduler (the time limit) resume without one. No local log server:
 every process shares <home>/airflow/logs, where the API server reads the task logs, so no port is
-opened but the API server's. Spans written while Airflow was down get their data set events
-once it is up (`pipeline.services.data_events`). `mnist-pipeline run` then triggers DAG runs through the REST API
-(`pipeline.services.airflow_api`) and follows them. Without `up`, `run` runs the DAG in-process.
+opened but the API server's (a worker on another host serves its own logs). Spans written while
+Airflow was down get their data set events once it is up (`pipeline.services.data_events`).
+`mnist-pipeline run` then triggers DAG runs through the REST API (`pipeline.services.airflow_api`)
+and follows them. Without `up`, `run` runs the DAG in-process.
 """
 from __future__ import annotations
 
