@@ -40,7 +40,8 @@ GOALS = {"overhead_ratio": "<= 1.3", "pipeline_vs_peer": "<= 0.8", "accuracy_med
          "reproducibility_difference": "<= 0.0005", "rerun_seconds": "<= 10", "resume_ratio": "<= 1.1",
          "dag_parse_seconds": "< 2", "dag_parse_peak_mb": "< 300", "serving_vs_keras_batch256": ">= 0.8",
          "task_overhead_seconds": "<= 3", "cached_scheduler_run_seconds": "<= 30",
-         "scheduler_vs_in_process": "<= 1.1", "not_training_task_peak_mb": "<= 500"}
+         "scheduler_vs_in_process": "<= 1.1", "not_training_task_peak_mb": "<= 500",
+         "s3_vs_local": "<= 1.25"}
 
 
 def measured(command: list[str], env: dict | None = None, log: Path | None = None) -> dict:
@@ -141,9 +142,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a slice, one epoch, no peer")
     parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
-    parser.add_argument("--only", choices=["dag-parse", "scheduler"],
-                        help="only this: the DAG parse, or the scheduler path (with the in-process runs it "
-                             "is compared with)")
+    parser.add_argument("--only", choices=["dag-parse", "scheduler", "storage"],
+                        help="only this: the DAG parse, the scheduler path (with the in-process runs it "
+                             "is compared with), or the quick slice on local disk against S3")
     args = parser.parse_args()
     tf_env.configure()
 
@@ -154,6 +155,9 @@ def main() -> int:
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
+    if args.only == "storage":
+        return finish(storage_only(work), datetime.datetime.now().strftime("%Y-%m-%dT%H%M"), "storage", work,
+                      args.keep)
     home = Home(work / "home")
     logs = ROOT / "bench" / "results" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -266,11 +270,25 @@ def main() -> int:
     print("10. Beam's direct runner with two worker processes ...", flush=True)
     results["beam_multi_processing"] = beam_modes(work, slice_args, components)
 
+    print("11. the quick slice on local disk against S3 (SeaweedFS) ...", flush=True)
+    from bench.storage import storage_figures
+    results["storage"] = storage_figures(work, measured)
+    results["s3_vs_local"] = results["storage"]["s3_vs_local"]
+
     if "peer" in results:
         results["pipeline_vs_peer"] = first["seconds"] / results["peer"]["wall_seconds"]
     if args.quick:
         results["quick_accuracy"] = summary.accuracy
     return finish(results, stamp, "", work, args.keep)
+
+
+def storage_only(work: Path) -> dict:
+    from bench.storage import storage_figures
+
+    print("the quick slice on local disk against S3 (SeaweedFS) ...", flush=True)
+    figures = storage_figures(work, measured)
+    return {"date": datetime.datetime.now().strftime("%Y-%m-%dT%H%M"), "mode": "quick", "machine": machine(),
+            "storage": figures, "s3_vs_local": figures["s3_vs_local"]}
 
 
 def latest_summary(home: Home):
@@ -313,8 +331,11 @@ def table(r: dict) -> str:
     def sp(d, digits=1):
         return f"{d['median']:.{digits}f} (min {d['min']:.{digits}f}, max {d['max']:.{digits}f})"
 
+    rows = _storage_rows(r) if "storage" in r else []
+    if "pipeline" not in r:
+        return _markdown(r, rows)
     p = r["pipeline"]
-    rows = [
+    rows = rows + [
         ("Pipeline, first run: wall", f"{s(p['wall_seconds'])} s", ""),
         ("  per component", ", ".join(f"{n} {v}" for n, v in p["components_seconds"].items()), ""),
         ("  outside components (Airflow start, DAG load, task overhead)",
@@ -394,6 +415,17 @@ def table(r: dict) -> str:
         rows.append(("Pipeline first run / peer, wall", f"{s(p['wall_seconds'])} / {s(r['peer']['wall_seconds'])} s = "
                      f"{s(r['pipeline_vs_peer'], 2)}", GOALS["pipeline_vs_peer"]))
     return _markdown(r, rows)
+
+
+def _storage_rows(r: dict) -> list:
+    g = r["storage"]
+    m, local = g["median_wall_seconds"], g["components_seconds"]["local"]
+    return [("Quick slice, first run: stored in S3 (SeaweedFS) / the home's folder, median of "
+             f"{g['runs_per_mode']} each", f"{m['s3']:.1f} s / {m['local']:.1f} s = {r['s3_vs_local']:.2f}",
+             GOALS["s3_vs_local"]),
+            ("  per component, S3 vs local", ", ".join(
+                f"{n} {v}/{local.get(n, 0)}" for n, v in g["components_seconds"]["s3"].items()),
+             "")]
 
 
 def _markdown(r: dict, rows: list) -> str:

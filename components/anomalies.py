@@ -2,9 +2,9 @@
 
 Light on purpose (no TFX import), so the CLI can read them quickly.
 """
+import os
 
-from components import features, nodes
-from pipeline.storage import files as stored
+from components import features
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # the name ExampleValidator uses
 
@@ -13,8 +13,8 @@ def load_anomalies(uri: str, split: str):
     """The Anomalies proto of one split of an ExampleAnomalies artifact."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    return anomalies_pb2.Anomalies.FromString(
-        (stored.path(features.split_dir(uri, split)) / ANOMALIES_FILE).read_bytes())
+    with open(os.path.join(features.split_dir(uri, split), ANOMALIES_FILE), "rb") as f:
+        return anomalies_pb2.Anomalies.FromString(f.read())
 
 
 def describe(split: str, anomalies) -> list[tuple[str, str, str, str]]:
@@ -29,17 +29,3 @@ def describe(split: str, anomalies) -> list[tuple[str, str, str, str]]:
     for reason in anomalies.dataset_anomaly_info.reason:
         rows.append((split, "(dataset)", anomalies_pb2.AnomalyInfo.Type.Name(reason.type), reason.description))
     return rows
-
-
-def found_in_run(components) -> tuple[bool, list[tuple[str, str, str, str, str]]]:
-    """(was the data validated, [(found by, split, feature, kind, description)]) for one run's
-    component executions (node id -> pipeline.metadata.runs.ComponentRun)."""
-    rows, validated = [], False
-    for node, key in ((nodes.EXAMPLE_VALIDATOR, "anomalies"), (nodes.DATA_GATE, "findings")):
-        component = components.get(node)
-        for artifact in (component.outputs.get(key, []) if component else []):
-            for split in features.SPLITS:
-                if (stored.path(features.split_dir(artifact.uri, split)) / ANOMALIES_FILE).exists():
-                    validated = True
-                    rows += [(node,) + row for row in describe(split, load_anomalies(artifact.uri, split))]
-    return validated, rows

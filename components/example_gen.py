@@ -7,9 +7,9 @@ features (pipeline/data.py). This executor writes the same output (one gzipped T
 per split, named as ExampleGen names them, with the same artifact properties) by streaming the
 input files through gzip: a TFRecord file is a sequence of framed records, so the concatenation
 of the input files, compressed, is exactly what TFX's readers expect. The input may lie in object
-storage (read through pipeline/storage/files.py); the output is local (pipeline/storage/staging.py
-stages it). Anything else (other payloads or file formats, output splits by hash) goes to TFX's
-own executor.
+storage (read through TFX's fileio, which a task points at fsspec for s3://); the output is local
+(pipeline/storage/staging.py stages it). Anything else (other payloads or file formats, output
+splits by hash) goes to TFX's own executor.
 
 Beside TFX's `span` (and `version`), the examples carry the data set they belong to and the
 span's source in words (from the files `mnist-pipeline data` writes beside the records), so that
@@ -34,7 +34,6 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import features
-from pipeline.storage import files as stored
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,8 @@ COMPRESS_LEVEL = 1
 
 def _read_json(path: str) -> dict:
     try:
-        return json.loads(stored.path(path).read_text())
+        with fileio.open(path, "r") as f:
+            return json.load(f)
     except (OSError, ValueError):
         return {}
 
@@ -72,7 +72,7 @@ def copy_records(files: list[str], destination: str) -> None:
     partial = destination + ".partial"
     with gzip.open(partial, "wb", compresslevel=COMPRESS_LEVEL) as out:
         for path in files:
-            with stored.path(path).open("rb") as raw, (gzip.open(raw, "rb") if path.endswith(".gz") else raw) as f:
+            with fileio.open(path, "rb") as raw, (gzip.open(raw, "rb") if path.endswith(".gz") else raw) as f:
                 shutil.copyfileobj(f, out, 1 << 20)
     os.replace(partial, destination)
 

@@ -22,9 +22,8 @@ as_user() {
   HOME=$(getent passwd "$user" | cut -d: -f6) setpriv --reuid="$user" --regid="$group" --init-groups "$@"
 }
 
-# serving/mnist: TensorFlow Serving's base path, where it waits for the first pushed version.
-install -d -o "$user" -g "$group" "$MNIST_PIPELINE_HOME" "$MNIST_PIPELINE_HOME/serving" \
-  "$MNIST_PIPELINE_HOME/serving/mnist" "$AIRFLOW_HOME"
+# The home keeps config.yaml and Airflow's logs; the pushed models are in the bucket.
+install -d -o "$user" -g "$group" "$MNIST_PIPELINE_HOME" "$AIRFLOW_HOME"
 
 package_dags=$(cd / && python -c 'import dags; print(dags.DAGS_FOLDER)')
 cp "$package_dags"/*.py "$DAGS_VOLUME"/

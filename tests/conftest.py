@@ -16,8 +16,9 @@ import pipeline  # noqa: E402, F401  (sets the legacy-Keras switch before anythi
 from pipeline.home import HOME_ENV, Home  # noqa: E402
 from tests.support.idx import write_idx_folder  # noqa: E402
 
-# The compose file and the other deploy files, for tests/unit/deploy/ and the deploy e2e tests.
-pytest_plugins = ["tests.support.deploy"]
+# The compose file and the other deploy files, for tests/unit/deploy/ and the deploy e2e tests;
+# a real S3 server (SeaweedFS), for any test.
+pytest_plugins = ["tests.support.deploy", "tests.support.object_store"]
 
 TESTS = Path(__file__).resolve().parent
 
@@ -27,6 +28,7 @@ TESTS = Path(__file__).resolve().parent
 # start first and the short files fill in beside them. tests/unit/test_suite_layout.py checks
 # that each one exists.
 SLOWEST_FILES = ["e2e/test_end_to_end.py", "e2e/test_data_events_and_approval.py", "e2e/test_spans.py",
+                 "e2e/test_object_storage.py",
                  "e2e/test_validation_gates.py",
                  "e2e/test_services.py", "e2e/test_hosts.py", "e2e/test_deploy_image.py",
                  "e2e/test_tuning_and_reuse.py",

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from components import features, nodes, tf_env
-from components.anomalies import found_in_run
 from pipeline.cli.options import RUN_HELP, print_json
 from pipeline.home import Home
 from pipeline.metadata import approvals
@@ -21,6 +20,7 @@ from pipeline.metadata.runs import (
 from pipeline.metadata.spans import span_of
 from pipeline.metadata.store import open_store
 from pipeline.reports import schema_diff
+from pipeline.reports.anomalies import found_in_run
 from pipeline.reports.text import evaluation_lines
 from pipeline.storage import files as stored
 from schema import SCHEMA_FILE

@@ -6,11 +6,11 @@ import logging
 import os
 import sys
 
-from pipeline.cli import data, inspect, predict, run, scheduler, serving
+from pipeline.cli import data, inspect, predict, run, scheduler, serving, storage
 from pipeline.errors import ConfigError
 
 # In the order `--help` lists them.
-GROUPS = (data, run, inspect, scheduler, predict, serving)
+GROUPS = (data, run, inspect, scheduler, storage, predict, serving)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """The `mnist-pipeline` commands, one module per group; each adds its commands with `add_commands`.
 
 data (data, config), run (run, resume), inspect (runs, show, lineage, compare, report,
-schema-diff), scheduler (airflow up/down/status), predict.
+schema-diff), scheduler (airflow up/down/status), storage (storage up/down/status), predict.
 """
 from __future__ import annotations
 

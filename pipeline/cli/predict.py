@@ -43,7 +43,8 @@ def print_table(where: str, predictions) -> None:
 def add_commands(commands) -> None:
     predict = commands.add_parser(
         "predict", help="classify digits in PNG/JPEG images, .npy arrays or IDX files",
-        description="Classify digits with the latest pushed model (or --server). PNG and JPEG images "
+        description="Classify digits with the latest pushed model (or --server); in a home whose storage is "
+                    "a bucket, the version is fetched from it to a local temporary folder first. PNG and JPEG images "
                     "of any size and colour are converted to 28x28 the way MNIST was made; .npy arrays "
                     "([28, 28], [N, 28, 28], [784] or [N, 784], values 0-255) and IDX image files are "
                     "taken as MNIST-format digits. A file that cannot be read gets one line on stderr and "

@@ -95,8 +95,9 @@ def add_commands(commands) -> None:
     serving = commands.add_parser(
         "serving", help="served versions and their labels: status, promote, rollback, prune",
         description="The versions pushed to serving/<pipeline_name>/ and their labels stable and canary in "
-                    "TensorFlow Serving's models config (<home>/serving/<pipeline_name>.models.config). Every "
-                    "change is recorded in MLMD; `lineage VERSION` shows it.",
+                    "TensorFlow Serving's models config (<home>/serving/<pipeline_name>.models.config, or under the "
+                    "home's storage when it is a bucket). Every change is recorded in MLMD; `lineage VERSION` "
+                    "shows it.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = serving.add_subparsers(dest="action", required=True, metavar="ACTION")
 

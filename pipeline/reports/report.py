@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from components import features, nodes
-from components.anomalies import found_in_run
 from pipeline.home import Home
 from pipeline.metadata import approvals
 from pipeline.metadata.lineage import model_origin
 from pipeline.metadata.runs import summarize_run
 from pipeline.metadata.store import open_store
+from pipeline.reports.anomalies import found_in_run
 from pipeline.reports.examples import read_examples as _examples
 from pipeline.reports.html_parts import STYLE, gate_verdict, table
 from pipeline.storage import files as stored

@@ -104,7 +104,7 @@ def task_page(task_id: str, summary: RunSummary, component: ComponentRun | None,
 
     `artifacts` is {"inputs": {key: [artifact]}, "outputs": {...}}, each artifact as
     `pipeline.metadata.lineage.describe_artifact` describes it; `anomalies` is
-    `components.anomalies.found_in_run` of this task alone (for the validators); `baseline` the
+    `pipeline.reports.anomalies.found_in_run` of this task alone (for the validators); `baseline` the
     Evaluator's baseline model, named by its run and serving version (`pipeline.metadata.lineage.model_origin`).
     """
     parts = [f"<h1>{_e(task_id)}</h1>",

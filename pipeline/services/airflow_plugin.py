@@ -16,6 +16,8 @@ process loads plugins, the scheduler, the DAG processor and each task included, 
 module stays light: the app is built on its first request, in the API server, and TensorFlow never
 enters it (a missing report is written by a child process, `mnist-pipeline report`). Where the runs
 live comes from the environment, as everywhere: $MNIST_PIPELINE_HOME, $MNIST_PIPELINE_MLMD.
+The reports and model cards are read through the file layer (`pipeline.storage`): from the home's
+folder, or from the bucket its storage names.
 """
 import fcntl
 import re
@@ -38,6 +40,9 @@ VALIDATORS = (nodes.EXAMPLE_VALIDATOR, nodes.DATA_GATE)
 # Inline styles and embedded (data:) images, nothing else; framed only by Airflow's own pages.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 REPORT_TIMEOUT = 600  # seconds to write a missing report (the full eval split is classified)
+# Taken while a missing report is written: a local file of the home's folder (an flock), also when
+# the reports themselves are stored.
+REPORTS_LOCK = "reports.lock"
 
 
 class PageError(Exception):
@@ -90,8 +95,8 @@ def _write_report(home: Home, run_id: str) -> None:
     """Write a finished run's missing report, in a child process: TensorFlow stays out of the API
     server. One at a time, whichever API server worker asks, and not again once written."""
 
-    home.reports.mkdir(parents=True, exist_ok=True)
-    with open(home.reports / ".writing.lock", "w") as lock:
+    home.root.mkdir(parents=True, exist_ok=True)
+    with open(home.root / REPORTS_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if home.report_file(run_id).is_file():
             return
@@ -107,6 +112,19 @@ def _write_report(home: Home, run_id: str) -> None:
                         f"Write it by hand with `mnist-pipeline report {run_id}`.")
 
 
+def _in_reports(home: Home, path) -> bool:
+    """Whether `path` (a report or model card) lies in a run's folder of the reports, not (by a
+    run id like "..") elsewhere. Stored paths resolve as URIs, local ones as files."""
+    return path.resolve().parent.parent == home.reports.resolve()
+
+
+def _html_file(path):
+    """A stored or local HTML file's content, read through the file layer (`Home.report_file`)."""
+    from fastapi.responses import Response
+
+    return Response(path.read_bytes(), media_type="text/html")
+
+
 def create_app():
     """The pages, as a FastAPI app for Airflow's API server to mount."""
     from airflow.api_fastapi.auth.managers.models.resource_details import (
@@ -114,13 +132,13 @@ def create_app():
     )
     from airflow.api_fastapi.core_api.security import requires_access_dag
     from fastapi import Depends, FastAPI, Request
-    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+    from fastapi.responses import HTMLResponse, RedirectResponse
     from starlette.exceptions import HTTPException
 
-    from components.anomalies import found_in_run
     from pipeline.definition.pipeline import NODES
     from pipeline.metadata.lineage import describe_artifact, model_origin
     from pipeline.orchestration.airflow_dag import DAG_ID, PREPARE_TASK, REPORT_TASK
+    from pipeline.reports.anomalies import found_in_run
     from pipeline.services import airflow_pages as pages
 
     app = FastAPI(title="MNIST pipeline: reports and results", docs_url=None, redoc_url=None, openapi_url=None)
@@ -162,7 +180,7 @@ def create_app():
         ours(dag_id)
         home = Home.from_env()
         path = home.report_file(run_id)
-        if path.resolve().parent.parent != home.reports.resolve():  # a run id like ".."
+        if not _in_reports(home, path):  # a run id like ".."
             raise _no_such_run(dag_id, run_id)
         if not path.is_file():
             summary = _summary(home, _open_store(home), run_id)
@@ -176,17 +194,17 @@ def create_app():
                 raise PageError(404, "No report", f"Run {run_id} ended ({airflow_state}) before {PREPARE_TASK} "
                                 "recorded it in ML Metadata: there is nothing to report on.")
             _write_report(home, run_id)  # it ended without one: write_report failed, or the file was removed
-        return FileResponse(path, media_type="text/html")
+        return _html_file(path)
 
     @app.get(MODEL_CARD_ROUTE, dependencies=[Depends(can_read_run)])
     def model_card(dag_id: str, run_id: str, version: int):
         ours(dag_id)
         home = Home.from_env()
         path = home.model_card(run_id, version)
-        if path.resolve().parent.parent != home.reports.resolve() or not path.is_file():
+        if not _in_reports(home, path) or not path.is_file():
             raise PageError(404, "No model card", f"Run {run_id} has no model card of version {version}: a card "
                             f"is written with the report of the run that pushed the version.")
-        return FileResponse(path, media_type="text/html")
+        return _html_file(path)
 
     @app.get("/dags/{dag_id}/runs/{run_id}/index.html", dependencies=[Depends(can_read_run)])
     def report_by_file_name(dag_id: str, run_id: str):

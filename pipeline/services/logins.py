@@ -30,7 +30,7 @@ def api_credentials(home: Home) -> tuple[str, str]:
     return data["username"], data["password"]
 
 
-def _write_secret(path: Path, data: dict[str, str]) -> None:
+def write_secret(path: Path, data: dict[str, str]) -> None:
     """A file only its owner can read, written without a moment of wider permissions."""
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -60,7 +60,7 @@ class Users:
         known = json.loads(path.read_text()) if path.is_file() else {}
         self.api_password = known.get("password") or secrets.token_urlsafe(24)
         self.new_api_password = not known
-        _write_secret(path, {"username": API_USER, "password": self.api_password})
+        write_secret(path, {"username": API_USER, "password": self.api_password})
         self.admin_password = secrets.token_urlsafe(12)
         self.admin_created = False
         self.error: BaseException | None = None

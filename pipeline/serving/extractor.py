@@ -13,6 +13,10 @@ scaling). The Trainer saves the extractor inside the serving model's folder
 versioned and kept with its model, and `mnist-pipeline lineage <that file>` leads back to the
 run that trained it. Frozen by default (`trainable=False`); its batch normalisation and dropout
 always run in inference mode, also when fine-tuned, as Keras advises for transfer learning.
+
+When the home's storage is a bucket, `extractor_file` is the stored file (its s3:// URI, as
+`path` and lineage name it), and Keras loads a local copy of it, fetched once per process
+(`inference.cached_copy`).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from components import features
 from components.preprocessing import MnistPixels
 from pipeline.config import PipelineConfig, load_config
 from pipeline.home import Home
-from pipeline.serving.inference import ModelError, latest_model_dir
+from pipeline.serving.inference import ModelError, cached_copy, latest_model_dir
 
 FEATURE_EXTRACTOR_FILE = Path(features.FEATURE_EXTRACTOR_FILE)
 
@@ -54,7 +58,7 @@ def load_feature_extractor(version: int | str | None = None, home: Home | None =
     import components.model  # noqa: F401
 
     path = extractor_file(version, home, config)
-    extractor = tf.keras.models.load_model(path, compile=False)
+    extractor = tf.keras.models.load_model(str(cached_copy(path)), compile=False)
     extractor.trainable = trainable
     model = with_pixel_input(extractor, training=False, name=f"feature_extractor_{path.parent.parent.name}")
     model.version, model.path = path.parent.parent.name, str(path)

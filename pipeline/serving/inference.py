@@ -10,11 +10,19 @@
 
 Both go through the model's `predict_images` signature (raw 0-255 pixels in, the same transform
 graph as training inside), so a local and a served model give the same answers.
+
+When the home's storage is a bucket (`pipeline.storage`), the pushed versions are listed there and
+the one loaded is fetched first to a local temporary folder, once per process (`cached_copy`):
+TensorFlow reads no object storage here (pipeline/storage/staging.py says why).
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
+import shutil
+import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
@@ -28,6 +36,8 @@ from components.features import IMAGES_SIGNATURE
 from pipeline.config import PipelineConfig, load_config
 from pipeline.home import Home
 from pipeline.serving import imaging
+from pipeline.storage import files
+from pipeline.storage.settings import is_remote
 
 BATCH = 256
 # Below this probability for its digit, an answer is flagged unreliable: on MNIST's own test digits
@@ -100,6 +110,38 @@ def latest_model_dir(home: Home | None = None, model_name: str | None = None) ->
     return versions[-1][1]
 
 
+# Stored location -> its local copy: a pushed version never changes once its saved_model.pb is
+# there, so one fetch per process serves every load of it. The copies go when the process ends.
+_copies: dict[str, Path] = {}
+_copies_lock = threading.Lock()
+
+
+def cached_copy(location: str | Path) -> Path:
+    """`location` itself when local; a stored version folder (or one file of it) fetched to a local
+    temporary folder, under its own name (Keras reads a `.keras` file by its suffix), the first
+    time this process asks for it. Unlike `files.local_copy`, whose copy goes with its block, it
+    stays for the process: a model is loaded once and asked many times (the report, a notebook).
+    ModelError when the store cannot be read."""
+    if not is_remote(location):
+        return Path(location)
+    key = str(location).rstrip("/")
+    with _copies_lock:
+        if key not in _copies:
+            work = Path(tempfile.mkdtemp(prefix="mnist-pipeline-model-"))
+            target = work / key.rsplit("/", 1)[-1]
+            try:
+                files.download(key, target)
+            except OSError as err:  # s3fs's errors: missing objects, refused credentials, no endpoint
+                shutil.rmtree(work, ignore_errors=True)
+                raise ModelError(f"cannot fetch {key} from the store: {err}") from None
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+            atexit.register(shutil.rmtree, work, ignore_errors=True)
+            _copies[key] = target
+        return _copies[key]
+
+
 class _Model:
     """What a local and a served model share: batching, and reading files."""
 
@@ -134,7 +176,7 @@ class _Model:
 
 
 class LocalModel(_Model):
-    """A pushed SavedModel, loaded in this process."""
+    """A pushed SavedModel, loaded in this process (from a local copy when it is stored)."""
 
     def __init__(self, model_dir: str | Path):
         tf_env.configure()
@@ -142,8 +184,9 @@ class LocalModel(_Model):
         import tensorflow as tf
 
         self.where = str(model_dir)
+        local = cached_copy(model_dir)
         try:
-            loaded = tf.saved_model.load(self.where)
+            loaded = tf.saved_model.load(str(local))
         except (OSError, ValueError) as err:
             raise ModelError(f"{model_dir}: not a loadable SavedModel ({err})") from None
         if IMAGES_SIGNATURE not in loaded.signatures:

@@ -3,13 +3,14 @@ versions served and their labels `stable` and `canary`.
 
 The first pushed version is `stable`; a later one is `canary` (or `stable`, by `push_label`).
 The file is validated by parsing it back with tensorflow-serving-api's own protos, then
-replaces the old one atomically (write a temporary file beside it, then rename).
+replaces the old one atomically (`files.write_atomic`: a temporary file renamed into place in a
+local home; one whole object when the home's storage is a bucket).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from pipeline.storage import files
 
 LABELS = ("stable", "canary")
 
@@ -62,17 +63,7 @@ def read_labels(path: Path) -> dict[str, int]:
 def write(path: Path, text: str) -> None:
     """Validate `text`, then replace `path` atomically: never half-written."""
     parse(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    files.write_atomic(path, text)
 
 
 def after_push(labels: dict[str, int], version: int, push_label: str = "canary") -> dict[str, int]:

@@ -5,6 +5,11 @@ their labels `stable` and `canary` in TensorFlow Serving's models config
 
 Each change validates first and changes nothing when refused; the file is written (atomically)
 before the change is recorded, under a lock so two changes never interleave.
+
+The version folders and the models config lie under the home's `serving_root`: its own folder, or
+the bucket its `storage` names (`pipeline.storage`), reached through the file layer either way. The
+lock is a local file of the home's own folder (`SERVING_LOCK`), so it serialises this machine's
+changes whether the files are local or stored.
 """
 from __future__ import annotations
 
@@ -13,7 +18,6 @@ import dataclasses
 import fcntl
 import getpass
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +27,11 @@ from pipeline.config import PipelineConfig
 from pipeline.home import Home
 from pipeline.metadata import serving_changes
 from pipeline.serving import models_config
+from pipeline.storage import files
+from pipeline.storage.settings import is_remote
+
+# The lock every change takes, in the home's own folder (never in the store: it is an flock).
+SERVING_LOCK = "serving.lock"
 
 
 def command_line() -> str:
@@ -55,13 +64,17 @@ class Served:
 
     @property
     def base_path(self) -> str:
-        """The version folders' parent as the model server sees it (`serving_base_path`)."""
+        """The version folders' parent as the model server sees it: the stored URI itself when the
+        home's storage is a bucket (TensorFlow Serving reads s3:// natively), else its path on the
+        server's disk (`serving_base_path`), else this machine's path."""
+        if is_remote(self.folder):
+            return str(self.folder)
         if self.config.serving_base_path:
             return f"{self.config.serving_base_path.rstrip('/')}/{self.name}"
         return str(self.folder)
 
     def versions(self) -> list[int]:
-        """The versions on disk, oldest first."""
+        """The versions on disk (or in the store), oldest first."""
         if not self.folder.is_dir():
             return []
         return sorted(int(p.name) for p in self.folder.iterdir()
@@ -97,10 +110,15 @@ class Served:
         models = models_config.parse(self.config_file.read_text()).model_config_list.config
         return set(models[0].model_version_policy.specific.versions) if models else set()
 
+    @property
+    def lock_file(self) -> Path:
+        """A local file, also when the models config is stored: `open` and flock need one."""
+        return self.home.root / SERVING_LOCK
+
     @contextlib.contextmanager
     def locked(self):
-        self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.config_file.with_name(f".{self.config_file.name}.lock"), "w") as lock:
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_file, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
@@ -240,7 +258,7 @@ def prune(served: Served, store, keep: int, command: str | None = None) -> list[
         doomed = unlabelled[:max(len(unlabelled) - keep, 0)]
         pushed = serving_changes.pushed_models(store, served.name)
         for version in doomed:
-            shutil.rmtree(served.folder / str(version))
+            files.remove_tree(served.folder / str(version))
             serving_changes.record(store, served.name, "prune", "", version, 0, _artifacts(pushed, version), [],
                                    command or command_line(), user())
         if doomed:  # the stable version kept loaded for a rollback may be gone

@@ -43,6 +43,13 @@ def filesystem(location: Location) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, inner
 
 
+def objects(location: Location) -> list[str]:
+    """The stored files under a prefix, by their paths in the store (no folders: some servers,
+    SeaweedFS among them, keep a folder whose objects were all removed)."""
+    fs, inner = filesystem(location)
+    return sorted(key for key, info in fs.find(inner, detail=True).items() if info["type"] == "file")
+
+
 def copy_file(source: Location, destination: Location) -> None:
     """Copy one file, local or stored, to another place, local or stored."""
     if not is_remote(source) and not is_remote(destination):
@@ -96,8 +103,12 @@ def upload(local_dir: Path, destination: str) -> None:
         fs.put_file(str(local_dir), inner)
         return
     files = [p for p in sorted(local_dir.rglob("*")) if p.is_file()]
-    if files:
-        fs.put([str(p) for p in files], [f"{inner}/{p.relative_to(local_dir).as_posix()}" for p in files])
+    if not files:
+        # An empty folder stays one (an empty output artifact must exist for TFX's cache): the
+        # folder marker S3 consoles make, a zero-byte object named with a trailing slash.
+        fs.pipe_file(inner.rstrip("/") + "/", b"")
+        return
+    fs.put([str(p) for p in files], [f"{inner}/{p.relative_to(local_dir).as_posix()}" for p in files])
 
 
 def download(source: str, local: Path) -> None:
@@ -109,7 +120,7 @@ def download(source: str, local: Path) -> None:
         fs.get_file(inner, str(local))
         return
     local.mkdir(parents=True, exist_ok=True)
-    found = [key for key in fs.find(inner) if key[len(inner):].strip("/")]
+    found = [key for key in objects(source) if key[len(inner):].strip("/")]
     targets = [local / key[len(inner):].lstrip("/") for key in found]
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)

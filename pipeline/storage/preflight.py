@@ -18,8 +18,11 @@ _PROBE_CLIENT = {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_atte
 
 def check(storage: str) -> None:
     """Refuse (ConfigError) when `storage` (s3://BUCKET/PREFIX) cannot be written; "" passes."""
-    if not storage or not storage.startswith("s3://"):
-        return  # the home's folder; gs:// is checked by its first write (docs/storage.md)
+    if not storage:
+        return  # the home's folder
+    if storage.startswith("gs://"):
+        _check_gcs(storage)
+        return
     import botocore.exceptions
     import s3fs
 
@@ -44,6 +47,16 @@ def check(storage: str) -> None:
             botocore.exceptions.ReadTimeoutError, OSError) as err:
         raise ConfigError(f"storage {storage}: cannot reach the S3 API at {endpoint} ({_first_line(err)}): check "
                           "AWS_ENDPOINT_URL and that the server runs") from None
+
+
+def _check_gcs(storage: str) -> None:
+    """gs:// goes through fsspec's gcsfs, which this project does not install (nor was it run
+    here: docs/storage.md); with gcsfs installed, its first write is the check."""
+    try:
+        import gcsfs  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"storage {storage}: gs:// needs fsspec's GCS filesystem: pip install gcsfs in this "
+                          "environment (not installed by the project, and not tried here; docs/storage.md)") from None
 
 
 def _first_line(err: BaseException) -> str:

@@ -24,12 +24,13 @@ SCHEMES = ("s3", "gs")
 
 
 def storage_url(home_root: Path) -> str:
-    """The home's storage: $MNIST_PIPELINE_STORAGE, else `storage:` in its config.yaml, else ""
-    (the home's own folder). Checked: a value that passes names a bucket and holds no secret."""
-    value = os.environ.get(STORAGE_ENV)
-    source = f"${STORAGE_ENV}"
-    if value is None:
-        value, source = _from_config(home_root / "config.yaml"), f"{CONFIG_KEY} in {home_root / 'config.yaml'}"
+    """The home's storage: `storage:` in its config.yaml, else $MNIST_PIPELINE_STORAGE, else ""
+    (the home's own folder); the file wins, as for the other settings with a variable. Checked:
+    a value that passes names a bucket and holds no secret."""
+    config_file = home_root / "config.yaml"
+    value, source = _from_config(config_file), f"{CONFIG_KEY} in {config_file}"
+    if not value:
+        value, source = os.environ.get(STORAGE_ENV, ""), f"${STORAGE_ENV}"
     return checked(value.strip(), source)
 
 

@@ -106,7 +106,7 @@ class StorageFilesystem(filesystem.Filesystem):
     @staticmethod
     def rmtree(path) -> None:
         fs, inner = _split(path)
-        if not fs.exists(inner):
+        if not files.objects(path):  # (some servers keep an emptied folder: no objects is none)
             raise filesystem.NotFoundError(f"{path} does not exist")
         fs.rm(inner, recursive=True)
 

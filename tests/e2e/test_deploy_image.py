@@ -201,7 +201,7 @@ def test_the_init_service_prepares_volumes_database_and_admin(image_root, resolv
         assert ("already exists in the db" in output) == (attempt == "again"), output[-2000:]
 
     home = Path(env["MNIST_PIPELINE_HOME"])
-    for folder in (home, home / "serving" / "mnist", Path(env["AIRFLOW_HOME"])):
+    for folder in (home, Path(env["AIRFLOW_HOME"])):
         assert folder.is_dir(), folder
     copied = {p.name: p for p in Path(env["DAGS_VOLUME"]).iterdir()}
     assert {"__init__.py", "mnist_pipeline.py"} <= set(copied)

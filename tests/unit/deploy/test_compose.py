@@ -2,7 +2,7 @@
 machines): the compose file against the Compose specification (Debian's docker-compose 1.29,
 whose `config` validates and resolves a file without an engine), and the properties the
 deployment promises: ports on localhost only, named volumes, health checks, no secret in a file.
-Its Airflow services: test_compose_airflow.py."""
+Its Airflow services: test_compose_airflow.py; its object store: test_compose_storage.py."""
 import re
 import shlex
 import subprocess
@@ -27,7 +27,7 @@ from tests.support.deploy import (
 
 def test_compose_file_is_valid_against_the_compose_specification(resolved):
     assert set(resolved["services"]) == {"postgres", "redis", "mysql", "airflow-init", *AIRFLOW_SERVICES,
-                                         "tfserving"}
+                                         "tfserving", "s3", "s3-init"}
     assert resolved["services"]["tfserving"]["image"].startswith("tensorflow/serving:")
     assert resolved["services"]["mysql"]["image"].startswith("mysql:8.0")
 
@@ -62,26 +62,23 @@ def test_every_published_port_is_bound_to_localhost(resolved):
             assert host_ip == "127.0.0.1", f"{name} publishes {container_port} on {host_ip or 'all interfaces'}"
 
 
-def test_named_volumes_keep_the_dags_the_home_mlmd_and_the_serving_folder(resolved):
+def test_named_volumes_keep_the_dags_the_home_mlmd_and_the_object_store_and_no_models(resolved):
     from pipeline.home import Home
 
     services = resolved["services"]
     named = set(resolved["volumes"])
-    assert {"dags", "pipeline-home", "serving", "mlmd-db", "airflow-db"} <= named
+    assert {"dags", "pipeline-home", "mlmd-db", "airflow-db", "s3-data"} <= named and "serving" not in named
     for name in (*AIRFLOW_SERVICES, "airflow-init"):
         env = services[name]["environment"]
         home = Home(Path(env["MNIST_PIPELINE_HOME"]))
         mounts = volume_mounts(services[name])
         assert mounts[str(home.root)] == ("pipeline-home", "rw"), name
-        assert mounts[str(home.serving_root)] == ("serving", "rw"), name
+        assert set(mounts.values()) <= {("pipeline-home", "rw"), ("dags", "rw")}, name
         if name != "airflow-init":  # it mounts the volume elsewhere to refresh it from the image
             assert mounts[env["AIRFLOW__CORE__DAGS_FOLDER"]] == ("dags", "rw"), name
     assert ("dags", "rw") in volume_mounts(services["airflow-init"]).values()
     assert volume_mounts(services["mysql"])["/var/lib/mysql"] == ("mlmd-db", "rw")
     assert volume_mounts(services["postgres"])["/var/lib/postgresql/data"] == ("airflow-db", "rw")
-    serving_mounts = [(target, mode) for target, (source, mode) in volume_mounts(services["tfserving"]).items()
-                      if source == "serving"]
-    assert len(serving_mounts) == 1 and serving_mounts[0][1] == "ro", "TF Serving reads the serving volume only"
 
 
 def test_every_service_has_a_healthcheck_or_runs_once(resolved):
