@@ -15,8 +15,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -25,6 +23,7 @@ from pipeline.home import HOME_ENV, Home
 from pipeline.metadata.runs import component_runs
 from pipeline.metadata.store import open_store
 from pipeline.services import processes
+from pipeline.services.object_store import Keys, Server, aws_environment, ensure_bucket
 from pipeline.services.profiles import API_URL_ENV, CELERY_QUEUE_ENV
 from pipeline.storage.settings import STORAGE_ENV
 from tests.support.airflow import Airflow, airflow_up, task_instances, triggered_run_id
@@ -42,54 +41,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
                                 reason="network namespaces need root and iproute2")
 
 
-def _free_pair(address: str) -> int:
-    """A port free on `address` whose port+10000 (SeaweedFS's gRPC) is free too."""
-    while True:
-        port = processes.free_port()
-        if port < 55000 and processes.port_free(port, address) and processes.port_free(port + 10000, address):
-            return port
-
-
-def _seaweedfs(folder: Path, address: str, access_key: str, secret_key: str):
-    """`weed server -s3` bound to `address`; (the process, its S3 endpoint)."""
-    (folder / "data").mkdir(parents=True)
-    config = folder / "identities.json"
-    identity = {"name": "admin", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
-    config.write_text(json.dumps({"identities": [identity]}))
-    ports = {}
-    for name in ("s3.port", "master.port", "volume.port", "filer.port"):
-        port = _free_pair(address)
-        while port in ports.values() or port + 10000 in ports.values():
-            port = _free_pair(address)
-        ports[name] = port
-    weed = Path(processes.airflow_command([])[0]).parent / "weed"
-    argv = [str(weed), "-logtostderr", "server", f"-dir={folder / 'data'}", "-s3", f"-s3.config={config}",
-            f"-ip={address}", f"-ip.bind={address}", "-s3.port.iceberg=0", "-master.telemetry=false",
-            "-volume.preStopSeconds=0", *(f"-{k}={v}" for k, v in ports.items()),
-            *(f"-{k}.grpc={v + 10000}" for k, v in ports.items())]
-    log = open(folder / "weed.log", "ab")  # noqa: SIM115 (closed with the server)
-    server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              start_new_session=True, cwd=folder)
-    return server, log, f"http://{address}:{ports['s3.port']}"
-
-
-def _make_bucket(env: dict[str, str], deadline: float) -> None:
-    import s3fs
-
-    while True:
-        try:
-            fs = s3fs.S3FileSystem(endpoint_url=env["AWS_ENDPOINT_URL"], key=env["AWS_ACCESS_KEY_ID"],
-                                   secret=env["AWS_SECRET_ACCESS_KEY"], client_kwargs={"region_name": "us-east-1"},
-                                   skip_instance_cache=True)
-            fs.mkdir(BUCKET)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """The hosts, the forwarder, SeaweedFS, a fresh MLMD store and Airflow DB, `airflow up` on
@@ -97,10 +48,13 @@ def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("hosts")
     tag = f"mnist-{os.getpid()}-"
     with hosts(WORKERS) as net, forwarded(net.address, [5432, 6379, 3306]) as ports, mariadb_store_here() as store:
-        access_key, secret_key = secrets.token_hex(8), secrets.token_hex(16)
-        weed, weed_log, endpoint = _seaweedfs(root / "s3", net.address, access_key, secret_key)
+        # A SeaweedFS server of its own, on the bridge's address (the session's `object_store` listens
+        # on the loopback, which the namespaces cannot reach).
+        s3 = Server(root / "s3", Keys.generate(), processes.free_port(), host=net.address)
+        s3.start()
         scheduler_home = Home(root / "scheduler")
         try:
+            ensure_bucket(BUCKET, s3.endpoint, s3.keys)
             mlmd = store["MNIST_PIPELINE_MLMD"].replace("@127.0.0.1:3306/", f"@{net.address}:{ports[3306]}/")
             shared = {
                 **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MNIST_PIPELINE_"))},
@@ -109,8 +63,7 @@ def cluster(tmp_path_factory):
                 "MNIST_PIPELINE_CELERY_BROKER": f"redis://{net.address}:{ports[6379]}/0",
                 CELERY_QUEUE_ENV: f"mnist-hosts-{secrets.token_hex(4)}",
                 STORAGE_ENV: f"s3://{BUCKET}/team",
-                "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key,
-                "AWS_REGION": "us-east-1",
+                **aws_environment(s3.endpoint, s3.keys),
                 # The keys every host of one Airflow shares, as a team sets them (never on a command line).
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(16),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(16),
@@ -118,7 +71,6 @@ def cluster(tmp_path_factory):
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
                 "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "5",
             }
-            _make_bucket(shared, time.monotonic() + 60)
             assert cli(scheduler_home, "data", "--limit", "1000", env=shared).returncode == 0
             with airflow_up(scheduler_home, shared, "celery", workers=0, host=net.address,
                             database_at=f"{net.address}:{ports[5432]}") as airflow:
@@ -138,9 +90,7 @@ def cluster(tmp_path_factory):
                 for name in WORKERS:
                     cli(root / name, "airflow", "down", env=worker_env)
         finally:
-            weed.kill()
-            weed.wait(timeout=30)
-            weed_log.close()
+            s3.stop(timeout=0)
     assert namespaces_of_this_test(tag) == []
     for name in ("scheduler", *WORKERS):
         assert processes.home_processes(Home(root / name)) == [], name
