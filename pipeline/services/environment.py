@@ -1,7 +1,9 @@
 """The environment of Airflow processes: the stack's settings (`components.tf_env`) plus where
 Airflow keeps its home, database, DAGs and executor for a given home."""
+import dataclasses
 import hashlib
 import os
+import socket
 
 from components import tf_env
 from dags import DAGS_FOLDER
@@ -21,7 +23,7 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
 
     profile = load_profile(home)
     if executor:
-        profile = AirflowProfile(database=profile.database, executor=executor, broker=profile.broker)
+        profile = dataclasses.replace(profile, executor=executor)
     env = dict(os.environ)
     env.update({
         HOME_ENV: str(home.root),
@@ -55,7 +57,7 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
     if profile.default_executor == "celery":
         # Several homes may share one broker: each home's tasks go to its own queue.
         defaults.update({"AIRFLOW__CELERY__BROKER_URL": profile.broker,
-                         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": celery_queue(home),
+                         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": celery_queue(home, profile),
                          "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
                          # Workers import TFX once, before forking their pool (pipeline.orchestration.task_imports).
                          "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG})
@@ -74,15 +76,46 @@ TASK_IMPORTS = "pipeline.orchestration.task_imports"
 CELERY_CONFIG = "pipeline.orchestration.celery_config.CELERY_CONFIG"
 
 
-def api_server_settings(port: int) -> dict[str, str]:
-    """Where the API server listens (this machine only), and where task processes reach it: in
-    Airflow 3 tasks report to the API server's execution API, not to the database."""
-    url = f"http://127.0.0.1:{port}"
-    return {"AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": url,
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/"}
+def api_server_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def celery_queue(home) -> str:
-    """The Celery queue of a home's tasks, named after the home's folder."""
+def api_server_settings(port: int, host: str = "127.0.0.1") -> dict[str, str]:
+    """Where the API server listens (this machine only, unless `host` names another of its
+    addresses, for workers on other hosts), and where task processes reach it: in Airflow 3 tasks
+    report to the API server's execution API, not to the database."""
+    url = api_server_url(host, port)
+    return {"AIRFLOW__API__HOST": host, "AIRFLOW__API__PORT": str(port), **execution_api_settings(url)}
 
-    return "mnist-" + hashlib.sha1(str(home.root).encode()).hexdigest()[:10]
+
+def execution_api_settings(url: str) -> dict[str, str]:
+    """Where the task processes of this host report: the API server at `url` (http://HOST:PORT)."""
+    url = url.rstrip("/")
+    return {"AIRFLOW__API__BASE_URL": url, "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/"}
+
+
+# A Celery worker on another host (`mnist-pipeline airflow worker --name NAME`): Airflow records
+# NAME as the host of each task it runs (`[core] hostname_callable`), and the API server reads the
+# task logs from http://NAME:<[logging] worker_log_server_port>.
+WORKER_NAME_ENV = "MNIST_PIPELINE_WORKER_NAME"
+HOSTNAME_CALLABLE = "pipeline.services.environment.worker_hostname"
+
+
+def worker_hostname() -> str:
+    """The host name Airflow records for the tasks of this process: the worker's name, else the
+    machine's fully qualified name (Airflow's default)."""
+    return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()
+
+
+def worker_settings(api_url: str, name: str) -> dict[str, str]:
+    """The environment of a Celery worker on another host, on top of `airflow_environment`."""
+    return {**execution_api_settings(api_url), WORKER_NAME_ENV: name,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": HOSTNAME_CALLABLE}
+
+
+def celery_queue(home, profile: AirflowProfile | None = None) -> str:
+    """The Celery queue of a home's tasks: the profile's `queue` (shared by the hosts of one
+    Airflow), else named after the home's folder."""
+
+    profile = profile or load_profile(home)
+    return profile.queue or "mnist-" + hashlib.sha1(str(home.root).encode()).hexdigest()[:10]

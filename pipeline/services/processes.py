@@ -200,11 +200,13 @@ def stop(home: Home, roots: dict[str, psutil.Process], timeout: float) -> int:
 
 # --- Ports ------------------------------------------------------------------------------------
 
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether this process could listen on host:port (False also when `host` is no address of
+    this machine)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
             return True
         except OSError:
             return False

@@ -28,7 +28,7 @@ from pipeline.metadata.runs import component_runs, run_ids
 from pipeline.metadata.store import open_store
 from pipeline.services import processes
 from pipeline.services.profiles import AIRFLOW_DB_ENV
-from tests.support.airflow import Airflow, airflow_up
+from tests.support.airflow import Airflow, airflow_up, task_instances, triggered_run_id
 from tests.support.cli import cli, command
 from tests.support.local_databases import mariadb_store_here, postgres_database
 
@@ -53,18 +53,6 @@ def base(home_for_module):
         yield home, env
 
 
-def _run_id(output: str) -> str:
-    match = re.search(r"triggered (\S+) on the scheduler", output)
-    assert match, output
-    return match.group(1)
-
-
-def _task_instances(airflow: Airflow, run_id: str) -> list[dict]:
-    response = airflow.api(f"/dags/mnist_pipeline/dagRuns/{run_id}/taskInstances?limit=100")
-    assert response.ok, response.text
-    return response.json()["task_instances"]
-
-
 SUPERVISED = re.compile(r"^(\S+) .*Workload finished .*duration=([0-9.]+) .*workload_id=([0-9a-f-]+)")
 
 
@@ -83,7 +71,7 @@ def _workloads(airflow: Airflow, run_id: str) -> list[Workload]:
     fraction of a second, so on a loaded machine two independent ones seldom overlap as task
     instances; but two are always enqueued together (ImportExampleGen and ImportSchemaGen):
     with two slots, either both run at once or one runs beside the slot still busy."""
-    names = {t["id"]: t["task_id"] for t in _task_instances(airflow, run_id)}
+    names = {t["id"]: t["task_id"] for t in task_instances(airflow, run_id)}
     found = []
     for process in airflow.status()["processes"]:
         for line in airflow.home.service_file(process, "log").read_text(errors="replace").splitlines():
@@ -207,7 +195,7 @@ class TestLocalExecutor:
             assert "ended without a result" not in output and f"{'write_report':<30} COMPLETE" in output
         assert f"{'Trainer':<30} CACHED" in out_b
         store = open_store(local.home)
-        run_a, run_b = _run_id(out_a), _run_id(out_b)
+        run_a, run_b = triggered_run_id(out_a), triggered_run_id(out_b)
         # The second waited in the queue and said for what, at once and then every 30 s.
         assert re.search(rf"queued behind {re.escape(run_a)} \(one run at a time\); waiting 0:0\d so far", out_b)
         assert re.search(r"waiting 0:[345]\d so far", out_b), out_b
@@ -223,7 +211,7 @@ class TestLocalExecutor:
 
     def test_the_executor_ran_two_tasks_of_each_run_at_once(self, local, two_runs):
         for _, output in two_runs:
-            workloads = _workloads(local, _run_id(output))
+            workloads = _workloads(local, triggered_run_id(output))
             assert len(workloads) >= len(COMPONENTS), workloads
             assert _at_once(workloads), f"no two tasks ran at once: {workloads}"
 
@@ -243,7 +231,7 @@ def _worker_running(airflow: Airflow, run_id: str, task_id: str) -> tuple[str, p
     """The Celery worker whose process tree runs this task now: Airflow 3's task process is titled
     `airflow worker -- <task instance id>`."""
     workers = {name: p["pid"] for name, p in airflow.status()["processes"].items() if name.startswith("worker")}
-    [ti] = [t for t in _task_instances(airflow, run_id) if t["task_id"] == task_id]
+    [ti] = [t for t in task_instances(airflow, run_id) if t["task_id"] == task_id]
     seen = []
     for process in processes.home_processes(airflow.home):
         command = " ".join(process.cmdline())
@@ -274,7 +262,7 @@ def killed_run(celery):
         lines.append(line)
         if re.search(r"Trainer\s+running", line):
             break
-    name, worker = _worker_running(celery, _run_id("".join(lines)), "Trainer")
+    name, worker = _worker_running(celery, triggered_run_id("".join(lines)), "Trainer")
     doomed = [worker, *worker.children(recursive=True)]
     for victim in doomed:
         victim.send_signal(signal.SIGKILL)
@@ -301,8 +289,8 @@ class TestCeleryExecutor:
     def test_a_killed_worker_s_task_is_retried_and_the_run_completes(self, celery, killed_run):
         assert killed_run["code"] == 0, killed_run["output"]
         assert re.search(r"Trainer\s+FAILED\s+attempt 1 ended without a result", killed_run["output"])
-        run_id = _run_id(killed_run["output"])
-        trainer = [t for t in _task_instances(celery, run_id) if t["task_id"] == "Trainer"][0]
+        run_id = triggered_run_id(killed_run["output"])
+        trainer = [t for t in task_instances(celery, run_id) if t["task_id"] == "Trainer"][0]
         assert trainer["state"] == "success" and trainer["try_number"] == 2
         store = open_store(celery.home)
         runs = component_runs(store, run_id)
@@ -327,7 +315,7 @@ class TestCeleryExecutor:
         assert all(status["processes"][n]["running"] for n in others)
 
     def test_both_workers_ran_the_run_s_workloads_at_the_same_time(self, celery, killed_run):
-        workloads = _workloads(celery, _run_id(killed_run["output"]))
+        workloads = _workloads(celery, triggered_run_id(killed_run["output"]))
         assert {w.process for w in workloads} == {"worker-1", "worker-2"}, workloads
         assert [(a, b) for a, b in _at_once(workloads) if a.process != b.process], \
             f"the two workers never ran this run's tasks at the same time: {workloads}"

@@ -43,19 +43,37 @@ class Airflow:
         return json.loads(self.cli("airflow", "status", "--json", merge_stderr=False).stdout)
 
 
+def triggered_run_id(output: str) -> str:
+    """The DAG run that `mnist-pipeline run` triggered on the scheduler, from its output."""
+    match = re.search(r"triggered (\S+) on the scheduler", output)
+    assert match, output
+    return match.group(1)
+
+
+def task_instances(airflow: Airflow, run_id: str) -> list[dict]:
+    response = airflow.api(f"/dags/mnist_pipeline/dagRuns/{run_id}/taskInstances?limit=100")
+    assert response.ok, response.text
+    return response.json()["task_instances"]
+
+
 @contextlib.contextmanager
-def airflow_up(home: Home, env: dict[str, str], executor: str, workers: int = 2):
+def airflow_up(home: Home, env: dict[str, str], executor: str, workers: int = 2, host: str = "127.0.0.1",
+               database_at: str | None = None):
     """`mnist-pipeline airflow up` for `home` on a fresh PostgreSQL database, a free port; `down` after.
-    Yields what a test needs: the URL, the admin's login, the CLI with this environment."""
+    Yields what a test needs: the URL, the admin's login, the CLI with this environment. `host`:
+    the API server's address (`--host`); `database_at`: HOST:PORT where Airflow reaches PostgreSQL
+    (a forwarder) instead of 127.0.0.1:5432."""
     with postgres_database() as database:
+        if database_at:
+            database = database.replace("@127.0.0.1:5432/", f"@{database_at}/")
         env = {**env, HOME_ENV: str(home.root), AIRFLOW_DB_ENV: database}
         port = processes.free_port()
         up = cli(home, "airflow", "up", "--executor", executor, "--workers", str(workers), "--port", str(port),
-                 env=env, timeout=900)
+                 "--host", host, env=env, timeout=900)
         try:
             assert up.returncode == 0, up.stdout
             login = re.search(r"login:\s+admin / (\S+)", up.stdout)
             assert login, up.stdout
-            yield Airflow(home, env, f"http://127.0.0.1:{port}", login.group(1), up.stdout)
+            yield Airflow(home, env, f"http://{host}:{port}", login.group(1), up.stdout)
         finally:
             cli(home, "airflow", "down", env=env)

@@ -58,3 +58,35 @@ def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(home,
     home.config_file.write_text("airflow:\n  database: postgresql://airflow:pw@db/x\n")
     with pytest.raises(ConfigError, match="must not hold a password"):
         load_profile(home)
+
+
+def test_hosts_of_one_airflow_share_a_queue_and_a_worker_reports_to_the_scheduler_host(home, monkeypatch):
+    from pipeline.errors import ConfigError
+    from pipeline.services import environment
+    from pipeline.services.profiles import API_URL_ENV, CELERY_QUEUE_ENV, load_profile
+
+    for key in (CELERY_QUEUE_ENV, API_URL_ENV, environment.WORKER_NAME_ENV):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv(AIRFLOW_DB_ENV, "postgresql://airflow@10.0.0.5:5432/team")
+    assert environment.celery_queue(home).startswith("mnist-")  # named after the home's folder
+    home.root.mkdir(parents=True)
+    home.config_file.write_text("airflow:\n  queue: mnist-team\n  api_url: http://10.0.0.5:8080/\n")
+    assert load_profile(home).queue == "mnist-team" and environment.celery_queue(home) == "mnist-team"
+    assert environment.airflow_environment(home, "celery")["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == "mnist-team"
+    worker = environment.worker_settings(load_profile(home).api_url, "10.0.0.7")
+    assert worker["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://10.0.0.5:8080/execution/"
+    assert worker["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == environment.HOSTNAME_CALLABLE
+    monkeypatch.setenv(environment.WORKER_NAME_ENV, "10.0.0.7")
+    monkeypatch.setenv("AIRFLOW__CORE__HOSTNAME_CALLABLE", environment.HOSTNAME_CALLABLE)
+    from airflow.configuration import conf
+
+    assert conf.getimport("core", "hostname_callable")() == "10.0.0.7"  # as Airflow finds a task's host
+    served = environment.api_server_settings(8080, "10.0.0.5")
+    assert served["AIRFLOW__API__HOST"] == "10.0.0.5" and served["AIRFLOW__API__BASE_URL"] == "http://10.0.0.5:8080"
+    for bad in ("queue: 'a b'", "api_url: ftp://x", "api_url: http://user:pw@x:1", "api_url: http://x:1/api"):
+        home.config_file.write_text(f"airflow:\n  {bad}\n")
+        with pytest.raises(ConfigError):
+            load_profile(home)
+    home.config_file.write_text("airflow:\n  jwt_secret: x\n")
+    with pytest.raises(ConfigError, match="queue and api_url"):
+        load_profile(home)
