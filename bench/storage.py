@@ -50,7 +50,7 @@ def storage_figures(work: Path, measured, rounds: int = 2) -> dict:
     finally:
         server.stop(timeout=0)
     median = {mode: statistics.median(values) for mode, values in walls.items()}
-    per_component = {mode: {node: statistics.median(run[node] for run in runs) for node in runs[0]}
+    per_component = {mode: {node: round(statistics.median(run[node] for run in runs), 2) for node in runs[0]}
                      for mode, runs in components.items()}
     return {"runs_per_mode": rounds, "wall_seconds": walls, "median_wall_seconds": median,
             "components_seconds": per_component, "s3_vs_local": median["s3"] / median["local"]}
