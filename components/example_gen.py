@@ -43,7 +43,11 @@ COMPRESS_LEVEL = 1
 
 
 def _read_json(path: str) -> dict:
+    """The JSON file at `path`, local or stored, or {} when there is none or it is unreadable (a
+    plain folder of records has neither a data set file nor a manifest)."""
     try:
+        if not fileio.exists(path):
+            return {}
         with fileio.open(path, "r") as f:
             return json.load(f)
     except (OSError, ValueError):
