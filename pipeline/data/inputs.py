@@ -191,8 +191,8 @@ def _cut(source: Path, staging: Path, limits: dict[str, int], key: str) -> dict[
     """The first records of each split of `source` into `staging`, with a manifest."""
     counts = {}
     for split in SPLITS:
-        with stored.local_copy(source / split) as local:
-            records = _read_records(split_files(local.parent, local.name), limits[split] or -1)
+        with stored.local_copy(source / split) as local:  # the split's folder, local or fetched
+            records = _read_records(sorted(local.glob("*.tfrecord")), limits[split] or -1)
         counts[split] = len(records)
         write_split(staging, split, functools.partial(iter, records), len(records), 1)
     origin = read_manifest(source) or {"source": str(source)}
