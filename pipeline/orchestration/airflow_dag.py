@@ -17,6 +17,7 @@ from pipeline.home import Home
 from pipeline.orchestration.approval import approval_task
 from pipeline.orchestration.progress import progress
 from pipeline.orchestration.runner import compile_pipeline, run_node
+from pipeline.orchestration.task_host import in_task_process
 
 DAG_ID = "mnist_pipeline"
 PREPARE_TASK = "prepare_data"
@@ -146,9 +147,10 @@ def build_dag():
         tags=["tfx", "mnist"],
         doc_md=__doc__,
     ) as dag:
-        prepare = PythonOperator(task_id=PREPARE_TASK, python_callable=prepare_data)
+        # In-process (`airflow dags test`) each runs in a process of the warm task host.
+        prepare = PythonOperator(task_id=PREPARE_TASK, python_callable=in_task_process(prepare_data))
         tasks = {
-            node_id: PythonOperator(task_id=node_id, python_callable=run_component,
+            node_id: PythonOperator(task_id=node_id, python_callable=in_task_process(run_component),
                                     op_kwargs={"node_id": node_id})
             for node_id in NODES
         }
@@ -162,7 +164,7 @@ def build_dag():
         tasks[nodes.EVALUATOR] >> approve >> tasks[nodes.PUSHER]
         # A teardown task runs after the others whatever their outcome, and does not decide
         # the DAG run's state: a failed run stays failed, and still gets its report.
-        report = PythonOperator(task_id=REPORT_TASK, python_callable=write_report).as_teardown()
+        report = PythonOperator(task_id=REPORT_TASK, python_callable=in_task_process(write_report)).as_teardown()
         [*tasks.values(), approve] >> report
         prepare >> report
     return dag

@@ -6,6 +6,9 @@ test` (an in-process `mnist-pipeline run`) that is 4 s added to every run for no
 is recorded in Airflow's database and MLMD before Airflow returns. So this calls Airflow's own
 entry point, flushes the output and the logging handlers, and leaves with Airflow's exit code
 through `os._exit`.
+
+For `airflow dags test` it first forks the task host (`task_host`), which imports TFX while Airflow
+starts here, and runs the tasks.
 """
 import logging
 import os
@@ -14,6 +17,10 @@ import traceback
 
 
 def main() -> None:
+    if sys.argv[1:3] == ["dags", "test"]:
+        from pipeline.orchestration import task_host
+
+        task_host.start()
     from airflow.__main__ import main as airflow_main
 
     code = 0
