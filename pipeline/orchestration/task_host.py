@@ -44,15 +44,15 @@ _IMPORT_NOISE = ("Unable to register cuDNN factory", "Unable to register cuFFT f
                  "Unable to register cuBLAS factory")
 
 
-def start() -> None:
-    """Fork the host (in `airflow dags test`, before Airflow is imported)."""
+def start(preload: str = "pipeline.orchestration.tfx_imports") -> None:
+    """Fork the host (in `airflow dags test`, before Airflow is imported); it imports `preload`."""
     global _host
     ours, theirs = socket.socketpair()
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork() == 0:
         ours.close()
-        _serve(theirs)  # never returns
+        _serve(theirs, preload)  # never returns
     theirs.close()
     _host = ours
 
@@ -97,12 +97,12 @@ def _call(function: str, context: dict[str, Any]) -> Any:
     return answer["result"]
 
 
-def _serve(connection: socket.socket) -> None:
+def _serve(connection: socket.socket, preload: str) -> None:
     """The host: import what the tasks need, then run each request in a forked task process."""
     code = 0
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: gone with `airflow dags test`
-        _import_quietly("pipeline.orchestration.tfx_imports")
+        _import_quietly(preload)
         requests = connection.makefile("rb")
         while request := requests.readline():
             connection.sendall(json.dumps(_run_forked(json.loads(request))).encode() + b"\n")

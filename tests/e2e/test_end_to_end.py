@@ -16,6 +16,7 @@ from pipeline.data.data_sets import span_dir
 from pipeline.home import Home
 from pipeline.metadata.runs import component_runs, latest_run_id, summarize_run
 from pipeline.metadata.store import open_store
+from tests.support.airflow import error_lines, task_logs
 from tests.support.cli import cli, cli_json, command, environment
 from tests.support.runs import COMPONENTS
 
@@ -310,6 +311,10 @@ def test_clearing_the_failed_task_in_airflow_resumes_the_same_dag_run(home_for_m
         run_id = _latest_run_id(store)
         before = component_runs(store, run_id)
         assert before["Trainer"].state == "FAILED"
+        # The failed task's log shows its error as the UI's red (ERROR) lines; a task that succeeded shows none.
+        trainer_log = task_logs(home_for_module, run_id, "Trainer")
+        assert error_lines(trainer_log) and "is not a directory" in trainer_log
+        assert error_lines(task_logs(home_for_module, run_id, "Transform")) == []
 
         api = airflow_api.Api(f"http://127.0.0.1:{port}", *logins.api_credentials(home_for_module))
         cleared = airflow_api.clear_failed(api, "mnist_pipeline", run_id)

@@ -28,7 +28,7 @@ from pipeline.metadata.runs import component_runs, run_ids
 from pipeline.metadata.store import open_store
 from pipeline.services import processes
 from pipeline.services.profiles import AIRFLOW_DB_ENV
-from tests.support.airflow import Airflow, airflow_up, task_instances, triggered_run_id
+from tests.support.airflow import Airflow, airflow_up, error_lines, task_instances, task_logs, triggered_run_id
 from tests.support.cli import cli, command
 from tests.support.local_databases import mariadb_store_here, postgres_database
 
@@ -84,23 +84,6 @@ def _workloads(airflow: Airflow, run_id: str) -> list[Workload]:
 
 def _at_once(workloads: list[Workload]) -> list[tuple[Workload, Workload]]:
     return [(a, b) for a, b in itertools.combinations(workloads, 2) if a.start < b.end and b.start < a.end]
-
-
-def _task_logs(home: Home, run_id: str) -> str:
-    folder = home.airflow_home / "logs" / "dag_id=mnist_pipeline" / f"run_id={run_id}"
-    return "\n".join(p.read_text(errors="replace") for p in sorted(folder.rglob("*.log")))
-
-
-def _error_lines(logs: str) -> list[str]:
-    """The events of a task log's ERROR-level lines (Airflow 3 logs JSON lines; it gives what a task
-    writes to stderr that level)."""
-    errors = []
-    for line in logs.splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict) and record.get("level") in ("error", "critical"):
-                errors.append(str(record.get("event")))
-    return errors
 
 
 def _service_tree(home: Home, name: str) -> list[psutil.Process]:
@@ -204,10 +187,10 @@ class TestLocalExecutor:
         assert {c: r.state for c, r in component_runs(store, run_b).items() if c in COMPONENTS} == \
             {c: "CACHED" for c in COMPONENTS}
         for run_id in (run_a, run_b):
-            logs = _task_logs(local.home, run_id)
+            logs = task_logs(local.home, run_id)
             assert "mnist-pipeline-progress" in logs
             assert not MLMD_ERROR.findall(logs)
-            assert _error_lines(logs) == []  # the UI shows a green run with no red line
+            assert error_lines(logs) == []  # the UI shows a green run with no red line
 
     def test_the_executor_ran_two_tasks_of_each_run_at_once(self, local, two_runs):
         for _, output in two_runs:
@@ -301,7 +284,7 @@ class TestCeleryExecutor:
         if [r for r in run_ids(store) if r != run_id]:  # the LocalExecutor's runs came first
             data_side = [c for c in UPSTREAM if c != "Transform"]  # Transform re-runs when components/ changed
             assert {c: runs[c].state for c in data_side} == {c: "CACHED" for c in data_side}
-        assert not MLMD_ERROR.findall(_task_logs(celery.home, run_id))
+        assert not MLMD_ERROR.findall(task_logs(celery.home, run_id))
 
     def test_task_processes_fork_from_a_worker_that_loaded_tfx(self, celery, killed_run):
         survivor = next(n for n in ("worker-1", "worker-2") if n != killed_run["killed"])

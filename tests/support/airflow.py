@@ -77,3 +77,21 @@ def airflow_up(home: Home, env: dict[str, str], executor: str, workers: int = 2,
             yield Airflow(home, env, f"http://{host}:{port}", login.group(1), up.stdout)
         finally:
             cli(home, "airflow", "down", env=env)
+
+
+def task_logs(home: Home, run_id: str, task_id: str = "*") -> str:
+    """The task logs of a run (or of one task of it, every attempt), as the scheduler wrote them."""
+    folder = home.airflow_home / "logs" / "dag_id=mnist_pipeline" / f"run_id={run_id}"
+    return "\n".join(p.read_text(errors="replace") for p in sorted(folder.glob(f"task_id={task_id}/**/*.log")))
+
+
+def error_lines(logs: str) -> list[str]:
+    """The events of a task log's ERROR-level lines (Airflow 3 logs JSON lines; it gives what a task
+    writes to stderr that level): the red lines of the UI's log view."""
+    errors = []
+    for line in logs.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("level") in ("error", "critical"):
+                errors.append(str(record.get("event")))
+    return errors
