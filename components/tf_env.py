@@ -30,6 +30,9 @@ def configure() -> None:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
     warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
+    # Beam logs "Using Any for unsupported type: typing.MutableMapping[str, typing.Any]" at INFO
+    # about 60 times while TFX's modules are imported: nothing a reader of a task log can act on.
+    logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
 
 
 def quiet_tensorflow() -> None:

@@ -102,6 +102,7 @@ def _serve(connection: socket.socket, preload: str) -> None:
     code = 0
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: gone with `airflow dags test`
+        _log_like_airflow()  # what the imports log, too
         _import_quietly(preload)
         requests = connection.makefile("rb")
         while request := requests.readline():
