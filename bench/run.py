@@ -48,14 +48,19 @@ GOALS = {"overhead_ratio": "<= 1.3", "pipeline_vs_peer": "<= 0.8", "accuracy_med
          "scheduler_first_component_ratio": "<= 1.0", "scheduler_rerun_ratio": "<= 1.3"}
 
 
-def _proportional_kb(pid: int) -> int:
-    """A process's proportional set size (PSS): its private pages, and its share of each page it
-    shares with others (a task forked from a parent that imported TensorFlow shares most of it)."""
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """A process's proportional set size (PSS: its private pages, and its share of each page it
+    shares with others; a task forked from a parent that imported TensorFlow shares most of it) and
+    its private memory (USS), in kB."""
+    fields = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            return next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-    except (OSError, StopIteration, ValueError):
-        return 0
+            for line in rollup:
+                if line.startswith(("Pss:", "Private_Clean:", "Private_Dirty:")):
+                    fields[line.split(":")[0]] = int(line.split()[1])
+    except (OSError, ValueError):
+        return 0, 0
+    return fields.get("Pss", 0), fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
 
 
 def measured(command: list[str], env: dict | None = None, log: Path | None = None) -> dict:
@@ -68,12 +73,16 @@ def measured(command: list[str], env: dict | None = None, log: Path | None = Non
     out = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 - closed once the process ends
     process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     peak = peak_rss = 0
+    private_kb: dict[int, int] = {}  # each process's peak USS, by pid (the tasks' events name theirs)
     root = psutil.Process(process.pid)
     while process.poll() is None:
         try:
             tree = [p for p in [root] + root.children(recursive=True) if p.is_running()]
             peak_rss = max(peak_rss, sum(p.memory_info().rss for p in tree))
-            peak = max(peak, sum(_proportional_kb(p.pid) for p in tree) * 1024)
+            memory = {p.pid: _memory_kb(p.pid) for p in tree}
+            peak = max(peak, sum(pss for pss, _ in memory.values()) * 1024)
+            for pid, (_, uss) in memory.items():
+                private_kb[pid] = max(private_kb.get(pid, 0), uss)
         except psutil.Error:
             pass
         time.sleep(0.25)
@@ -82,7 +91,8 @@ def measured(command: list[str], env: dict | None = None, log: Path | None = Non
     if log:
         out.close()
     return {"seconds": seconds, "peak_mb": peak / 2**20, "peak_rss_sum_mb": peak_rss / 2**20,
-            "returncode": process.returncode, "output": output, "typed_at": typed_at}
+            "returncode": process.returncode, "output": output, "typed_at": typed_at,
+            "peak_uss_mb_by_pid": {pid: kb / 1024 for pid, kb in private_kb.items()}}
 
 
 def cli(home: Home, *args, log: Path | None = None) -> dict:
@@ -207,7 +217,7 @@ def main() -> int:
                            "outside_components_seconds": first["seconds"] - sum(components.values()),
                            "weights_digest": weights_digest(summary)}
     results["stages"] = run_stages(first["seconds"], first["typed_at"], summary, first["output"],
-                                   latest_run_log(home))
+                                   latest_run_log(home), first["peak_uss_mb_by_pid"])
     results["first_component_ratio"] = results["stages"]["first_component_seconds"] / floor
     results["fixed_cost_ratio"] = results["stages"]["fixed_cost_ratio"]
     seeds = {PipelineConfig().seed: summary.accuracy}

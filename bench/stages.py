@@ -37,30 +37,33 @@ def tfx_import_seconds(env: dict, runs: int = 3) -> dict:
 
 
 def task_events(log_text: str) -> dict[str, dict]:
-    """Each task's finished (or failed) progress event in a run's log, by node."""
+    """Each task's progress events in a run's log, by node: its started event's fields (its pid)
+    updated with its finished (or failed) event's (its time and memory)."""
     events: dict[str, dict] = {}
     for line in log_text.splitlines():
         at = line.find(PROGRESS_MARKER)
         if at >= 0:
             event = json.loads(line[at + len(PROGRESS_MARKER):])
-            if event["event"] in ("finished", "failed"):
-                events[event["node"]] = event
-    return events
+            events.setdefault(event["node"], {}).update(event)
+    return {node: event for node, event in events.items() if event["event"] in ("finished", "failed")}
 
 
 def epoch_seconds(output: str) -> list[float]:
     return [float(m.group(1)) for m in EPOCH_SECONDS.finditer(output)]
 
 
-def run_stages(wall_seconds: float, typed_at: float, summary, output: str, log_text: str) -> dict:
+def run_stages(wall_seconds: float, typed_at: float, summary, output: str, log_text: str,
+               peak_uss_mb_by_pid: dict[int, float]) -> dict:
     """One run's stages: `typed_at` is the wall clock (time.time()) when `run` was started,
-    `output` what `run` printed, `log_text` the run's full log (the home's logs/run-*.log)."""
+    `output` what `run` printed, `log_text` the run's full log (the home's logs/run-*.log), and
+    `peak_uss_mb_by_pid` each process's private memory at its most, as polled from outside: a
+    task's own event gives its private memory when it ends, which may be less."""
     first_ms = min(c.started_ms for c in summary.components.values())
     epochs = epoch_seconds(output)
     events = task_events(log_text)
     trainer = summary.components.get("Trainer")
-    memory = {node: {"rss": e["peak_rss_mb"], "uss": e["private_mb"]} for node, e in events.items()
-              if "private_mb" in e}
+    memory = {node: {"rss": e["peak_rss_mb"], "uss": max(e["private_mb"], peak_uss_mb_by_pid.get(e.get("pid"), 0))}
+              for node, e in events.items() if "private_mb" in e}
     not_training = [m["uss"] for node, m in memory.items() if node not in TRAINING]
     return {
         "first_component_seconds": first_ms / 1000 - typed_at,
