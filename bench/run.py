@@ -218,7 +218,6 @@ def main() -> int:
                            "weights_digest": weights_digest(summary)}
     results["stages"] = run_stages(first["seconds"], first["typed_at"], summary, first["output"],
                                    latest_run_log(home), first["peak_uss_mb_by_pid"])
-    results["first_component_ratio"] = results["stages"]["first_component_seconds"] / floor
     results["fixed_cost_ratio"] = results["stages"]["fixed_cost_ratio"]
     seeds = {PipelineConfig().seed: summary.accuracy}
 
@@ -230,9 +229,18 @@ def main() -> int:
         results["overhead_ratio"] = first["seconds"] / results["keras"]["train_seconds"]
 
     print("3. unchanged re-runs ...", flush=True)
-    reruns = [cli(home, "run", *slice_args)["seconds"] for _ in range(3)]
+    reruns, rerun_first_components = [], []
+    for _ in range(3):
+        rerun = cli(home, "run", *slice_args)
+        reruns.append(rerun["seconds"])
+        started_ms = min(c.started_ms for c in latest_summary(home).components.values())
+        rerun_first_components.append(started_ms / 1000 - rerun["typed_at"])
     results["rerun_seconds"] = spread(reruns)
     results["rerun_ratio"] = results["rerun_seconds"]["median"] / floor
+    # The first run of a fresh home also creates Airflow's database (once); a later run's start
+    # is what every run pays: prepare_data compiles the pipeline in each, changed or not.
+    results["rerun_first_component_seconds"] = spread(rerun_first_components)
+    results["first_component_ratio"] = results["rerun_first_component_seconds"]["median"] / floor
 
     print("4. the same runs on the scheduler (LocalExecutor, PostgreSQL, MariaDB) ...", flush=True)
     from bench.scheduler import scheduler_figures
@@ -470,8 +478,11 @@ def _stage_rows(r: dict) -> list:
     rows = [
         ("T: importing TFX's launcher in a fresh process", f"{floor:.2f} s (min {r['tfx_import_seconds']['min']:.2f}, "
          f"max {r['tfx_import_seconds']['max']:.2f})", ""),
-        ("First TFX component, in-process: from `run` typed to its start / T",
-         f"{g['first_component_seconds']:.1f} s = {r['first_component_ratio']:.2f} T", GOALS["first_component_ratio"]),
+        ("First TFX component, in-process: from `run` typed to its start, a home's later runs (3) / T",
+         f"{r['rerun_first_component_seconds']['median']:.1f} s = {r['first_component_ratio']:.2f} T",
+         GOALS["first_component_ratio"]),
+        ("  the same in a fresh home's first run (Airflow's database created once)",
+         f"{g['first_component_seconds']:.1f} s", ""),
         ("  prepare_data / write_report (the report)",
          f"{tasks.get('prepare_data', 0):.1f} s / {tasks.get('write_report', 0):.1f} s", ""),
         ("Fixed cost: first run's wall less the Trainer's epochs / the epochs",
