@@ -27,7 +27,9 @@ def main(model_dir: str, repeats_single: int, repeats_batch: int) -> None:
     serialized = [serialize_example(image, label) for image, label in zip(test.images, test.labels)]
     images = test.images[..., None].astype("float32") / 255.0
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    keras_model = tf.keras.models.load_model(model_dir)
+    # compile=False: the optimizer's OneCycle schedule is no registered Keras object, and
+    # inference needs no optimizer.
+    keras_model = tf.keras.models.load_model(model_dir, compile=False)
     one, batch = tf.constant(serialized[:1]), tf.constant(serialized)
     for _ in range(5):  # warm up both paths
         serve(examples=one), serve(examples=batch), keras_model(images[:1]), keras_model(images)
