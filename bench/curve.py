@@ -195,7 +195,8 @@ def _tick_step(span: float) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2,000/500 images, one epoch, one seed: a check that it runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000/500 images, one epoch, one seed: a check that it runs")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS), metavar="NAME",
                         help=f"which configs, of {', '.join(CONFIGS)} (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, help="default 42 43 44 (42 with --quick)")

@@ -30,7 +30,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     epochs: int = 9
-    batch_size: int = 128
+    batch_size: int = 64
     # Adam's peak learning rate: reached after the warm-up, then cosine decay to 0 (one cycle).
     learning_rate: float = 0.008
     warmup_fraction: float = 0.15  # share of all steps spent warming up linearly from ~0
