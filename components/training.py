@@ -2,7 +2,8 @@
 
 One function, `train`, used by the Trainer's run_fn and by the benchmark's bare-Keras baseline,
 so the two train the same model the same way: a one-cycle learning rate (linear warm-up, cosine
-decay), random shifts, turns and scalings of the training images, and bfloat16 compute where the CPU has it.
+decay), random shifts, turns and scalings of the training images, and bfloat16 compute where the
+CPU has it.
 """
 from __future__ import annotations
 
