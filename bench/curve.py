@@ -150,13 +150,14 @@ def svg(figures: dict[str, dict], title: str) -> str:
     step = _tick_step(x_max)
     for tick in range(0, int(x_max) + 1, step):
         parts.append(f'<text x="{x(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{tick}</text>')
-    tick_value = round(y_low, 1)
+    y_step = 0.1 if y_high - y_low < 1.5 else 1.0  # a quick run's accuracies span points, a full run's tenths
+    tick_value = round(y_low, 1) if y_step < 1 else float(int(y_low))
     while tick_value <= y_high:
         if tick_value >= y_low:
             parts.append(f'<line x1="{left}" y1="{y(tick_value):.1f}" x2="{width - right}" y2="{y(tick_value):.1f}" '
                          f'stroke="#eee"/>')
             parts.append(f'<text x="{left - 6}" y="{y(tick_value) + 4:.1f}" text-anchor="end">{tick_value:.1f}</text>')
-        tick_value = round(tick_value + 0.1, 1)
+        tick_value = round(tick_value + y_step, 1)
     for level, label in ((99.6, "default's goal 99.6"), (99.5, "fast's goal 99.5")):
         parts.append(f'<line x1="{left}" y1="{y(level):.1f}" x2="{width - right}" y2="{y(level):.1f}" '
                      f'stroke="#c60" stroke-dasharray="4 3"/>')
@@ -167,7 +168,7 @@ def svg(figures: dict[str, dict], title: str) -> str:
         for share, label in ((1.0, "old default's time"), (0.5, "half of it")):
             parts.append(f'<line x1="{x(share * old):.1f}" y1="{top}" x2="{x(share * old):.1f}" '
                          f'y2="{height - bottom}" stroke="#06c" stroke-dasharray="4 3"/>')
-            parts.append(f'<text x="{x(share * old) + 4:.1f}" y="{top + 12}" fill="#06c">{label}</text>')
+            parts.append(f'<text {_beside(x(share * old), 4, width)} y="{top + 12}" fill="#06c">{label}</text>')
     new = sorted((entry["seconds_median"], 100 * entry["accuracy_median"])
                  for name, entry in figures.items() if name != OLD)
     if len(new) > 1:  # the new model's configs, joined in order of time: the curve itself
@@ -180,10 +181,17 @@ def svg(figures: dict[str, dict], title: str) -> str:
                          f'fill="{colour}" fill-opacity="0.35"/>')
         cx, cy = x(entry["seconds_median"]), y(100 * entry["accuracy_median"])
         parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{colour}"/>')
-        parts.append(f'<text x="{cx + 8:.1f}" y="{cy + 4:.1f}" fill="{colour}">{name} '
+        parts.append(f'<text {_beside(cx, 8, width)} y="{cy + 4:.1f}" fill="{colour}">{name} '
                      f'({entry["multiply_adds"] / 1e6:.1f} M, {entry["epochs"]} ep)</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _beside(x: float, gap: float, width: float) -> str:
+    """A label's x and anchor: right of `x`, or left of it in the right-hand part of the picture."""
+    if x > width - 220:
+        return f'x="{x - gap:.1f}" text-anchor="end"'
+    return f'x="{x + gap:.1f}"'
 
 
 def _tick_step(span: float) -> int:
