@@ -3,6 +3,7 @@
 The two are separate Keras models so the extractor (image -> 128-d embedding) can be reused on
 its own, for transfer learning or similarity search; the Trainer exports it beside the model.
 """
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.autograph.core import config as autograph_config
 
@@ -27,8 +28,9 @@ def _skip_autograph_for_legacy_keras() -> None:
 _skip_autograph_for_legacy_keras()
 
 
-def _conv_block(x, filters):
-    for _ in range(2):
+def _stage(x, filters: int, convolutions: int):
+    """3x3 convolutions at one resolution, then 2x2 max pooling."""
+    for _ in range(convolutions):
         x = tf.keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         # momentum 0.9 rather than Keras's 0.99: the moving statistics settle within a few dozen
         # steps, so even a one-epoch run on a small slice evaluates sensibly.
@@ -37,13 +39,17 @@ def _conv_block(x, filters):
     return tf.keras.layers.MaxPooling2D()(x)
 
 
-def build_feature_extractor(conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
-    """Image [28, 28, 1] in [0, 1] -> EMBEDDING_SIZE embedding. The defaults are the recipe's
+def build_feature_extractor(conv_filters: int = 32, stages: int = 3, convs_per_stage: int = 1,
+                            dropout: float = 0.3) -> tf.keras.Model:
+    """Image [28, 28, 1] in [0, 1] -> EMBEDDING_SIZE embedding: `stages` stages, each halving the
+    image (28 -> 14 -> 7 -> 3) with twice the filters of the one before, `conv_filters` in the
+    first; then dropout and the dense embedding. The defaults are the recipe's
     (components/recipe.py); the Tuner searches them."""
     size = features.IMAGE_SIZE
     image = tf.keras.Input(shape=(size, size, 1), name=features.TRANSFORMED_IMAGE_KEY)
-    x = _conv_block(image, conv_filters)  # 14x14
-    x = _conv_block(x, 2 * conv_filters)  # 7x7
+    x = image
+    for stage in range(stages):
+        x = _stage(x, conv_filters * 2**stage, convs_per_stage)
     x = tf.keras.layers.Flatten()(x)
     x = tf.keras.layers.Dropout(dropout)(x)
     x = tf.keras.layers.Dense(EMBEDDING_SIZE, use_bias=False)(x)
@@ -61,32 +67,77 @@ def build_classifier_head(dropout: float = 0.3) -> tf.keras.Model:
     return tf.keras.Model(embedding, probabilities, name="classifier_head")
 
 
-def _architecture(conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
-    extractor, head = build_feature_extractor(conv_filters, dropout), build_classifier_head(dropout)
+def _architecture(conv_filters: int = 32, stages: int = 3, convs_per_stage: int = 1,
+                  dropout: float = 0.3) -> tf.keras.Model:
+    extractor = build_feature_extractor(conv_filters, stages, convs_per_stage, dropout)
+    head = build_classifier_head(dropout)
     image = tf.keras.Input(shape=extractor.input_shape[1:], name=features.TRANSFORMED_IMAGE_KEY)
     return tf.keras.Model(image, head(extractor(image)), name="digit_classifier")
 
 
-def build_model(learning_rate=0.003, conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
-    """Extractor + head, compiled with Adam at `learning_rate` (a number or a schedule), in the
-    global Keras precision policy."""
-    model = _architecture(conv_filters, dropout)
+def build_model(learning_rate=0.003, label_smoothing: float = 0.0, **architecture) -> tf.keras.Model:
+    """Extractor + head, compiled with Adam at `learning_rate` (a number or a schedule) and the
+    cross-entropy against labels smoothed by `label_smoothing`, in the global Keras precision
+    policy. `architecture`: the knobs of `build_feature_extractor` (a Recipe's `architecture()`)."""
+    model = _architecture(**architecture)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+        loss=SmoothedSparseCrossentropy(label_smoothing),
         metrics=[tf.keras.metrics.deserialize(features.ACCURACY_METRIC)],
     )
     return model
 
 
-def float32_copy(model: tf.keras.Model, conv_filters: int = 32, dropout: float = 0.3) -> tf.keras.Model:
+@tf.keras.utils.register_keras_serializable(package="mnist_pipeline")
+class SmoothedSparseCrossentropy(tf.keras.losses.Loss):
+    """Cross-entropy against integer labels, smoothed: the target puts `smoothing` of its weight
+    evenly on all classes. Keras's sparse cross-entropy has no smoothing; 0 is exactly it."""
+
+    def __init__(self, smoothing: float = 0.0, name: str = "smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        if not self.smoothing:
+            return tf.keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        targets = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), tf.shape(y_pred)[-1], dtype=y_pred.dtype)
+        return tf.keras.losses.categorical_crossentropy(targets, y_pred, label_smoothing=self.smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+def float32_copy(model: tf.keras.Model, **architecture) -> tf.keras.Model:
     """The same model computing in float32 (uncompiled), e.g. of one trained in bfloat16: what
     is exported, so that serving and evaluation do not depend on the CPU having bfloat16. The
-    knobs must be those `model` was built with."""
-    copy = _architecture(conv_filters, dropout)
+    architecture's knobs must be those `model` was built with."""
+    copy = _architecture(**architecture)
     copy.set_weights(model.get_weights())
     return copy
 
 
 def feature_extractor_of(model: tf.keras.Model) -> tf.keras.Model:
     return model.get_layer("feature_extractor")
+
+
+def multiply_adds(model: tf.keras.Model) -> int:
+    """Multiply-adds of one image's forward pass through `model` (nested models included):
+    convolutions (H_out * W_out * k * k * C_in * C_out; depthwise and separable ones by their
+    parts) and dense layers (inputs * units). Batch normalisation, activations and pooling, a few
+    operations per value without weights, are not counted."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.Model):
+            total += multiply_adds(layer)
+        elif isinstance(layer, (tf.keras.layers.SeparableConv2D, tf.keras.layers.DepthwiseConv2D)):
+            height, width, _ = layer.output_shape[1:]
+            channels = layer.input_shape[-1] * layer.depth_multiplier
+            total += height * width * int(np.prod(layer.kernel_size)) * channels
+            if isinstance(layer, tf.keras.layers.SeparableConv2D):
+                total += height * width * channels * layer.filters
+        elif isinstance(layer, tf.keras.layers.Conv2D):
+            height, width, filters = layer.output_shape[1:]
+            total += height * width * int(np.prod(layer.kernel_size)) * layer.input_shape[-1] * filters
+        elif isinstance(layer, tf.keras.layers.Dense):
+            total += layer.input_shape[-1] * layer.units
+    return int(total)

@@ -2,7 +2,8 @@
 
 One function, `train`, used by the Trainer's run_fn and by the benchmark's bare-Keras baseline,
 so the two train the same model the same way: a one-cycle learning rate (linear warm-up, cosine
-decay), random shifts of the training images, and bfloat16 compute where the CPU has it.
+decay), random shifts, turns and scalings of the training images, and bfloat16 compute where the
+CPU has it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from components import features
 from components import model as model_lib
 from components.recipe import Recipe, compute_precision
 
@@ -38,28 +40,37 @@ class OneCycle(tf.keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
 
 
-def shift_images(images, max_shift: float, seed):
-    """Each image moved by its own random offset of up to `max_shift` pixels each way
+def distort_images(images, recipe: Recipe, seed):
+    """Each image moved by up to `max_shift` pixels each way, turned by up to `max_rotation`
+    degrees and scaled by up to `max_scale` either way about its centre, each draw its own
     (bilinear, filled with paper). `seed` is a stateless seed, shape [2]."""
     count = tf.shape(images)[0]
-    offsets = tf.random.stateless_uniform([count, 2], seed=seed, minval=-max_shift, maxval=max_shift)
-    ones, zeros = tf.ones([count, 1]), tf.zeros([count, 1])
-    # Projective transforms [a0 a1 a2 b0 b1 b2 c0 c1]: output (x, y) reads input (x + dx, y + dy).
-    transforms = tf.concat([ones, zeros, offsets[:, :1], zeros, ones, offsets[:, 1:], zeros, zeros], axis=1)
+    draws = tf.random.stateless_uniform([count, 4], seed=seed, minval=-1.0, maxval=1.0)
+    shift = draws[:, :2] * recipe.max_shift
+    angle = draws[:, 2:3] * (recipe.max_rotation * math.pi / 180.0)
+    scale = 1.0 + draws[:, 3:4] * recipe.max_scale
+    # Projective transforms [a0 a1 a2 b0 b1 b2 c0 c1]: output (x, y) reads input
+    # (a0 x + a1 y + a2, b0 x + b1 y + b2): the inverse of turning and scaling about the centre,
+    # then the shift.
+    cos, sin, centre = tf.cos(angle) / scale, tf.sin(angle) / scale, (features.IMAGE_SIZE - 1) / 2.0
+    a2 = centre - (cos - sin) * centre + shift[:, :1]
+    b2 = centre - (sin + cos) * centre + shift[:, 1:]
+    zeros = tf.zeros([count, 1])
+    transforms = tf.concat([cos, -sin, a2, sin, cos, b2, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
         interpolation="BILINEAR", fill_mode="CONSTANT")
 
 
 def training_data(recipe: Recipe, images: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
-    """Shuffled batches, shifted per the recipe; reshuffled and re-shifted every epoch, the same
-    way in every run with the same seed."""
+    """Shuffled batches, distorted per the recipe; reshuffled and re-distorted every epoch, the
+    same way in every run with the same seed."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     dataset = dataset.shuffle(len(labels), seed=recipe.seed, reshuffle_each_iteration=True).batch(recipe.batch_size)
-    if recipe.max_shift:
+    if recipe.max_shift or recipe.max_rotation or recipe.max_scale:
         seeds = tf.data.Dataset.random(seed=recipe.seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda batch, seed: (shift_images(batch[0], recipe.max_shift, seed), batch[1]),
+            lambda batch, seed: (distort_images(batch[0], recipe, seed), batch[1]),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -187,13 +198,13 @@ def train(recipe: Recipe, train_split: tuple[np.ndarray, np.ndarray],
     log.info("training on %d examples, %d epochs of batch %d, %s compute", len(labels), recipe.epochs,
              recipe.batch_size, precision)
     with _deterministic(), _precision(precision):
-        model = model_lib.build_model(schedule, recipe.conv_filters, recipe.dropout)
+        model = model_lib.build_model(schedule, recipe.label_smoothing, **recipe.architecture())
         history = model.fit(training_data(recipe, images, labels), epochs=recipe.epochs, verbose=0,
                             validation_data=eval_split,
                             callbacks=[DivergenceGuard(recipe.learning_rate), EpochLog(recipe.epochs), *callbacks])
         recalibrate_batchnorm(model, images)
     if precision != "float32":
-        model = model_lib.float32_copy(model, recipe.conv_filters, recipe.dropout)
+        model = model_lib.float32_copy(model, **recipe.architecture())
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
 
 

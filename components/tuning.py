@@ -14,10 +14,15 @@ from components.recipe import Recipe
 # recipe's own value (the default, or what the config sets) is always among them, and the first
 # trial is the recipe as configured, so the winner is never worse than it on the holdout.
 SEARCH_SPACE: dict[str, tuple] = {
-    "learning_rate": (0.003, 0.006, 0.012),
-    "batch_size": (32, 64, 128),
-    "max_shift": (0.0, 1.5, 2.5),
+    "learning_rate": (0.004, 0.008, 0.016),
+    "batch_size": (64, 128, 256),
+    "max_shift": (1.0, 2.0, 3.0),
+    "max_rotation": (0.0, 10.0, 15.0),
+    # The model's knobs (components/model.py): the first stage's filters (each later stage has
+    # twice as many), the stages and the convolutions in each, and the dropout.
     "conv_filters": (16, 32, 48),
+    "stages": (2, 3),
+    "convs_per_stage": (1, 2),
     "dropout": (0.2, 0.3, 0.4),
 }
 # Trials train on the training split less this share, held out (the same images for every trial)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from components.recipe import Recipe
+from components.recipe import PRESETS, Recipe
 from components.tuning import Budget
 from pipeline.errors import ConfigError
 from pipeline.home import Home
@@ -61,16 +61,24 @@ class PipelineConfig:
     # to bound the training time as spans pile up, or to let old data age out.
     train_spans: int = 0
 
-    # Training: the recipe's keys, whose defaults and meaning live in components/recipe.py.
+    # Training: a named preset of the recipe's values (components/recipe.py PRESETS), "" = none.
+    # `load_config` applies it beneath the file's and the command line's own values.
+    preset: str = ""
+    # The recipe's keys, whose defaults and meaning live in components/recipe.py.
     epochs: int = Recipe.epochs
     batch_size: int = Recipe.batch_size
     learning_rate: float = Recipe.learning_rate
     warmup_fraction: float = Recipe.warmup_fraction
     max_shift: float = Recipe.max_shift
+    max_rotation: float = Recipe.max_rotation
+    max_scale: float = Recipe.max_scale
+    label_smoothing: float = Recipe.label_smoothing
     seed: int = Recipe.seed
     label_noise: float = Recipe.label_noise
     precision: str = Recipe.precision
     conv_filters: int = Recipe.conv_filters
+    stages: int = Recipe.stages
+    convs_per_stage: int = Recipe.convs_per_stage
     dropout: float = Recipe.dropout
 
     # Hyperparameter search (the Tuner, components/tuning.py): how many trials, 0 = none (the
@@ -130,6 +138,9 @@ class PipelineConfig:
         for key in ("train_examples", "eval_examples", "train_spans"):
             if getattr(self, key) < 0:
                 problems.append(f"{key} must be 0 (all) or a positive count, got {getattr(self, key)}")
+        if self.preset and self.preset not in PRESETS:
+            problems.append(f"preset must be empty (the default recipe) or one of {', '.join(PRESETS)}, "
+                            f"got {self.preset!r}")
         problems += self.recipe().problems()
         problems += self.tuning_budget().problems()
         try:
@@ -246,7 +257,8 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     home: Home | None = None,
 ) -> PipelineConfig:
-    """Defaults, then the YAML file (explicit, or the home's `config.yaml`), then overrides."""
+    """Defaults, then the preset named by either of the next two, then the YAML file (explicit, or
+    the home's `config.yaml`), then overrides."""
     values: dict[str, Any] = {}
     path = Path(config_file) if config_file else (home or Home.from_env()).config_file
     if config_file and not path.is_file():
@@ -262,5 +274,6 @@ def load_config(
         loaded.pop(storage_settings.CONFIG_KEY, None)  # where the home keeps things: Home.storage
         values.update(loaded)
     values.update(overrides or {})
+    values = {**PRESETS.get(str(values.get("preset") or ""), {}), **values}
     return PipelineConfig(**{k: _coerce(k, v) for k, v in values.items()})
 

@@ -47,6 +47,12 @@ def test_home_config_file_is_read_by_default(home):
     ("beam_args=--runner='Flink", "beam_args cannot be split into options"),
     ("conv_filters=0", "conv_filters must be at least 1 and at most 256, got 0"),
     ("dropout=1", "dropout must lie in [0, 1\\), got 1.0"),
+    ("stages=5", "stages must be at least 1 and at most 4 .28x28 halved to 1x1., got 5"),
+    ("convs_per_stage=0", "convs_per_stage must be at least 1 and at most 4, got 0"),
+    ("max_rotation=181", "max_rotation must lie in [0, 180] degrees, got 181.0"),
+    ("max_scale=1", "max_scale must lie in [0, 1\\), got 1.0"),
+    ("label_smoothing=-0.1", "label_smoothing must lie in [0, 1\\), got -0.1"),
+    ("preset=turbo", "preset must be empty .the default recipe. or one of fast, got 'turbo'"),
     ("tune_trials=-1", "tune_trials must be 0 .no search. or a count up to 100, got -1"),
     ("tune_trials=2.5", "tune_trials must be a whole number"),
     ("tune_minutes=0", "tune_minutes must be above 0 and at most 1,440, got 0.0"),
@@ -111,3 +117,16 @@ def test_a_cron_schedule_and_approval_are_read_from_the_command_line(home):
                                                        "approval_timeout_minutes=0.5"]), home=home)
     assert (config.schedule, config.require_approval, config.approval_timeout_minutes) == ("0 3 * * *", True, 0.5)
     assert load_config(home=home).require_approval is False  # off by default
+
+
+def test_a_preset_sets_its_recipe_values_beneath_the_file_and_the_command_line(home, tmp_path):
+    from components.recipe import PRESETS
+
+    fast = load_config(overrides={"preset": "fast"}, home=home)
+    assert fast.recipe() == PipelineConfig(**PRESETS["fast"]).recipe() != PipelineConfig().recipe()
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: fast\nepochs: 2\n")
+    assert load_config(path, home=home).epochs == 2
+    assert load_config(path, parse_assignments(["epochs=6"]), home=home).epochs == 6
+    # What a run records (its overrides) loads back to the same config.
+    assert load_config(overrides=fast.overrides(), home=home) == fast

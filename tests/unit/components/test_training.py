@@ -1,9 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from components import model as model_lib
 from components import training
+from components.recipe import PRESETS, Recipe
 
 
 def test_shuffled_labels_keep_their_distribution():
@@ -34,3 +37,47 @@ def test_guard_stops_on_nan_and_on_explosion():
         guard.on_train_batch_end(2, {"loss": float("nan")})
     with pytest.raises(training.TrainingDivergedError, match="loss 1e\\+04"):
         guard.on_train_batch_end(3, {"loss": 1e4})
+
+
+def _slice(train_count: int, eval_count: int):
+    from pipeline.data.sources import load_bundled
+
+    splits = load_bundled()
+    train, test = splits["train"].head(train_count), splits["eval"].head(eval_count)
+    return ((train.images[..., None].astype(np.float32) / 255.0, train.labels),
+            (test.images[..., None].astype(np.float32) / 255.0, test.labels))
+
+
+def test_the_fast_preset_trains_a_model_that_learns(home):
+    from pipeline.config import load_config
+
+    recipe = load_config(overrides={"preset": "fast", "precision": "float32"}, home=home).recipe()
+    assert recipe.epochs == PRESETS["fast"]["epochs"] < Recipe().epochs
+    train_split, test_split = _slice(1000, 500)
+    model, history = training.train(recipe, train_split)
+    assert len(history["loss"]) == recipe.epochs
+    assert training.accuracy(model, *test_split) > 0.85
+
+
+def test_the_same_seed_trains_bit_identical_weights_with_every_augmentation_on():
+    recipe = Recipe(epochs=1, batch_size=64, precision="float32", max_shift=2, max_rotation=10, max_scale=0.1,
+                    label_smoothing=0.1)
+    train_split, _ = _slice(256, 1)
+    first, second = (training.train(recipe, train_split)[0].get_weights() for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    other = training.train(dataclasses.replace(recipe, seed=recipe.seed + 1), train_split)[0].get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_distortion_turns_and_scales_about_the_centre_and_is_none_at_zero():
+    images = np.zeros((64, 28, 28, 1), np.float32)
+    images[:, 12:16, 12:16] = 1.0  # a square at the centre
+    seed = tf.constant([1, 2], tf.int64)
+    unchanged = training.distort_images(images, Recipe(max_shift=0, max_rotation=0, max_scale=0), seed)
+    np.testing.assert_allclose(unchanged, images, atol=1e-6)
+    # Turned and scaled only: the ink stays centred, some squares come out turned or resized.
+    turned = training.distort_images(images, Recipe(max_shift=0, max_rotation=30, max_scale=0.2), seed).numpy()
+    rows = np.arange(28)[None, :, None, None]
+    centre_of_ink = (turned * rows).sum(axis=(1, 2, 3)) / turned.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(centre_of_ink, 13.5, atol=0.05)
+    assert np.mean(np.abs(turned - images).max(axis=(1, 2, 3)) > 0.05) > 0.8
