@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -75,14 +76,19 @@ def measured(command: list[str], env: dict | None = None, log: Path | None = Non
     peak = peak_rss = 0
     private_kb: dict[int, int] = {}  # each process's peak USS, by pid (the tasks' events name theirs)
     root = psutil.Process(process.pid)
-    while process.poll() is None:
+    # RSS is cheap to read; PSS and USS read /proc/<pid>/smaps_rollup (15-50 ms for a process that
+    # loaded TensorFlow), so once a second only: polled faster, it took a fifth of a core.
+    for tick in itertools.count():
+        if process.poll() is not None:
+            break
         try:
             tree = [p for p in [root] + root.children(recursive=True) if p.is_running()]
             peak_rss = max(peak_rss, sum(p.memory_info().rss for p in tree))
-            memory = {p.pid: _memory_kb(p.pid) for p in tree}
-            peak = max(peak, sum(pss for pss, _ in memory.values()) * 1024)
-            for pid, (_, uss) in memory.items():
-                private_kb[pid] = max(private_kb.get(pid, 0), uss)
+            if tick % 4 == 0:
+                memory = {p.pid: _memory_kb(p.pid) for p in tree}
+                peak = max(peak, sum(pss for pss, _ in memory.values()) * 1024)
+                for pid, (_, uss) in memory.items():
+                    private_kb[pid] = max(private_kb.get(pid, 0), uss)
         except psutil.Error:
             pass
         time.sleep(0.25)
@@ -173,9 +179,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a slice, one epoch, no peer")
     parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
-    parser.add_argument("--only", choices=["dag-parse", "scheduler", "storage"],
-                        help="only this: the DAG parse, the scheduler path (with the in-process runs it "
-                             "is compared with), or the quick slice on local disk against S3")
+    parser.add_argument("--only", choices=["dag-parse", "stages", "scheduler", "storage"],
+                        help="only this: the DAG parse, a run's stages and fixed cost against T (the first "
+                             "run and the unchanged re-runs, in-process), the scheduler path (with the "
+                             "in-process runs it is compared with), or the quick slice on local disk against S3")
     args = parser.parse_args()
     tf_env.configure()
 
@@ -221,7 +228,7 @@ def main() -> int:
     results["fixed_cost_ratio"] = results["stages"]["fixed_cost_ratio"]
     seeds = {PipelineConfig().seed: summary.accuracy}
 
-    if args.only != "scheduler":
+    if args.only not in ("scheduler", "stages"):
         print("2. plain Keras on in-memory arrays ...", flush=True)
         keras = measured([PYTHON, "bench/keras_baseline.py", str(train_n or 60000), str(eval_n or 10000),
                           str(epochs)])
@@ -241,6 +248,9 @@ def main() -> int:
     # is what every run pays: prepare_data compiles the pipeline in each, changed or not.
     results["rerun_first_component_seconds"] = spread(rerun_first_components)
     results["first_component_ratio"] = results["rerun_first_component_seconds"]["median"] / floor
+
+    if args.only == "stages":
+        return finish(results, stamp, "stages", work, args.keep)
 
     print("4. the same runs on the scheduler (LocalExecutor, PostgreSQL, MariaDB) ...", flush=True)
     from bench.scheduler import scheduler_figures
