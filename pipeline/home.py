@@ -88,6 +88,11 @@ class Home:
         """A run's HTML report: <reports>/<run id, made safe as a folder name>/index.html."""
         return self.reports / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) / "index.html"
 
+    def confusion_matrix(self, model_id: int, examples_id: int) -> Path:
+        """A trained model's confusion matrix on an examples artifact's eval split, computed once
+        (`pipeline.reports.report`): an unchanged re-run's report reads it, not classifying again."""
+        return self.reports / "confusion" / f"model-{model_id}-examples-{examples_id}.json"
+
     def model_card(self, run_id: str, version: int | str) -> Path:
         """A pushed version's model card, next to its run's report (`pipeline.reports.model_card`)."""
         return self.report_file(run_id).with_name(f"model-card-{version}.html")

@@ -7,6 +7,7 @@ training curves. Images are embedded, so the file can be mailed or attached to a
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
@@ -162,33 +163,41 @@ def _anomalies_section(summary) -> str:
     return table(("found by", "split", "feature", "kind", "description"), rows)
 
 
-def _evaluation_section(summary, baseline) -> str:
+def _evaluation_section(home: Home, summary, baseline) -> str:
     if summary.accuracy is None:
         return "<p>No evaluation (the Evaluator did not run).</p>"
     parts = [f"<p>Accuracy on the eval split: <b>{summary.accuracy:.4f}</b></p>"]
     parts.append(table(("digit", "accuracy"), [(d, f"{a:.4f}") for d, a in summary.accuracy_per_digit.items()]))
     parts.append("<p>Model gate:</p>" + gate_verdict(summary, baseline))
-    matrix = _confusion_for(summary)
+    matrix = _confusion_for(home, summary)
     if matrix is not None:
         parts.append(f'<img id="confusion-matrix" alt="confusion matrix" src="{_confusion_image(matrix)}">')
     return "".join(parts)
 
 
-def _confusion_for(summary):
+def _confusion_for(home: Home, summary):
+    """The run's model's confusion matrix on its eval split: classified once per model and
+    examples (both MLMD artifacts, which never change), then read back."""
     import tensorflow as tf
 
     trainer, examples = summary.components.get(nodes.TRAINER), summary.components.get(nodes.EXAMPLE_GEN)
     if not (trainer and trainer.outputs.get("model") and examples and examples.outputs.get("examples")):
         return None
-    model_dir = os.path.join(trainer.outputs["model"][0].uri, "Format-Serving")
+    model, eval_examples = trainer.outputs["model"][0], examples.outputs["examples"][0]
+    computed = home.confusion_matrix(model.id, eval_examples.id)
+    with contextlib.suppress(OSError, ValueError):  # not computed yet, or unreadable: compute it
+        return np.array(json.loads(computed.read_text()), dtype=np.int64)
+    model_dir = os.path.join(model.uri, "Format-Serving")
     if not stored.path(model_dir).is_dir():
         return None
-    _, labels, serialized = _examples(examples.outputs["examples"][0].uri, features.EVAL, CONFUSION_EXAMPLES)
+    _, labels, serialized = _examples(eval_examples.uri, features.EVAL, CONFUSION_EXAMPLES)
     with stored.local_copy(model_dir) as local:
         serve = tf.saved_model.load(str(local)).signatures[features.SERVING_SIGNATURE]
         predicted = np.concatenate([serve(examples=tf.constant(serialized[i:i + 512]))["digit"].numpy()
                                     for i in range(0, len(serialized), 512)])
-    return confusion_matrix(labels, predicted)
+    matrix = confusion_matrix(labels, predicted)
+    stored.write_atomic(computed, json.dumps(matrix.tolist()))
+    return matrix
 
 
 def _spans_section(summary) -> str:
@@ -249,7 +258,7 @@ def write_report(home: Home, run_id: str, output: Path | None = None) -> Path:
 <h2>Data: spans</h2>{_spans_section(summary)}
 <h2>Data: statistics and samples</h2>{_statistics_section(summary)}
 <h2>Anomalies</h2>{_anomalies_section(summary)}
-<h2>Evaluation</h2>{_evaluation_section(summary, baseline)}
+<h2>Evaluation</h2>{_evaluation_section(home, summary, baseline)}
 {_approval_section(approvals.decision_of(store, run_id))}
 <h2>Tuning and training settings</h2>{_tuning_section(summary)}
 <h2>Training curves</h2>{_training_section(summary)}
