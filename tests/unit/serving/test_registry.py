@@ -175,6 +175,9 @@ def test_a_label_in_use_moves_to_an_unloaded_version_in_two_steps_when_a_server_
 
     poller = threading.Thread(target=poll)
     poller.start()
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:  # the poller has seen the state before the push
+        time.sleep(0.01)
     try:
         registry.record_push(served, store, 300, "x")  # canary, in use at 200, moves to 300
     finally:
