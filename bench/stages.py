@@ -48,6 +48,11 @@ def task_events(log_text: str) -> dict[str, dict]:
     return {node: event for node, event in events.items() if event["event"] in ("finished", "failed")}
 
 
+def first_component_ms(summary) -> int:
+    """When a run's first TFX component started (MLMD's execution start, ms since the epoch)."""
+    return min(c.started_ms for c in summary.components.values())
+
+
 def epoch_seconds(output: str) -> list[float]:
     return [float(m.group(1)) for m in EPOCH_SECONDS.finditer(output)]
 
@@ -58,7 +63,7 @@ def run_stages(wall_seconds: float, typed_at: float, summary, output: str, log_t
     `output` what `run` printed, `log_text` the run's full log (the home's logs/run-*.log), and
     `peak_uss_mb_by_pid` each process's private memory at its most, as polled from outside: a
     task's own event gives its private memory when it ends, which may be less."""
-    first_ms = min(c.started_ms for c in summary.components.values())
+    first_ms = first_component_ms(summary)
     epochs = epoch_seconds(output)
     events = task_events(log_text)
     trainer = summary.components.get("Trainer")

@@ -158,8 +158,7 @@ def _run_forked(request: dict[str, Any]) -> dict[str, Any]:
 
 def _task_process(request: dict[str, Any], answer_fd: int) -> None:
     code = 0
-    try:
-        _log_like_airflow()
+    try:  # logging as the host set it up (`_log_like_airflow`), inherited through the fork
         module, name = request["function"].split(":")
         function = getattr(importlib.import_module(module), name)
         context = dict(request["context"])
