@@ -120,6 +120,11 @@ def feature_extractor_of(model: tf.keras.Model) -> tf.keras.Model:
     return model.get_layer("feature_extractor")
 
 
+def output_layer(model: tf.keras.Model) -> tf.keras.layers.Dense:
+    """The head's last layer: a Dense layer with a softmax, whose outputs are the probabilities."""
+    return model.get_layer("classifier_head").get_layer("probabilities")
+
+
 def multiply_adds(model: tf.keras.Model) -> int:
     """Multiply-adds of one image's forward pass through `model` (nested models included):
     convolutions (H_out * W_out * k * k * C_in * C_out; depthwise and separable ones by their

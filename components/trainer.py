@@ -14,10 +14,13 @@ transform graph, and two signatures that both return class probabilities and the
 It trains with the config's recipe (custom_config) with the Tuner's best hyperparameters applied
 (the Tuner hands the recipe's own values on when tuning is off). The feature extractor is saved
 inside the serving model's folder (features.FEATURE_EXTRACTOR_FILE), so the Pusher pushes it with
-the model; `Executor` records the recipe trained with on the Model artifact in MLMD.
+the model. Before export the model's confidence is calibrated on the eval split
+(components/calibration.py; accuracy unchanged); `Executor` records the recipe trained with and
+the calibration on the Model artifact in MLMD.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -30,7 +33,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.types import artifact_utils, standard_component_specs
 from tfx_bsl.public import tfxio
 
-from components import features, training
+from components import calibration, features, training
 from components import model as model_lib
 from components.recipe import Recipe
 
@@ -40,6 +43,10 @@ log = logging.getLogger(__name__)
 # beside the model; the executor below also records it in MLMD as the Model's `trained_with`.
 TRAINED_WITH_FILE = "trained_with.json"
 TRAINED_WITH = "trained_with"
+# The confidence calibration built into the exported model (components/calibration.py), likewise
+# beside the model and in MLMD as the Model's `confidence_calibration` (JSON).
+CALIBRATION_FILE = "confidence_calibration.json"
+CALIBRATION = "confidence_calibration"
 
 
 def load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +147,8 @@ def run_fn(fn_args: FnArgs) -> None:
     log.info("validating on %d examples after every epoch", len(eval_split[1]))
     model, history = training.train(recipe, train_split, eval_split, callbacks=[
         tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")])
+    calibrated = calibration.calibrate(model, *eval_split)
+    log.info("confidence calibrated: %s", calibrated.describe())
 
     # save_traces=False: the signatures are traced anyway; Keras's traces of every layer's call
     # (for reloading without the layer classes, which are all Keras's own here) cost seconds.
@@ -149,8 +158,11 @@ def run_fn(fn_args: FnArgs) -> None:
     extractor_path = os.path.join(fn_args.serving_model_dir, features.FEATURE_EXTRACTOR_FILE)
     tf.io.gfile.makedirs(os.path.dirname(extractor_path))
     model_lib.feature_extractor_of(model).save(extractor_path)
-    with tf.io.gfile.GFile(os.path.join(os.path.dirname(fn_args.serving_model_dir), TRAINED_WITH_FILE), "w") as f:
+    model_root = os.path.dirname(fn_args.serving_model_dir)
+    with tf.io.gfile.GFile(os.path.join(model_root, TRAINED_WITH_FILE), "w") as f:
         json.dump(recipe.to_custom_config(), f, sort_keys=True)
+    with tf.io.gfile.GFile(os.path.join(model_root, CALIBRATION_FILE), "w") as f:
+        json.dump(dataclasses.asdict(calibrated), f, sort_keys=True)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, features.HISTORY_FILE), "w") as f:
         json.dump(history, f)
     log.info("exported the model to %s, its feature extractor in %s", fn_args.serving_model_dir,
@@ -158,11 +170,13 @@ def run_fn(fn_args: FnArgs) -> None:
 
 
 class Executor(trainer_executor.GenericExecutor):
-    """TFX's Trainer (run_fn above), and the recipe it trained with recorded in MLMD as the Model's
-    `trained_with` property (JSON), where `show` and `compare` read it."""
+    """TFX's Trainer (run_fn above), and the recipe it trained with and its confidence calibration
+    recorded in MLMD as the Model's `trained_with` and `confidence_calibration` properties (JSON),
+    where `show` and `compare` read them."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         super().Do(input_dict, output_dict, exec_properties)
         model = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY])
-        with tf.io.gfile.GFile(os.path.join(model.uri, TRAINED_WITH_FILE)) as f:
-            model.set_string_custom_property(TRAINED_WITH, f.read())
+        for name, file in ((TRAINED_WITH, TRAINED_WITH_FILE), (CALIBRATION, CALIBRATION_FILE)):
+            with tf.io.gfile.GFile(os.path.join(model.uri, file)) as f:
+                model.set_string_custom_property(name, f.read())

@@ -171,6 +171,10 @@ def _print_tuning(summary) -> None:
                 print("  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(line, widths)).rstrip())
     if summary.trained_with:
         print("trained with: " + " ".join(f"{k}={v}" for k, v in summary.trained_with.items()))
+    if summary.confidence_calibration:
+        c = summary.confidence_calibration
+        print(f"confidence calibrated: temperature {c['temperature']:.3f} on {c['examples']} held-out examples, "
+              f"mean confidence {c['mean_confidence_before']:.3f} -> {c['mean_confidence_after']:.3f}")
 
 
 def _print_artifacts(store, component) -> None:

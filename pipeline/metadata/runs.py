@@ -62,6 +62,9 @@ class RunSummary:
     # The recipe the Trainer trained with: the config's, with the Tuner's winner applied
     # (the Model's `trained_with`, components/trainer.py).
     trained_with: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The temperature fitted on held-out data and built into the model, with the mean confidence
+    # before and after (the Model's `confidence_calibration`, components/calibration.py).
+    confidence_calibration: dict[str, Any] | None = None
     # What the Tuner did (components/tuner.py): every trial (trial, settings, score, seconds,
     # state), the winner's number (None when it did not search), the settings it handed on.
     tuning: dict[str, Any] | None = None
@@ -124,7 +127,8 @@ class RunSummary:
             "pushed": self.pushed,
             "pushed_version": self.pushed_version, "pushed_path": self.pushed_path,
             "ingested_span": self.ingested, "trained_on_spans": self.trained_on,
-            "trained_with": self.trained_with, "tuning": self.tuning,
+            "trained_with": self.trained_with, "confidence_calibration": self.confidence_calibration,
+            "tuning": self.tuning,
         }
 
     def trial_table(self) -> tuple[list[str], list[list[str]]]:
@@ -229,6 +233,7 @@ def summarize_run(home: Home, run_id: str, store=None, node_ids=None) -> RunSumm
     trainer = runs.get(nodes.TRAINER)
     for artifact in trainer.outputs.get("model", []) if trainer else []:
         summary.trained_with = json.loads(property_of(artifact, "trained_with", "{}"))
+        summary.confidence_calibration = json.loads(property_of(artifact, "confidence_calibration", "null"))
     tuner = runs.get(nodes.TUNER)
     if tuner and tuner.outputs.get("tuner_results"):
         [results] = tuner.outputs["tuner_results"]

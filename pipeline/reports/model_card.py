@@ -22,6 +22,7 @@ import numpy as np
 from components import features, nodes
 from pipeline.home import Home
 from pipeline.reports.html_parts import STYLE, e, table
+from pipeline.serving.inference import MIN_CONFIDENCE
 from pipeline.storage import files as stored
 
 PICTURES = 200  # eval digits turned into pictures, per condition
@@ -38,8 +39,8 @@ CONDITIONS = {
 }
 
 INTENDED = ("Reading single handwritten digits, 0-9, one per picture: scanned forms, photographed notes, "
-            "MNIST-like 28x28 arrays. Answers below 0.8 confidence, or on pictures unlike MNIST, are flagged "
-            "unreliable (docs/serving.md).")
+            f"MNIST-like 28x28 arrays. Answers below {MIN_CONFIDENCE} confidence (calibrated on held-out digits), "
+            "or on pictures unlike MNIST, are flagged unreliable (docs/serving.md).")
 NOT_INTENDED = ("Not for several digits or letters in one picture, for decisions about people without a human "
                 "check, for handwriting styles far from MNIST's (its writers were US Census staff and students), "
                 "or for photographs with perspective, sharp shadows or ruled lines as dark as the ink.")

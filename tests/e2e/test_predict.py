@@ -234,8 +234,9 @@ def test_pictures_with_noise_gradients_and_blur_are_read_right(served_home, tmp_
     """Digits rendered from fonts and drawn as strokes, dark on light paper, spoilt by sensor
     noise, paper fading across the picture, blur, and all three (tests/synthetic_digits.py).
     Before the paper was estimated (ink above 10 % of the strongest), noise and gradients took
-    accuracy to 32-76 %."""
-    results = synthetic_digits.measure(inference.load_model(served_home), tmp_path, per_digit=5)
+    accuracy to 32-76 %. 150 pictures a row: with 50, a model right on 98 % of those it does not
+    flag fell below 95 % in one row about one time in twenty (3 wrong of 48)."""
+    results = synthetic_digits.measure(inference.load_model(served_home), tmp_path, per_digit=15)
     for (kind, condition), result in results.items():
         print(kind, condition, result)
         assert result["refused"] == 0 and result["accuracy"] >= 0.9, (kind, condition, result)
