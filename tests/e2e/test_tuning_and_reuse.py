@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components import features, tuning
+from components import calibration, features, tuning
 from pipeline.config import PipelineConfig
 from pipeline.home import Home
 from pipeline.metadata.lineage import find_pushed_model, upstream
@@ -64,6 +64,11 @@ def test_a_tuned_run_keeps_every_trial_and_the_trainer_uses_the_winner(home_for_
     assert json.loads(hyperparameters["properties"]["settings"]) == winner["settings"]
     [model] = trainer["outputs"]["model"]
     assert json.loads(model["properties"]["trained_with"]) == shown["trained_with"]
+    # ... and the confidence calibration built into it, fitted on the eval split.
+    calibrated = shown["confidence_calibration"]
+    assert json.loads(model["properties"]["confidence_calibration"]) == calibrated
+    assert calibrated["examples"] >= calibration.MIN_EXAMPLES and calibrated["temperature"] != 1.0
+    assert calibrated["mean_confidence_after"] != calibrated["mean_confidence_before"]
     [results] = tuner["outputs"]["tuner_results"]
     assert json.loads(Path(results["uri"], "tuner_results.json").read_text()) == trials
     # In words: the table with the winner marked, and what the Trainer used.
@@ -71,6 +76,7 @@ def test_a_tuned_run_keeps_every_trial_and_the_trainer_uses_the_winner(home_for_
     assert "tuning: 4 trials" in text and f"the winner, trial {best}" in text
     assert re.search(rf"^  {best} \* +", text, re.MULTILINE)
     assert "trained with: " + " ".join(f"{k}={v}" for k, v in shown["trained_with"].items()) in text
+    assert f"confidence calibrated: temperature {calibrated['temperature']:.3f} on {calibrated['examples']}" in text
     report = Path(shown["report"]).read_text()
     assert "Tuning and training settings" in report and f"trial {best}, went to the Trainer" in report
 
