@@ -48,6 +48,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # low, components/calibration.py, and is the first suspect for the reused extractor's drop)?
     "fast-no-smoothing": {**PRESETS["fast"], "label_smoothing": 0.0},
     # Candidates for a default within the old default's time and a preset within half of it.
+    "default-no-smoothing": {"label_smoothing": 0.0},
     "5-epochs-no-smoothing": {"epochs": 5, "label_smoothing": 0.0},
     "3-epochs-no-smoothing": {"epochs": 3, "label_smoothing": 0.0},
 }
