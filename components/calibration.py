@@ -58,22 +58,14 @@ def _negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray, temp
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """The T in [LOWEST, HIGHEST] minimising the negative log-likelihood of `labels`: a grid on
-    log T, then golden-section search around its best point (the loss is smooth in log T)."""
+    """The T in [LOWEST, HIGHEST] minimising the negative log-likelihood of `labels`, searched on
+    log T (where the loss is smooth) by SciPy's bounded scalar minimiser."""
+    from scipy.optimize import minimize_scalar
+
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    grid = np.linspace(np.log(LOWEST), np.log(HIGHEST), 33)
-    losses = [_negative_log_likelihood(probabilities, labels, np.exp(g)) for g in grid]
-    best = int(np.argmin(losses))
-    low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(30):
-        a, b = high - ratio * (high - low), low + ratio * (high - low)
-        if _negative_log_likelihood(probabilities, labels, np.exp(a)) < \
-                _negative_log_likelihood(probabilities, labels, np.exp(b)):
-            high = b
-        else:
-            low = a
-    return float(np.exp((low + high) / 2))
+    found = minimize_scalar(lambda log_t: _negative_log_likelihood(probabilities, labels, np.exp(log_t)),
+                            bounds=(np.log(LOWEST), np.log(HIGHEST)), method="bounded")
+    return float(np.exp(found.x))
 
 
 def calibrate(model: tf.keras.Model, images: np.ndarray, labels: np.ndarray) -> Calibration:
