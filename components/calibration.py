@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import model as model_lib
+from components import training
 
 # Fewer held-out examples than this, and T is left at 1: the fit would follow a handful of cases.
 MIN_EXAMPLES = 200
@@ -71,7 +72,7 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
 def calibrate(model: tf.keras.Model, images: np.ndarray, labels: np.ndarray) -> Calibration:
     """Fit T on the held-out `images` and `labels` and build it into `model`'s output layer."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    probabilities = model.predict(images, batch_size=1024, verbose=0)
+    probabilities = training.predict(model, images)
     accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
     temperature = fit_temperature(probabilities, labels) if len(labels) >= MIN_EXAMPLES else 1.0
     layer = model_lib.output_layer(model)

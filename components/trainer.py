@@ -61,12 +61,12 @@ def load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray, 
     def transformed(raw, label):
         return transform(raw)[features.TRANSFORMED_IMAGE_KEY], label
 
-    dataset = fn_args.data_accessor.tf_dataset_factory(
+    dataset = training.without_autotune(fn_args.data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=1024, label_key=features.LABEL_KEY,
                                        num_epochs=1, shuffle=False),
         tf_transform_output.raw_metadata.schema,
-    ).map(transformed, num_parallel_calls=tf.data.AUTOTUNE)
+    ).map(transformed, num_parallel_calls=tf.data.AUTOTUNE))
     images, labels = [], []
     for batch, label in dataset:
         images.append(batch.numpy())

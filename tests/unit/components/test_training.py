@@ -81,3 +81,14 @@ def test_distortion_turns_and_scales_about_the_centre_and_is_none_at_zero():
     centre_of_ink = (turned * rows).sum(axis=(1, 2, 3)) / turned.sum(axis=(1, 2, 3))
     np.testing.assert_allclose(centre_of_ink, 13.5, atol=0.05)
     assert np.mean(np.abs(turned - images).max(axis=(1, 2, 3)) > 0.05) > 0.8
+
+
+def test_the_datasets_keras_reads_run_without_autotuning():
+    # An ended iterator waits for autotuning's sleeping thread before it is freed: seconds lost at
+    # the end of every epoch, validation and predict (components/training.py `without_autotune`).
+    images, labels = np.zeros((8, 28, 28, 1), np.float32), np.arange(8) % 10
+    for dataset in (training.training_data(Recipe(), images, labels), training.batches((images, labels)),
+                    training.batches(images)):
+        assert dataset.options().autotune.enabled is False
+    model = model_lib.build_model()
+    assert training.predict(model, images).shape == (8, 10)
