@@ -90,8 +90,8 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def batches(arrays, batch_size: int = 1024) -> tf.data.Dataset:
-    """In-memory `arrays` (one array, or a tuple of them) in batches, for Keras's `evaluate`,
-    `predict` and validation: without autotuning, unlike the datasets Keras makes of arrays."""
+    """In-memory `arrays` (one array, or a tuple of them) in batches, for Keras's validation and
+    `predict`: without autotuning, unlike the datasets Keras makes of arrays itself."""
     return without_autotune(tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size))
 
 
