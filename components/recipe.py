@@ -52,11 +52,14 @@ class Recipe:
     precision: str = "auto"
     # The model's own knobs (components/model.py): the filters of the first convolution stage
     # (each later stage has twice as many), how many stages (each halves the image) and 3x3
-    # convolutions in each, and the dropout before the embedding and before the softmax.
+    # convolutions in each, the dropout before the embedding and before the softmax, and whether
+    # each stage pools right after its last convolution, before that one's normalisation and ReLU
+    # (the same functions, for less time a step) rather than at its end.
     conv_filters: int = 32
     stages: int = 3
     convs_per_stage: int = 1
     dropout: float = 0.3
+    pool_before_norm: bool = True
 
     def problems(self) -> list[str]:
         """What is wrong with these values, in words; empty when all is well."""
@@ -89,6 +92,8 @@ class Recipe:
                          f"got {self.convs_per_stage}")
         if not 0 <= self.dropout < 1:
             found.append(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not isinstance(self.pool_before_norm, bool):
+            found.append(f"pool_before_norm must be true or false, got {self.pool_before_norm!r}")
         if self.precision not in PRECISIONS:
             found.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         return found
@@ -96,7 +101,7 @@ class Recipe:
     def architecture(self) -> dict[str, Any]:
         """The model's knobs, as components/model.py's builders take them."""
         return {"conv_filters": self.conv_filters, "stages": self.stages, "convs_per_stage": self.convs_per_stage,
-                "dropout": self.dropout}
+                "dropout": self.dropout, "pool_before_norm": self.pool_before_norm}
 
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

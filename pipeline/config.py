@@ -80,6 +80,7 @@ class PipelineConfig:
     stages: int = Recipe.stages
     convs_per_stage: int = Recipe.convs_per_stage
     dropout: float = Recipe.dropout
+    pool_before_norm: bool = Recipe.pool_before_norm
 
     # Hyperparameter search (the Tuner, components/tuning.py): how many trials, 0 = none (the
     # default: the recipe as set goes to the Trainer), and the minutes after which no trial starts.
