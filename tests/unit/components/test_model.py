@@ -1,3 +1,4 @@
+import dataclasses
 import re
 from pathlib import Path
 
@@ -67,3 +68,21 @@ def test_label_smoothing_zero_is_keras_s_sparse_crossentropy_and_otherwise_smoot
     targets = 0.9 * tf.one_hot(labels, 10) + 0.01
     by_hand = -tf.reduce_mean(tf.reduce_sum(targets * tf.math.log(probabilities), axis=1))
     np.testing.assert_allclose(smoothed, by_hand, rtol=1e-5)
+
+
+def test_pool_before_norm_moves_each_stage_s_pooling_ahead_of_its_last_normalisation_at_the_same_cost():
+    def after_each_conv(recipe):
+        layers = model_lib.build_feature_extractor(**recipe.architecture()).layers
+        return [type(layers[i + 1]).__name__ for i, layer in enumerate(layers)
+                if isinstance(layer, tf.keras.layers.Conv2D)]
+
+    assert Recipe().pool_before_norm
+    assert after_each_conv(Recipe()) == ["MaxPooling2D"] * 3
+    assert after_each_conv(Recipe(pool_before_norm=False)) == ["BatchNormalization"] * 3
+    # With two convolutions a stage, only the last one's normalisation moves behind the pooling.
+    assert after_each_conv(Recipe(stages=2, convs_per_stage=2)) == ["BatchNormalization", "MaxPooling2D"] * 2
+    for recipe in (Recipe(), Recipe(stages=2, convs_per_stage=2)):
+        pooled_last = dataclasses.replace(recipe, pool_before_norm=False)
+        assert (model_lib.multiply_adds(model_lib.build_model(**recipe.architecture()))
+                == model_lib.multiply_adds(model_lib.build_model(**pooled_last.architecture())))
+    assert Recipe(pool_before_norm="yes").problems() == ["pool_before_norm must be true or false, got 'yes'"]
