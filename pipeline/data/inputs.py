@@ -60,6 +60,9 @@ def contract_kinds() -> dict[str, str]:
     return {f.name: _KIND_OF_TYPE[schema_pb2.FeatureType.Name(f.type)] for f in schema.feature}
 
 
+_READ_BATCH = 1024  # records read at a time
+
+
 def _iter_records(path: Path, kinds: dict[str, str] | None = None) -> Iterator[bytes]:
     """The records of one TFRecord file, each checked to be a tf.Example whose features have the
     value types in `kinds`. A truncated or corrupt file, or a record of the wrong kind, gets a
@@ -69,22 +72,37 @@ def _iter_records(path: Path, kinds: dict[str, str] | None = None) -> Iterator[b
 
     count = 0
     try:
-        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-            try:
-                example = tf.train.Example.FromString(record)
-            except DecodeError:
-                raise DataError(f"{path}: record {count} is not a serialized tf.Example") from None
-            for name, kind in (kinds or {}).items():
-                feature = example.features.feature.get(name)
-                found = feature.WhichOneof("kind") if feature is not None else None
-                if found and found != kind:
-                    raise DataError(f"{path}: record {count}: feature {name!r} holds a {found}, the schema "
-                                    f"(schema/schema.pbtxt) requires a {kind}")
-            count += 1
-            yield record
+        # Read in batches: handed to Python one at a time, records cost 0.1 ms each in the
+        # iterator alone (7 s of MNIST's 70,000).
+        for batch in tf.data.TFRecordDataset(str(path)).batch(_READ_BATCH).as_numpy_iterator():
+            for record in batch:
+                try:
+                    example = tf.train.Example.FromString(record)
+                except DecodeError:
+                    raise DataError(f"{path}: record {count} is not a serialized tf.Example") from None
+                for name, kind in (kinds or {}).items():
+                    feature = example.features.feature.get(name)
+                    found = feature.WhichOneof("kind") if feature is not None else None
+                    if found and found != kind:
+                        raise DataError(f"{path}: record {count}: feature {name!r} holds a {found}, the schema "
+                                        f"(schema/schema.pbtxt) requires a {kind}")
+                count += 1
+                yield record
     except tf.errors.DataLossError as err:
-        raise DataError(f"{path}: truncated or corrupt TFRecord file, unreadable after {count} records "
-                        f"({err.message.splitlines()[0]})") from None
+        raise DataError(f"{path}: truncated or corrupt TFRecord file, unreadable after {_readable(path)} "
+                        f"records ({err.message.splitlines()[0]})") from None
+
+
+def _readable(path: Path) -> int:
+    """How many records of a corrupt TFRecord file can be read before it fails (one at a time,
+    for the error message: a failing batch hides which of its records failed)."""
+    import tensorflow as tf
+
+    count = 0
+    with contextlib.suppress(tf.errors.DataLossError):
+        for _ in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+            count += 1
+    return count
 
 
 def verify_records(folder: Path) -> dict[str, int]:

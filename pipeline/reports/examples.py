@@ -14,8 +14,9 @@ def read_examples(uri: str, split: str, limit: int):
 
     images, labels, serialized = [], [], []
     with stored.local_copy(features.split_dir(uri, split)) as local:
-        records = list(tf.data.TFRecordDataset(sorted(map(str, local.glob("*"))), compression_type="GZIP")
-                       .take(limit).as_numpy_iterator())
+        dataset = tf.data.TFRecordDataset(sorted(map(str, local.glob("*"))), compression_type="GZIP")
+        # In batches: one record at a time, Python's iteration took 1 s of 10,000 records.
+        records = [record for batch in dataset.take(limit).batch(1024).as_numpy_iterator() for record in batch]
     for record in records:
         feature = tf.train.Example.FromString(record).features.feature
         raw = feature[features.IMAGE_KEY].bytes_list.value[0] if features.IMAGE_KEY in feature else b""
