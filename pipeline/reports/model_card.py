@@ -104,7 +104,10 @@ def _split_count(uri: str, split: str) -> int:
 
     with stored.local_copy(features.split_dir(uri, split)) as local:
         dataset = tf.data.TFRecordDataset(sorted(map(str, local.glob("*"))), compression_type="GZIP")
-        return int(dataset.reduce(0, lambda count, _: count + 1))  # in the graph: no end-of-sequence warning
+        # Counted in the graph (no end-of-sequence warning), a batch at a time: record by record
+        # took 1.2-1.3 s of 60,000 records, batched 0.27-0.29 s.
+        return int(dataset.batch(4096).reduce(tf.constant(0, tf.int64),
+                                              lambda count, batch: count + tf.size(batch, out_type=tf.int64)))
 
 
 def measure(home: Home, run_id: str, store) -> dict[str, Any] | None:
