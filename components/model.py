@@ -84,17 +84,36 @@ def _architecture(conv_filters: int = 32, stages: int = 3, convs_per_stage: int 
     return tf.keras.Model(image, head(extractor(image)), name="digit_classifier")
 
 
-def build_model(learning_rate=0.003, label_smoothing: float = 0.0, **architecture) -> tf.keras.Model:
+def build_model(learning_rate=0.003, label_smoothing: float = 0.0, weight_averaging: float = 0.0,
+                **architecture) -> tf.keras.Model:
     """Extractor + head, compiled with Adam at `learning_rate` (a number or a schedule) and the
     cross-entropy against labels smoothed by `label_smoothing`, in the global Keras precision
-    policy. `architecture`: the knobs of `build_feature_extractor` (a Recipe's `architecture()`)."""
+    policy. With `weight_averaging` (an exponential moving average's momentum, 0 = none), Keras's
+    `fit` ends by setting the weights to their average. `architecture`: the knobs of
+    `build_feature_extractor` (a Recipe's `architecture()`)."""
     model = _architecture(**architecture)
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        optimizer=(AveragingAdam(learning_rate, use_ema=True, ema_momentum=weight_averaging) if weight_averaging
+                   else tf.keras.optimizers.Adam(learning_rate)),
         loss=SmoothedSparseCrossentropy(label_smoothing),
         metrics=[tf.keras.metrics.deserialize(features.ACCURACY_METRIC)],
     )
     return model
+
+
+@tf.keras.utils.register_keras_serializable(package="mnist_pipeline")
+class AveragingAdam(tf.keras.optimizers.Adam):
+    """Adam keeping an exponential moving average of the weights (`use_ema`), whose momentum
+    warms up as in TensorFlow's ExponentialMovingAverage with `num_updates`: at step n it is at
+    most (1 + n) / (10 + n). Keras's own starts from the initial weights at full momentum, so
+    that a short run (the quick slice's 24 steps) would end near its random initial weights."""
+
+    def _update_model_variables_moving_average(self, var_list):
+        steps = tf.cast(self.iterations, tf.float32)
+        momentum = tf.minimum(tf.cast(self.ema_momentum, tf.float32), (1.0 + steps) / (10.0 + steps))
+        for var in var_list:
+            average = self._model_variables_moving_average[self._index_dict[self._var_key(var)]]
+            average.assign(momentum * average + (1.0 - momentum) * var)
 
 
 @tf.keras.utils.register_keras_serializable(package="mnist_pipeline")

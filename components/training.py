@@ -231,7 +231,8 @@ def train(recipe: Recipe, train_split: tuple[np.ndarray, np.ndarray],
     log.info("training on %d examples, %d epochs of batch %d, %s compute", len(labels), recipe.epochs,
              recipe.batch_size, precision)
     with _deterministic(), _precision(precision):
-        model = model_lib.build_model(schedule, recipe.label_smoothing, **recipe.architecture())
+        model = model_lib.build_model(schedule, recipe.label_smoothing, recipe.weight_averaging,
+                                      **recipe.architecture())
         history = model.fit(training_data(recipe, images, labels), epochs=recipe.epochs, verbose=0,
                             validation_data=batches(eval_split) if eval_split is not None else None,
                             callbacks=[DivergenceGuard(recipe.learning_rate), EpochLog(recipe.epochs), *callbacks])

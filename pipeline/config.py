@@ -73,6 +73,7 @@ class PipelineConfig:
     max_rotation: float = Recipe.max_rotation
     max_scale: float = Recipe.max_scale
     label_smoothing: float = Recipe.label_smoothing
+    weight_averaging: float = Recipe.weight_averaging
     seed: int = Recipe.seed
     label_noise: float = Recipe.label_noise
     precision: str = Recipe.precision

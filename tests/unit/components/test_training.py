@@ -92,3 +92,27 @@ def test_the_datasets_keras_reads_run_without_autotuning():
         assert dataset.options().autotune.enabled is False
     model = model_lib.build_model()
     assert training.predict(model, images).shape == (8, 10)
+
+
+def test_weight_averaging_exports_the_moving_average_of_the_weights_warmed_up_from_the_first_step():
+    tf.keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((80, 28, 28, 1), np.float32)
+    y = np.arange(80) % 10
+    model = model_lib.build_model(learning_rate=0.01, weight_averaging=0.6)
+    steps = []
+
+    class Record(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append([v.numpy() for v in self.model.trainable_variables])
+
+    initial = [v.numpy() for v in model.trainable_variables]
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False, callbacks=[Record()])
+    expected = initial
+    for step, weights in enumerate(steps):  # at step n the momentum is min(0.6, (1 + n) / (10 + n))
+        momentum = min(0.6, (1 + step) / (10 + step))
+        expected = [momentum * e + (1 - momentum) * w for e, w in zip(expected, weights)]
+    assert len(steps) == 5
+    for exported, average, last in zip(model.trainable_variables, expected, steps[-1]):
+        np.testing.assert_allclose(exported.numpy(), average, rtol=1e-5, atol=1e-6)
+    assert not all(np.allclose(e.numpy(), last) for e, last in zip(model.trainable_variables, steps[-1]))
+    assert Recipe(weight_averaging=1.0).problems() == ["weight_averaging must lie in [0, 1), got 1.0"]
