@@ -112,7 +112,7 @@ def test_weight_averaging_exports_the_moving_average_of_the_weights_warmed_up_fr
         momentum = min(0.6, (1 + step) / (10 + step))
         expected = [momentum * e + (1 - momentum) * w for e, w in zip(expected, weights)]
     assert len(steps) == 5
-    for exported, average, last in zip(model.trainable_variables, expected, steps[-1]):
+    for exported, average in zip(model.trainable_variables, expected):
         np.testing.assert_allclose(exported.numpy(), average, rtol=1e-5, atol=1e-6)
     assert not all(np.allclose(e.numpy(), last) for e, last in zip(model.trainable_variables, steps[-1]))
     assert Recipe(weight_averaging=1.0).problems() == ["weight_averaging must lie in [0, 1), got 1.0"]
