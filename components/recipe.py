@@ -48,7 +48,8 @@ class Recipe:
     label_smoothing: float = 0.1
     # The exported weights are an exponential moving average of the weights over the steps, each
     # step keeping this share of the average (0.999: about the last 1,000 steps), rather than the
-    # last step's (0 = no averaging). Adam's own `use_ema`; BatchNorm is recalibrated afterwards.
+    # last step's (0 = no averaging). Keras's `use_ema`, its momentum warmed up from the first step
+    # (components/model.py `AveragingAdam`); BatchNorm is recalibrated afterwards.
     weight_averaging: float = 0.999
     seed: int = 42
     # Fraction of training labels shuffled among themselves before training: a deliberately
