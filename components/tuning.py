@@ -23,7 +23,7 @@ SEARCH_SPACE: dict[str, tuple] = {
     "conv_filters": (16, 32, 48),
     "stages": (2, 3),
     "convs_per_stage": (1, 2),
-    "dropout": (0.2, 0.3, 0.4),
+    "dropout": (0.0, 0.1, 0.2),
 }
 # Trials train on the training split less this share, held out (the same images for every trial)
 # to score them: the eval split stays unseen until the Evaluator judges the final model.
