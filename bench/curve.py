@@ -238,8 +238,8 @@ def svg(figures: dict[str, dict], title: str) -> str:
         parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{colour}"/>')
         label = f'{name} ({entry["multiply_adds"] / 1e6:.1f} M, {entry["epochs"]} ep)'
         placed = _beside(cx, 8, width)
-        right_end = "end" in placed
-        span = (cx - 8 - LABEL_EM * len(label), cx - 8) if right_end else (cx + 8, cx + 8 + LABEL_EM * len(label))
+        length = LABEL_EM * len(label)
+        span = (cx - 8 - length, cx - 8) if _left_of(cx, width) else (cx + 8, cx + 8 + length)
         baseline = _free_baseline(labels, *span, cy + 4)
         labels.append((*span, baseline))
         parts.append(f'<text {placed} y="{baseline:.1f}" fill="{colour}">{label}</text>')
@@ -261,9 +261,14 @@ def _free_baseline(placed: list[tuple[float, float, float]], left: float, right:
     return baseline  # crowded: overlap rather than wander from the point
 
 
+def _left_of(x: float, width: float) -> bool:
+    """Whether a label at `x` goes to its left: in the right-hand part of the picture."""
+    return x > width - 220
+
+
 def _beside(x: float, gap: float, width: float) -> str:
     """A label's x and anchor: right of `x`, or left of it in the right-hand part of the picture."""
-    if x > width - 220:
+    if _left_of(x, width):
         return f'x="{x - gap:.1f}" text-anchor="end"'
     return f'x="{x + gap:.1f}"'
 

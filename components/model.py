@@ -8,6 +8,7 @@ import tensorflow as tf
 from tensorflow.python.autograph.core import config as autograph_config
 
 from components import features
+from components.recipe import Recipe
 
 EMBEDDING_SIZE = 128
 
@@ -48,8 +49,9 @@ def _stage(x, filters: int, convolutions: int, pool_before_norm: bool):
     return x
 
 
-def build_feature_extractor(conv_filters: int = 32, stages: int = 3, convs_per_stage: int = 1,
-                            dropout: float = 0.1, pool_before_norm: bool = True) -> tf.keras.Model:
+def build_feature_extractor(conv_filters: int = Recipe.conv_filters, stages: int = Recipe.stages,
+                            convs_per_stage: int = Recipe.convs_per_stage, dropout: float = Recipe.dropout,
+                            pool_before_norm: bool = Recipe.pool_before_norm) -> tf.keras.Model:
     """Image [28, 28, 1] in [0, 1] -> EMBEDDING_SIZE embedding: `stages` stages, each halving the
     image (28 -> 14 -> 7 -> 3) with twice the filters of the one before, `conv_filters` in the
     first; then dropout and the dense embedding. The defaults are the recipe's
@@ -67,7 +69,7 @@ def build_feature_extractor(conv_filters: int = 32, stages: int = 3, convs_per_s
     return tf.keras.Model(image, embedding, name="feature_extractor")
 
 
-def build_classifier_head(dropout: float = 0.1) -> tf.keras.Model:
+def build_classifier_head(dropout: float = Recipe.dropout) -> tf.keras.Model:
     embedding = tf.keras.Input(shape=(EMBEDDING_SIZE,), name="embedding")
     x = tf.keras.layers.Dropout(dropout)(embedding)
     # float32 whatever the compute precision: the softmax and the loss need its range.
@@ -76,8 +78,9 @@ def build_classifier_head(dropout: float = 0.1) -> tf.keras.Model:
     return tf.keras.Model(embedding, probabilities, name="classifier_head")
 
 
-def _architecture(conv_filters: int = 32, stages: int = 3, convs_per_stage: int = 1,
-                  dropout: float = 0.1, pool_before_norm: bool = True) -> tf.keras.Model:
+def _architecture(conv_filters: int = Recipe.conv_filters, stages: int = Recipe.stages,
+                  convs_per_stage: int = Recipe.convs_per_stage, dropout: float = Recipe.dropout,
+                  pool_before_norm: bool = Recipe.pool_before_norm) -> tf.keras.Model:
     extractor = build_feature_extractor(conv_filters, stages, convs_per_stage, dropout, pool_before_norm)
     head = build_classifier_head(dropout)
     image = tf.keras.Input(shape=extractor.input_shape[1:], name=features.TRANSFORMED_IMAGE_KEY)
