@@ -8,7 +8,7 @@ entry point, flushes the output and the logging handlers, and leaves with Airflo
 through `os._exit`.
 
 For `airflow dags test` it first forks the task host (`task_host`), which imports TFX while Airflow
-starts here, and runs the tasks.
+starts here, and runs the tasks; and it leaves out the set-up such a run never uses (`dags_test`).
 """
 import logging
 import os
@@ -18,9 +18,10 @@ import traceback
 
 def main() -> None:
     if sys.argv[1:3] == ["dags", "test"]:
-        from pipeline.orchestration import task_host
+        from pipeline.orchestration import dags_test, task_host
 
         task_host.start()
+        dags_test.leave_out_unused_setup()
     from airflow.__main__ import main as airflow_main
 
     code = 0

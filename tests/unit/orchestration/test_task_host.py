@@ -22,7 +22,7 @@ def dies(**context):
 def unserializable(**context):
     return object()
 
-task_host.start(preload="json")
+task_host.start(preload=("json",))
 context = {"run_id": "manual__1", "node_id": "Trainer", "ti": object(),
            "dag_run": types.SimpleNamespace(conf={"epochs": 1}, partition_key="3")}
 outcomes = {"me": os.getpid(), "where": task_host.in_task_process(where)(**context),
