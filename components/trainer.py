@@ -73,7 +73,9 @@ def load_split(fn_args, file_pattern, tf_transform_output) -> tuple[np.ndarray, 
         labels.append(np.reshape(label.numpy(), [-1]))
     if not images:
         raise ValueError(f"no examples in {file_pattern}")
-    return np.concatenate(images), np.concatenate(labels)
+    # Into an aligned array, which the training then reads in place (training.shared_tensor).
+    shape = (sum(len(batch) for batch in images), *images[0].shape[1:])
+    return np.concatenate(images, out=training.aligned_empty(shape)), np.concatenate(labels)
 
 
 def _signatures(model, tf_transform_output) -> dict:

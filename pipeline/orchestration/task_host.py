@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import importlib
 import json
 import logging
@@ -111,6 +112,7 @@ def _serve(connection: socket.socket, preload: tuple[str, ...]) -> None:
         _log_like_airflow()  # what the imports log, too
         for module in preload:
             _import_quietly(module)
+        gc.freeze()  # see task_imports
         requests = connection.makefile("rb")
         while request := requests.readline():
             connection.sendall(json.dumps(_run_forked(json.loads(request))).encode() + b"\n")

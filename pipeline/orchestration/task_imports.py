@@ -10,10 +10,20 @@ loaded (copy-on-write):
 - CeleryExecutor: each Celery worker imports it before it forks its pool
   (`pipeline.orchestration.celery_config`).
 The TFX part is `tfx_imports`, which the in-process run's task host imports alone (`task_host`).
+
+What is imported is then left out of the garbage collector's passes (`gc.freeze`, in the task
+host too). A collection in a task process visits every object it tracks and writes to each one's
+header, so without it a task soon holds a private copy of most pages of the modules it inherited:
+measured in-process (2026-12-07, full data, one epoch), the Trainer's peak private memory fell by
+100 MB and the Evaluator's from 404 to 292 MB.
 """
+import gc
+
 # What a LocalExecutor worker runs (a new worker starts at once, so two tasks can start together),
 # and what each task process runs before calling the task.
 from airflow.executors import local_executor  # noqa: F401
 from airflow.sdk.execution_time import supervisor, task_runner  # noqa: F401
 
 from pipeline.orchestration import tfx_imports  # noqa: F401
+
+gc.freeze()

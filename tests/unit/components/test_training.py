@@ -83,6 +83,23 @@ def test_distortion_turns_and_scales_about_the_centre_and_is_none_at_zero():
     assert np.mean(np.abs(turned - images).max(axis=(1, 2, 3)) > 0.05) > 0.8
 
 
+def test_an_aligned_array_is_read_in_place_and_any_other_is_copied():
+    # The training reads the 60,000 images in place, not from a copy beside them (`shared_tensor`).
+    aligned = training.aligned_empty((64, 28, 28, 1))
+    assert aligned.ctypes.data % training.TENSOR_ALIGNMENT == 0 and aligned.flags.c_contiguous
+    aligned[...] = 1.0
+    shared = training.shared_tensor(aligned)
+    aligned[0] = 2.0  # seen through the tensor: the same memory
+    assert float(tf.reduce_max(shared)) == 2.0
+    # Misaligned (or strided) arrays would abort the process if handed over in place: copied instead.
+    misaligned = np.frombuffer(bytearray(4 * 785), np.float32, offset=4)  # 16-byte aligned + 4
+    assert misaligned.ctypes.data % training.TENSOR_ALIGNMENT != 0
+    copied = training.shared_tensor(misaligned)
+    misaligned_view = np.ones(10, np.float32)[::2]
+    assert training.shared_tensor(misaligned_view).shape == (5,)
+    np.testing.assert_array_equal(copied.numpy(), misaligned)
+
+
 def test_the_datasets_keras_reads_run_without_autotuning():
     # An ended iterator waits for autotuning's sleeping thread before it is freed: seconds lost at
     # the end of every epoch, validation and predict (components/training.py `without_autotune`).
