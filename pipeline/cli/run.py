@@ -196,7 +196,7 @@ def _run_in_process(home: Home, config: PipelineConfig, log_path: Path, lock) ->
     if not processes.database_ready(home, env):
         processes.migrate(home, env, say=lambda message: print(message + " (once)", flush=True))
     with open(log_path, "w") as log_file:
-        print("Airflow is starting the run (about 10 s before the first task)", flush=True)
+        print("Airflow is starting the run (about 5 s before the first task)", flush=True)
         process = processes.start_attached(home, ["dags", "test", DAG_ID, "-c", json.dumps(config.to_dict())],
                                            env, pass_fds=(lock.fd,))
         stop = _Stop(process)
