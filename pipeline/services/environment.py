@@ -46,6 +46,12 @@ def airflow_environment(home, executor: str | None = None) -> dict[str, str]:
         # the task: measured with both cores busy, a cached run took 56 s with 5 and 34 s with 1.
         # The cost: a task heartbeats the API server once a second instead of every 5 s.
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        # The scheduler sleeps this long after a loop that found nothing to do, as it does while a
+        # task runs: the next task waits for its wake-up. Measured on the quick slice (2026-12-07,
+        # LocalExecutor, PostgreSQL): a fully cached run took 16.6 s with Airflow's 1 s, 6.0 s with
+        # 0.25 and 5.9 s with 0.1. The cost: an idle scheduler uses 5 % of a core (1.4 % with 1 s,
+        # 12.7 % with 0.1).
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
     }
     if profile.database:
         defaults.update({

@@ -55,6 +55,7 @@ def test_the_profile_comes_from_the_environment_and_the_home_s_config_file(home,
     for env in (embedded, production, celery):
         assert {k for k in env if k.startswith("AIRFLOW__") and k not in os.environ} <= options
         assert env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
+        assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.25"
     home.config_file.write_text("airflow:\n  database: postgresql://airflow:pw@db/x\n")
     with pytest.raises(ConfigError, match="must not hold a password"):
         load_profile(home)
