@@ -261,7 +261,9 @@ def main() -> int:
                  if args.quick}
     results["scheduler"] = scheduler_figures(work, overrides)
     results["scheduler_vs_in_process"] = results["scheduler"]["first_run_seconds"] / first["seconds"]
-    results["scheduler_first_component_ratio"] = results["scheduler"]["first_component_seconds"] / floor
+    # As in-process: the later runs (the first after `airflow up` also waits for the forkserver's TFX import).
+    results["scheduler_first_component_ratio"] = (
+        results["scheduler"]["later_runs_first_component_seconds"]["median"] / floor)
     results["scheduler_rerun_ratio"] = results["scheduler"]["cached_run_seconds"]["median"] / floor
     # The same commit, config and data, trained twice (in-process, then on the scheduler in a fresh home).
     results["reproducibility"] = {
@@ -515,9 +517,11 @@ def _stage_rows(r: dict) -> list:
     ]
     if "scheduler_first_component_ratio" in r:
         c = r["scheduler"]
-        rows += [("First TFX component on the scheduler: from the trigger to its start / T",
-                  f"{c['first_component_seconds']:.1f} s = {r['scheduler_first_component_ratio']:.2f} T",
-                  GOALS["scheduler_first_component_ratio"]),
+        rows += [("First TFX component on the scheduler: from the trigger to its start, later runs (3) / T",
+                  f"{c['later_runs_first_component_seconds']['median']:.1f} s = "
+                  f"{r['scheduler_first_component_ratio']:.2f} T", GOALS["scheduler_first_component_ratio"]),
+                 ("  the same in the first run after `airflow up` (its forkserver imports TFX once)",
+                  f"{c['first_component_seconds']:.1f} s", ""),
                  ("Unchanged re-run on the scheduler, trigger to success / T",
                   f"{c['cached_run_seconds']['median']:.1f} s = {r['scheduler_rerun_ratio']:.2f} T",
                   GOALS["scheduler_rerun_ratio"])]
