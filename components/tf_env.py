@@ -9,6 +9,7 @@ This module is the bottom layer: it imports nothing of the project, so component
 it without pulling in the orchestration side (`pipeline.services.environment` builds Airflow's
 environment on top of these settings).
 """
+import importlib.util
 import logging
 import os
 import warnings
@@ -33,6 +34,14 @@ def configure() -> None:
     # Beam logs "Using Any for unsupported type: typing.MutableMapping[str, typing.Any]" at INFO
     # about 60 times while TFX's modules are imported: nothing a reader of a task log can act on.
     logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(logging.WARNING)
+    # Beam warns when imported that crcmod is missing, which its TFRecord checksums need only
+    # without google-crc32c or python-snappy: with google-crc32c installed, the warning is wrong.
+    if importlib.util.find_spec("google_crc32c"):
+        logging.getLogger().addFilter(_not_crcmod_warning)
+
+
+def _not_crcmod_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("crcmod package not found")
 
 
 def quiet_tensorflow() -> None:

@@ -38,3 +38,20 @@ def test_other_handlers_of_the_tensorflow_logger_are_kept():
     finally:
         logger.removeHandler(kept)
         kept.close()
+
+
+def test_beams_import_warning_about_crcmod_is_dropped_while_google_crc32c_serves_and_other_warnings_stay():
+    script = textwrap.dedent("""
+        import logging, sys
+        logging.basicConfig(stream=sys.stdout, format="%(levelname)s %(message)s")
+        from components import tf_env
+        tf_env.configure()
+        import apache_beam.io.tfrecordio as tfrecordio
+        print("checksum by", tfrecordio._default_crc32c_fn(b"x") and tfrecordio._default_crc32c_fn.fn.__module__)
+        logging.warning("another warning")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "checksum by google_crc32c" in out.stdout  # what the warning says is missing is not needed
+    assert "crcmod" not in out.stdout + out.stderr
+    assert "WARNING another warning" in out.stdout
