@@ -6,8 +6,10 @@ its own process. Left alone, that process first starts Airflow (its import, the 
 in-process execution API: about one TFX import's time), and only then imports TFX in the first
 task: on two cores, one of them idles through each. So `airflow_main` forks this host before it
 imports Airflow: the host imports what the tasks need (`tfx_imports`, the TFX part of what the scheduler's
-forkserver preloads) on the other core, then forks one process per task, as the LocalExecutor's
-forkserver does. The first component then starts about one TFX import after `run`, not two.
+forkserver preloads, and the project's task code: `PRELOAD`) on the other core, then forks one process
+per task, as the LocalExecutor's forkserver does. The first component then starts about one TFX import
+after `run`, not two. What the host imported is frozen out of the garbage collector's passes
+(`gc.freeze`, as Airflow's LocalExecutor does before it forks), so the tasks do not copy its pages.
 
 What a task process does is the task's own function (`airflow_dag`), given the part of Airflow's
 context it reads (run id, the DAG run's conf and partition key, the operator's arguments): its
@@ -118,7 +120,7 @@ def _serve(connection: socket.socket, preload: tuple[str, ...]) -> None:
         _log_like_airflow()  # what the imports log, too
         for module in preload:
             _import_quietly(module)
-        gc.freeze()  # see task_imports
+        gc.freeze()  # see task_imports: the tasks then copy none of the host's pages for the collector
         requests = connection.makefile("rb")
         while request := requests.readline():
             connection.sendall(json.dumps(_run_forked(json.loads(request))).encode() + b"\n")
