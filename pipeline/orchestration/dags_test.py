@@ -8,8 +8,8 @@ took before the first task, two parts served nothing here.
   every route and pydantic model). Its only client is the task SDK in this same process, which
   speaks one version, the newest (`airflow.sdk.api.datamodels._generated.API_VERSION`). So this
   process's app is built with that version alone (0.5 s), without the routes only older clients
-  call. Where the installed Airflow's client and API
-  disagree on the newest version, nothing is changed.
+  call. Where the installed Airflow's client and API disagree on the newest version, nothing is
+  changed.
 - **The DAG's permissions in FAB's tables: 0.9 s** (importing FAB's security manager to write
   them). No one logs in to an in-process run; `airflow up`'s DAG processor syncs them when it
   parses the DAG, as before.

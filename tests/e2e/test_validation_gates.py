@@ -122,9 +122,10 @@ def test_a_worse_model_is_not_pushed_and_a_better_one_is(home_for_module, mnist,
     # (max_digit_drop 0.01 beyond what chance explains, components/evaluator.py) allows for it.
     base = ["run", "--set", f"data_dir={folder}", "--set", "epochs=1", "--set", "min_accuracy=0.5"]
 
-    # A first, deliberately weak model (large batches: 12 steps, about 0.92 against the default's
-    # 0.95) is blessed and pushed.
-    first = cli(home_for_module, *base, "--set", "batch_size=256")
+    # A first, deliberately weak model is blessed and pushed: half its training labels shuffled,
+    # 0.862 in bfloat16 and 0.865 in float32 against the default's 0.956 and 0.954. (Large batches
+    # were weak on CPUs without native bfloat16 only: 0.96 where it computes in bfloat16.)
+    first = cli(home_for_module, *base, "--set", "label_noise=0.5")
     assert first.returncode == 0 and "\n  blessed: accuracy >= min_accuracy" in first.stdout, first.stdout
     served = _serving_state(home_for_module)
     assert len({k.split("/")[0] for k in served}) == 1
