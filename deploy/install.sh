@@ -34,6 +34,12 @@ case "$step" in
     # setuptools comes from the lock, so the build needs no download. The image gets a regular
     # install (it holds no source tree to point back to), a checkout an editable one.
     "${uv[@]}" --no-build-isolation $([ "$step" = develop ] && echo --editable) "$source"
+    if [ "$step" = develop ]; then
+      # The checkout's own modules, compiled once: where PYTHONDONTWRITEBYTECODE is set (as on
+      # these machines) every process, each task's included, compiled them from source again.
+      # A module edited since is recompiled as before: Python checks each file's time and size.
+      "$venv/bin/python" -m compileall -q "$source/pipeline" "$source/components" "$source/dags" >/dev/null
+    fi
     ;;
   *)
     echo "$usage" >&2

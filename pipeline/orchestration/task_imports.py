@@ -23,6 +23,8 @@ import gc
 # and what each task process runs before calling the task.
 from airflow.executors import local_executor  # noqa: F401
 from airflow.sdk.execution_time import supervisor, task_runner  # noqa: F401
+# What the DAG file imports of Airflow when each task process parses it: 36 ms a task otherwise.
+from airflow.providers.standard.operators import hitl, python  # noqa: F401
 
 from pipeline.orchestration import tfx_imports  # noqa: F401
 
