@@ -14,17 +14,17 @@ The TFX part is `tfx_imports`, which the in-process run's task host imports alon
 What is imported is then left out of the garbage collector's passes (`gc.freeze`, in the task
 host too). A collection in a task process visits every object it tracks and writes to each one's
 header, so without it a task soon holds a private copy of most pages of the modules it inherited:
-measured in-process (2026-12-07, full data, one epoch), the Trainer's peak private memory fell by
-100 MB and the Evaluator's from 404 to 292 MB.
+measured in-process (2026-12-07), the Trainer's peak private memory fell by about 100 MB (full
+data, one epoch) and the Evaluator's from 400 to 270 MB (full runs, docs/benchmark.md).
 """
 import gc
 
 # What a LocalExecutor worker runs (a new worker starts at once, so two tasks can start together),
-# and what each task process runs before calling the task.
+# and what each task process runs before calling the task; with what the DAG file imports of
+# Airflow when each task process parses it (the operators: 36 ms a task otherwise).
 from airflow.executors import local_executor  # noqa: F401
-from airflow.sdk.execution_time import supervisor, task_runner  # noqa: F401
-# What the DAG file imports of Airflow when each task process parses it: 36 ms a task otherwise.
 from airflow.providers.standard.operators import hitl, python  # noqa: F401
+from airflow.sdk.execution_time import supervisor, task_runner  # noqa: F401
 
 from pipeline.orchestration import tfx_imports  # noqa: F401
 
