@@ -5,13 +5,13 @@ import subprocess
 import sys
 
 SCRIPT = """
-import json, os, signal, sys, types
+import gc, json, os, signal, sys, types
 from pipeline.orchestration import task_host
 
 def where(**context):
     return {"pid": os.getpid(), "parent": os.getppid(), "run_id": context["run_id"], "node_id": context["node_id"],
             "conf": context["dag_run"].conf, "partition_key": context["dag_run"].partition_key,
-            "unportable": "ti" in context}
+            "unportable": "ti" in context, "inherited_frozen": gc.get_freeze_count() > 0}
 
 def fails(**context):
     raise ValueError("the data set has no span 7")
@@ -47,6 +47,7 @@ def test_each_task_runs_in_its_own_process_of_the_host_and_its_failures_come_bac
     # What the task functions read of Airflow's context arrives; Airflow's objects do not.
     assert where["run_id"] == "manual__1" and where["node_id"] == "Trainer"
     assert where["conf"] == {"epochs": 1} and where["partition_key"] == "3" and not where["unportable"]
+    assert where["inherited_frozen"]  # the host's objects stay out of the task's collections (gc.freeze)
     assert outcomes["fails"] == "ValueError: the data set has no span 7"
     assert outcomes["dies"] == "the task's process was killed by SIGKILL"
     assert "not plain data" in outcomes["unserializable"]
